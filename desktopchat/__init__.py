@@ -1,0 +1,3 @@
+"""DesktopChat: private, offline chat with local GGUF language models."""
+
+__version__ = "0.1.0"

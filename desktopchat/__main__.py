@@ -1,0 +1,3 @@
+from desktopchat.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""Composition root: the only module that knows every concrete class.
+
+The CLI and the GUI both start here. PySide6 is only imported (through desktopchat.ui)
+when the GUI is actually started, so headless commands never load Qt.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from dataclasses import dataclass
+
+from desktopchat.core.inference.engine import Engine
+from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.service import ChatService
+from desktopchat.core.models.library import ModelLibrary, starter_model_path
+from desktopchat.core.paths import AppPaths
+from desktopchat.core.storage.database import Database
+from desktopchat.core.storage.repositories import ConversationRepository, ModelRepository
+
+
+@dataclass
+class Core:
+    """What one thread needs to work with the chat data."""
+
+    paths: AppPaths
+    db: Database
+    conversations: ConversationRepository
+    model_records: ModelRepository
+    library: ModelLibrary
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_core(paths: AppPaths) -> Core:
+    """Open the database (migrating it if needed) and the model library. One per thread."""
+    paths.ensure()
+    db = Database.open(paths.database, backup_dir=paths.data / "backups")
+    records = ModelRepository(db)
+    library = ModelLibrary(paths.models, records, starter_model_path())
+    return Core(paths, db, ConversationRepository(db), records, library)
+
+
+def make_engine() -> Engine:
+    return LlamaEngine()
+
+
+def make_chat_service(core: Core, engine: Engine) -> ChatService:
+    return ChatService(core.conversations, engine)
+
+
+def configure_logging(paths: AppPaths, *, verbose: bool = False) -> None:
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        paths.logs / "desktopchat.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # llama.cpp's own chatter is kept at warnings and above unless asked for.
+    logging.getLogger("desktopchat.llama").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def run_gui(paths: AppPaths, argv: list[str]) -> int:
+    from desktopchat.ui.application import run_application
+
+    return run_application(
+        paths,
+        argv,
+        open_core=open_core,
+        make_engine=make_engine,
+        make_chat_service=make_chat_service,
+    )

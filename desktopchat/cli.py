@@ -1,0 +1,302 @@
+"""Command line: ``desktopchat`` opens the window; subcommands work headless on the same core.
+
+Expected failures print one line on stderr and exit non-zero; tracebacks go to the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from desktopchat import __version__, app
+from desktopchat.core.chat import GenerationParams
+from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.inference.engine import LoadConfig
+from desktopchat.core.inference.service import ReplyStarted
+from desktopchat.core.models.library import InstalledModel, human_size
+from desktopchat.core.paths import AppPaths
+
+log = logging.getLogger("desktopchat.cli")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="desktopchat",
+        description="Private, offline chat with local GGUF models. Without a command, "
+        "opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"DesktopChat {__version__}")
+    parser.add_argument("--home", help="keep every folder (data, models, logs) under DIR")
+    parser.add_argument("--verbose", action="store_true", help="detailed log file")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = commands.add_parser("chat", help="send one message and stream the reply")
+    chat.add_argument("prompt", help="the message to send")
+    chat.add_argument("--model", help="installed model name, or a path to a GGUF file")
+    chat.add_argument("--conversation", type=int, help="continue this conversation id")
+    chat.add_argument("--system", help="system prompt (stored with the conversation)")
+    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--max-tokens", type=int)
+    chat.add_argument("--seed", type=int)
+    chat.add_argument("--context", type=int, help="context length in tokens")
+    chat.add_argument("--threads", type=int, help="CPU threads (0: automatic)")
+    chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+    conversations = commands.add_parser("conversations", help="list or show conversations")
+    conv_commands = conversations.add_subparsers(dest="action", required=True)
+    conv_list = conv_commands.add_parser("list")
+    conv_list.add_argument("--json", action="store_true")
+    conv_show = conv_commands.add_parser("show")
+    conv_show.add_argument("id", type=int)
+    conv_show.add_argument("--json", action="store_true")
+
+    models = commands.add_parser("models", help="list or import models")
+    model_commands = models.add_subparsers(dest="action", required=True)
+    model_list = model_commands.add_parser("list")
+    model_list.add_argument("--json", action="store_true")
+    model_import = model_commands.add_parser("import")
+    model_import.add_argument("path")
+    model_import.add_argument(
+        "--copy", action="store_true", help="copy into the models folder instead of linking"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = AppPaths.resolve(args.home)
+    try:
+        paths.ensure()
+        app.configure_logging(paths, verbose=args.verbose)
+    except OSError as exc:
+        print(f"desktopchat: cannot use the folder {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.command is None:
+        return app.run_gui(paths, sys.argv[:1])
+    try:
+        return _run_command(args, paths)
+    except DesktopChatError as exc:
+        log.info("command failed: %s", exc)
+        print(f"desktopchat: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("desktopchat: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        log.exception("unexpected error")
+        print(
+            f"desktopchat: internal error ({type(exc).__name__}); details are in "
+            f"{paths.logs / 'desktopchat.log'}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
+    core = app.open_core(paths)
+    try:
+        if args.command == "chat":
+            return _chat(args, core)
+        if args.command == "conversations":
+            return _conversations(args, core)
+        return _models(args, core)
+    finally:
+        core.close()
+
+
+def _emit_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _chat(args: argparse.Namespace, core: Any) -> int:
+    conversations = core.conversations
+    model: InstalledModel = core.library.find(args.model)
+    if model.info is None:
+        raise DesktopChatError(model.problem)
+    if args.conversation is not None:
+        conversation = conversations.get(args.conversation)
+        params = conversation.params
+    else:
+        params = core.model_records.defaults(str(model.path)) or _default_params(model)
+        conversation = None
+    changes: dict[str, Any] = {}
+    for name, field in (
+        ("system", "system_prompt"),
+        ("temperature", "temperature"),
+        ("max_tokens", "max_tokens"),
+        ("seed", "seed"),
+        ("context", "n_ctx"),
+        ("threads", "n_threads"),
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            changes[field] = value
+    try:
+        params = params.with_changes(**changes).validated()
+    except ValueError as exc:
+        raise DesktopChatError(f"Invalid setting: {exc}.") from None
+    if not args.prompt.strip():
+        raise DesktopChatError("The message is empty. Type something to send.")
+
+    engine = app.make_engine()
+    engine.load(LoadConfig.from_params(model.path, params), lambda _f, _s: None)
+    service = app.make_chat_service(core, engine)
+    if conversation is None:
+        conversation = conversations.create(params=params, model_path=str(model.path))
+    elif changes:
+        conversations.set_params(conversation.id, params)
+
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    printer = _StreamPrinter(quiet=args.json)
+    try:
+        result = service.reply(conversation.id, args.prompt, params, cancel, printer)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        engine.unload()
+    if args.json:
+        _emit_json(
+            {
+                "conversation_id": result.conversation_id,
+                "user_message_id": result.user_message_id,
+                "assistant_message_id": result.assistant_message_id,
+                "model": model.name,
+                "reply": result.text,
+                "finish_reason": result.finish_reason.value,
+                "status": result.status.value,
+                "time_to_first_token": result.stats.time_to_first_token,
+                "tokens_per_second": result.stats.tokens_per_second,
+                "prompt_tokens": result.stats.prompt_tokens,
+                "completion_tokens": result.stats.completion_tokens,
+                "dropped_messages": result.stats.dropped_messages,
+                "seed": result.stats.seed,
+            }
+        )
+    else:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        if printer.notice:
+            print(printer.notice, file=sys.stderr)
+    return EXIT_INTERRUPTED if cancel.is_set() else 0
+
+
+def _default_params(model: InstalledModel) -> GenerationParams:
+    params = GenerationParams()
+    if model.info and model.info.context_length:
+        params = params.with_changes(n_ctx=min(params.n_ctx, model.info.context_length))
+    return params
+
+
+class _StreamPrinter:
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.notice = ""
+
+    def on_reply_started(self, started: ReplyStarted) -> None:
+        if started.dropped_messages:
+            self.notice = (
+                f"note: the {started.dropped_messages} oldest messages did not fit the "
+                f"{started.context_size}-token context and were left out of the prompt"
+            )
+
+    def on_reply_piece(self, text: str) -> None:
+        if not self.quiet:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+
+def _conversations(args: argparse.Namespace, core: Any) -> int:
+    repo = core.conversations
+    if args.action == "list":
+        items = repo.list()
+        if args.json:
+            _emit_json([asdict(item) for item in items])
+        else:
+            for item in items:
+                stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.updated_at))
+                print(f"{item.id:>6}  {stamp}  {item.message_count:>4} msgs  {item.title}")
+        return 0
+    conversation = repo.get(args.id)
+    messages = repo.active_path(args.id)
+    if args.json:
+        _emit_json(
+            {
+                "id": conversation.id,
+                "title": conversation.title,
+                "model_path": conversation.model_path,
+                "params": asdict(conversation.params),
+                "messages": [
+                    {
+                        "id": m.id,
+                        "parent_id": m.parent_id,
+                        "role": m.role.value,
+                        "content": m.content,
+                        "status": m.status.value,
+                        "model": m.model,
+                        "finish_reason": m.finish_reason,
+                        "created_at": m.created_at,
+                    }
+                    for m in messages
+                ],
+            }
+        )
+        return 0
+    print(f"# {conversation.title}  (conversation {conversation.id})")
+    for message in messages:
+        marker = "" if message.status.value == "complete" else f" [{message.status.value}]"
+        print(f"\n{message.role.value}{marker}:\n{message.content}")
+    return 0
+
+
+def _models(args: argparse.Namespace, core: Any) -> int:
+    library = core.library
+    if args.action == "import":
+        model = library.import_file(Path(args.path), copy=args.copy)
+        print(f"imported {model.label()}\n  {model.path}")
+        return 0
+    models = library.scan()
+    if args.json:
+        _emit_json(
+            [
+                {
+                    "name": m.name,
+                    "path": str(m.path),
+                    "source": m.source,
+                    "usable": m.usable,
+                    "problem": m.problem,
+                    "architecture": m.info.architecture if m.info else None,
+                    "quantization": m.info.quantization if m.info else None,
+                    "parameters": m.info.parameter_count if m.info else None,
+                    "context_length": m.info.context_length if m.info else None,
+                    "chat_template": bool(m.info and m.info.chat_template),
+                    "size_bytes": m.size_bytes,
+                }
+                for m in models
+            ]
+        )
+        return 0
+    for m in models:
+        if m.info is None:
+            print(f"[unusable] {m.path}: {m.problem}")
+            continue
+        template = "chat template" if m.info.chat_template else "no chat template"
+        print(
+            f"{m.name}  ({m.source})\n  {m.info.architecture}, {m.info.parameter_count / 1e6:.0f}M "
+            f"parameters, {m.info.quantization}, {human_size(m.size_bytes)}, "
+            f"context {m.info.context_length:,}, {template}\n  {m.path}"
+        )
+    return 0

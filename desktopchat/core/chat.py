@@ -1,0 +1,182 @@
+"""Domain types shared by storage, inference, the CLI and the GUI."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any
+
+
+class Role(StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    COMPLETE = "complete"
+    PARTIAL = "partial"  # still streaming, or interrupted by a crash
+    STOPPED = "stopped"  # the user pressed Stop
+    ERROR = "error"
+
+
+class FinishReason(StrEnum):
+    STOP = "stop"  # the model ended its turn
+    LENGTH = "length"  # max new tokens reached
+    CONTEXT = "context"  # the context window is full
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+def clean_text(text: str) -> str:
+    """Make text safe to store and tokenize: lone surrogates become U+FFFD."""
+    return text.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(text) else text
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def default_threads() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Per-conversation settings: the prompt, sampling, and how the model is loaded."""
+
+    system_prompt: str = ""
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    n_ctx: int = 4096
+    seed: int = -1  # -1: a new random seed for every reply
+    n_threads: int = 0  # 0: automatic
+    n_gpu_layers: int = 0  # -1: all layers
+
+    def validated(self) -> GenerationParams:
+        problems = []
+        if not 0.0 <= self.temperature <= 5.0:
+            problems.append("temperature must be between 0 and 5")
+        if self.top_k < 0:
+            problems.append("top-k must be 0 (off) or more")
+        if not 0.0 <= self.top_p <= 1.0:
+            problems.append("top-p must be between 0 and 1")
+        if not 0.0 <= self.min_p <= 1.0:
+            problems.append("min-p must be between 0 and 1")
+        if not 0.0 < self.repeat_penalty <= 5.0:
+            problems.append("repeat penalty must be above 0 and at most 5")
+        if self.max_tokens < 1:
+            problems.append("max new tokens must be at least 1")
+        if self.n_ctx < 256:
+            problems.append("context length must be at least 256")
+        if self.n_threads < 0:
+            problems.append("CPU threads must be 0 (automatic) or more")
+        if self.n_gpu_layers < -1:
+            problems.append("GPU layers must be -1 (all), 0 (none) or more")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def threads(self) -> int:
+        return self.n_threads or default_threads()
+
+    def load_key(self) -> tuple[int, int, int]:
+        """The settings that need the model reloaded when they change."""
+        return (self.n_ctx, self.threads, self.n_gpu_layers)
+
+    def with_changes(self, **changes: Any) -> GenerationParams:
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None, base: GenerationParams | None = None) -> GenerationParams:
+        """Tolerant: unknown keys are ignored, missing keys come from ``base``."""
+        result = base or cls()
+        if not text:
+            return result
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError:
+            return result
+        if not isinstance(raw, dict):
+            return result
+        known = {f.name: f for f in fields(cls)}
+        changes: dict[str, Any] = {}
+        for key, value in raw.items():
+            spec = known.get(key)
+            if spec is None:
+                continue
+            kind = type(getattr(result, key))
+            if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+                changes[key] = float(value)
+            elif isinstance(value, kind) and not isinstance(value, bool):
+                changes[key] = value
+        return replace(result, **changes)
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    time_to_first_token: float | None = None  # seconds
+    tokens_per_second: float | None = None
+    context_size: int = 0
+    dropped_messages: int = 0
+    template: str = ""
+    seed: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> GenerationStats | None:
+        if not text:
+            return None
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    @property
+    def context_used(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    conversation_id: int
+    parent_id: int | None
+    role: Role
+    content: str
+    status: MessageStatus
+    created_at: float
+    model: str = ""
+    finish_reason: str = ""
+    stats: GenerationStats | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    title: str
+    created_at: float
+    updated_at: float
+    active_leaf_id: int | None
+    model_path: str = ""
+    params: GenerationParams = field(default_factory=GenerationParams)

@@ -1,0 +1,104 @@
+"""The inference engine protocol and the types that cross it.
+
+The GUI worker, the CLI and the tests talk to an Engine; only llama_engine.py knows
+llama.cpp. Keeping the boundary narrow lets the engine move into a child process later.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from desktopchat.core.chat import FinishReason, GenerationParams
+
+ProgressCallback = Callable[[float, str], None]  # fraction 0..1, what is happening
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    path: Path
+    n_ctx: int
+    n_threads: int
+    n_gpu_layers: int = 0
+
+    @classmethod
+    def from_params(cls, path: Path, params: GenerationParams) -> LoadConfig:
+        return cls(path, params.n_ctx, params.threads, params.n_gpu_layers)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    config: LoadConfig
+    name: str
+    architecture: str
+    n_ctx: int  # what the context really is (may be less than asked for)
+    n_ctx_train: int
+    chat_template: str | None
+    bos_text: str
+    eos_text: str
+    add_bos: bool
+    load_seconds: float
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float
+    top_k: int
+    top_p: float
+    min_p: float
+    repeat_penalty: float
+    max_tokens: int
+    seed: int
+    stop: tuple[str, ...] = ()
+
+    @classmethod
+    def from_params(
+        cls, params: GenerationParams, seed: int, stop: tuple[str, ...]
+    ) -> SamplingConfig:
+        return cls(
+            temperature=params.temperature,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=params.min_p,
+            repeat_penalty=params.repeat_penalty,
+            max_tokens=params.max_tokens,
+            seed=seed,
+            stop=stop,
+        )
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Some new text of the reply (one token, or a few when UTF-8 spans tokens)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    reason: FinishReason
+    completion_tokens: int
+
+
+GenerationEvent = Piece | Done
+
+
+class Engine(Protocol):
+    @property
+    def loaded(self) -> LoadedModel | None: ...
+
+    def load(self, config: LoadConfig, progress: ProgressCallback) -> LoadedModel:
+        """Load a model (unloading any other). Raises ModelError subclasses."""
+
+    def unload(self) -> None: ...
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]: ...
+
+    def generate(
+        self, prompt_tokens: list[int], sampling: SamplingConfig, cancel: threading.Event
+    ) -> Iterator[GenerationEvent]:
+        """Stream the reply; the last event is always Done. Checks ``cancel`` per token."""
+        ...

@@ -1,0 +1,279 @@
+"""The llama.cpp engine: the only module that imports llama_cpp.
+
+Generation drives ``Llama.generate`` directly (llama.cpp's native sampler chain, one decode
+per token, prefix reuse of the KV cache) and detokenizes incrementally, rather than going
+through the OpenAI-style completion wrappers. llama.cpp's log is routed to our logger and
+its last lines are kept, because the reason a load failed is only ever in the log.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import contextlib
+import ctypes
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from desktopchat.core.chat import FinishReason
+from desktopchat.core.errors import (
+    DesktopChatError,
+    ModelLoadError,
+    ModelTooLargeError,
+    NoModelLoadedError,
+)
+from desktopchat.core.inference.engine import (
+    Done,
+    GenerationEvent,
+    LoadConfig,
+    LoadedModel,
+    Piece,
+    ProgressCallback,
+    SamplingConfig,
+)
+from desktopchat.core.inference.stops import StopMatcher
+from desktopchat.core.models.fit import available_memory, estimate
+from desktopchat.core.models.gguf import read_gguf
+from desktopchat.core.models.library import human_size
+
+log = logging.getLogger("desktopchat.llama")
+
+N_BATCH = 512
+_LOG_TAIL: collections.deque[str] = collections.deque(maxlen=40)
+_LOG_LEVELS = {1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG}
+_llama_cpp: Any = None
+_log_callback: Any = None  # keep the ctypes callback alive for the process
+_load_lock = threading.Lock()
+
+
+def _import_llama() -> Any:
+    """Import llama_cpp on first use (it costs ~0.2 s) and route its log to ours."""
+    global _llama_cpp, _log_callback  # noqa: PLW0603 - one process-wide native hook
+    if _llama_cpp is None:
+        import llama_cpp
+
+        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+        def on_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+            line = text.decode("utf-8", "replace").rstrip()
+            if line:
+                _LOG_TAIL.append(line)
+                log.log(_LOG_LEVELS.get(level, logging.DEBUG), "%s", line)
+
+        llama_cpp.llama_log_set(on_log, ctypes.c_void_p(0))
+        _log_callback = on_log
+        _llama_cpp = llama_cpp
+    return _llama_cpp
+
+
+def backend_description() -> str:
+    """Which llama.cpp backend this build runs on (CPU, CUDA, Metal, Vulkan, ...)."""
+    llama_cpp = _import_llama()
+    if llama_cpp.llama_supports_gpu_offload():
+        return "GPU offload available (" + _system_info(llama_cpp) + ")"
+    return "CPU (" + _system_info(llama_cpp) + ")"
+
+
+def _system_info(llama_cpp: Any) -> str:
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    return " ".join(part for part in info.split("|") if "= 1" in part).strip()[:200]
+
+
+def _log_excerpt() -> str:
+    useful = [
+        line for line in _LOG_TAIL if any(w in line.lower() for w in ("error", "fail", "invalid"))
+    ]
+    return "; ".join(useful[-3:])
+
+
+class LlamaEngine:
+    """Holds at most one loaded model. Not thread-safe: one thread owns it."""
+
+    def __init__(self) -> None:
+        self._llama: Any = None
+        self._loaded: LoadedModel | None = None
+        self._vocab: Any = None
+        self._pieces: dict[int, bytes] = {}
+        self._piece_buffer = ctypes.create_string_buffer(256)
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._loaded
+
+    def load(self, config: LoadConfig, progress: ProgressCallback) -> LoadedModel:
+        self.unload()
+        started = time.perf_counter()
+        progress(0.0, "Checking the model file")
+        info = read_gguf(config.path)  # our bounded reader sees the file before llama.cpp
+        n_ctx = config.n_ctx
+        if info.context_length and n_ctx > info.context_length:
+            n_ctx = info.context_length
+        needed = estimate(info, n_ctx)
+        free = available_memory()
+        if free is not None and needed.total > free:
+            raise ModelTooLargeError(
+                f"{info.name} needs about {human_size(needed.total)} of memory "
+                f"({human_size(needed.weights)} weights + {human_size(needed.kv_cache)} for a "
+                f"{n_ctx:,}-token context), but only {human_size(free)} is free. "
+                "Choose a smaller context, a smaller quantization, or close other programs."
+            )
+        llama_cpp = _import_llama()
+        progress(0.05, "Loading weights")
+        _LOG_TAIL.clear()
+        try:
+            llama = self._construct(llama_cpp, config, n_ctx, progress)
+        except DesktopChatError:
+            raise
+        except (ValueError, RuntimeError, OSError) as exc:
+            detail = _log_excerpt() or str(exc)
+            raise ModelLoadError(
+                f"llama.cpp could not load {config.path.name}: {detail}. The file may be "
+                "damaged, or made for an architecture this llama.cpp does not support."
+            ) from None
+        metadata: dict[str, str] = llama.metadata
+        model = llama._model
+        vocab = llama_cpp.llama_model_get_vocab(model.model)
+        add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
+        self._llama = llama
+        self._vocab = vocab
+        self._pieces = {}
+        self._loaded = LoadedModel(
+            config=config,
+            name=info.name,
+            architecture=info.architecture,
+            n_ctx=llama.n_ctx(),
+            n_ctx_train=model.n_ctx_train(),
+            chat_template=metadata.get("tokenizer.chat_template") or None,
+            bos_text=self._token_text(llama.token_bos()),
+            eos_text=self._token_text(llama.token_eos()),
+            add_bos=add_bos,
+            load_seconds=time.perf_counter() - started,
+        )
+        progress(1.0, "Ready")
+        return self._loaded
+
+    @staticmethod
+    def _construct(
+        llama_cpp: Any, config: LoadConfig, n_ctx: int, progress: ProgressCallback
+    ) -> Any:
+        # Llama() has no load-progress hook, but it reads its model parameters from
+        # llama_model_default_params(): hand it parameters that report progress.
+        @llama_cpp.llama_progress_callback  # type: ignore[untyped-decorator]
+        def on_progress(fraction: float, _user_data: ctypes.c_void_p) -> bool:
+            progress(0.05 + 0.85 * float(fraction), "Loading weights")
+            return True
+
+        original = llama_cpp.llama_model_default_params
+
+        def params_with_progress() -> Any:
+            params = original()
+            params.progress_callback = on_progress
+            return params
+
+        with _load_lock:
+            llama_cpp.llama_model_default_params = params_with_progress
+            try:
+                return llama_cpp.Llama(
+                    model_path=str(config.path),
+                    n_ctx=n_ctx,
+                    n_batch=min(N_BATCH, n_ctx),
+                    n_threads=config.n_threads,
+                    n_threads_batch=config.n_threads,
+                    n_gpu_layers=config.n_gpu_layers,
+                    use_mmap=True,
+                    verbose=False,
+                )
+            finally:
+                llama_cpp.llama_model_default_params = original
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        with contextlib.suppress(Exception):
+            text: str = self._llama._model.token_get_text(token)
+            return text
+        return ""
+
+    def _piece(self, token: int) -> bytes:
+        """The bytes of one token (cached: a vocabulary is small, tokens repeat)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            llama_cpp = _import_llama()
+            buffer = self._piece_buffer
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+            if n < 0:  # the piece is longer than the buffer: -n bytes are needed
+                buffer = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, -n, 0, False)
+            piece = bytes(buffer[: max(n, 0)])
+            self._pieces[token] = piece
+        return piece
+
+    def unload(self) -> None:
+        if self._llama is not None:
+            self._llama.close()
+        self._llama = None
+        self._loaded = None
+
+    def _require(self) -> Any:
+        if self._llama is None:
+            raise NoModelLoadedError("No model is loaded. Choose a model and load it first.")
+        return self._llama
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        tokens: list[int] = self._require().tokenize(
+            text.encode("utf-8"), add_bos=add_bos, special=True
+        )
+        return tokens
+
+    def generate(
+        self, prompt_tokens: list[int], sampling: SamplingConfig, cancel: threading.Event
+    ) -> Iterator[GenerationEvent]:
+        llama = self._require()
+        llama_cpp = _import_llama()
+        n_ctx = llama.n_ctx()
+        room = n_ctx - len(prompt_tokens)
+        if room <= 0:
+            yield Done(FinishReason.CONTEXT, 0)
+            return
+        limit = min(sampling.max_tokens, room)
+        llama.set_seed(sampling.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = StopMatcher(sampling.stop)
+        count = 0
+        reason = FinishReason.LENGTH if limit == sampling.max_tokens else FinishReason.CONTEXT
+        tokens = llama.generate(
+            prompt_tokens,
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        try:
+            for token in tokens if not cancel.is_set() else ():
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    reason = FinishReason.STOP
+                    break
+                count += 1
+                text = decoder.decode(self._piece(token))
+                if text:
+                    visible, hit = stops.feed(text)
+                    if visible:
+                        yield Piece(visible)
+                    if hit:
+                        reason = FinishReason.STOP
+                        break
+                if cancel.is_set():
+                    break
+                if count >= limit:
+                    break
+        finally:
+            tokens.close()
+        if cancel.is_set() and reason is not FinishReason.STOP:
+            reason = FinishReason.CANCELLED
+        tail = stops.flush() + decoder.decode(b"", final=True)
+        if tail:
+            yield Piece(tail)
+        yield Done(reason, count)

@@ -1,0 +1,171 @@
+"""From a conversation to the exact prompt text and tokens the model sees.
+
+Chat templates come from model files, so they are untrusted: they are rendered in Jinja's
+immutable sandbox with a size limit on input and output. Models without a template get a
+plain "User:/Assistant:" fallback, and the UI says so.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from desktopchat.core.chat import Role
+from desktopchat.core.errors import ContextOverflowError, TemplateError
+
+MAX_TEMPLATE_CHARS = 256_000
+MAX_RENDER_CHARS = 8_000_000
+
+FALLBACK_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m.role == 'system' %}{{ m.content }}\n\n"
+    "{% elif m.role == 'user' %}User: {{ m.content }}\n"
+    "{% else %}Assistant: {{ m.content }}\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+FALLBACK_STOP = ("\nUser:", "\nAssistant:")
+FALLBACK_DESCRIPTION = "plain User:/Assistant: fallback (the model has no chat template)"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+class ChatTemplate:
+    """A compiled chat template (the model's own, or our fallback)."""
+
+    def __init__(self, source: str | None, *, bos_text: str = "", eos_text: str = "") -> None:
+        self.is_fallback = source is None
+        text = FALLBACK_TEMPLATE if source is None else source
+        if len(text) > MAX_TEMPLATE_CHARS:
+            raise TemplateError(
+                f"The model's chat template is {len(text):,} characters long; "
+                f"at most {MAX_TEMPLATE_CHARS:,} are accepted."
+            )
+        self.bos_text = bos_text
+        self.eos_text = eos_text
+        self.stop: tuple[str, ...] = FALLBACK_STOP if self.is_fallback else ()
+        self.description = FALLBACK_DESCRIPTION if self.is_fallback else "the model's own"
+        env = ImmutableSandboxedEnvironment(
+            loader=jinja2.BaseLoader(),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            extensions=["jinja2.ext.loopcontrols"],
+        )
+        env.globals["raise_exception"] = _raise_exception
+        env.globals["strftime_now"] = _strftime_now
+        try:
+            self._template = env.from_string(text)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"The model's chat template is invalid: {exc}") from None
+
+    def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+        try:
+            text = self._template.render(
+                messages=[{"role": m.role.value, "content": m.content} for m in messages],
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_text,
+                eos_token=self.eos_text,
+            )
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"The model's chat template failed: {exc}") from None
+        if len(text) > MAX_RENDER_CHARS:
+            raise TemplateError("The model's chat template produced an absurdly long prompt.")
+        return text
+
+
+def _raise_exception(message: str) -> None:
+    raise jinja2.TemplateError(message)
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.datetime.now().strftime(fmt)
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    """The prompt as the model will see it, and what had to be left out."""
+
+    text: str
+    tokens: list[int]
+    dropped_messages: int
+    reserve: int  # tokens kept free for the reply
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+
+Tokenizer = Callable[[str], list[int]]
+
+
+def reply_reserve(max_tokens: int, n_ctx: int) -> int:
+    """Tokens kept free for the reply: max new tokens, but at most half the context."""
+    return max(1, min(max_tokens, n_ctx // 2))
+
+
+def plan_prompt(
+    template: ChatTemplate,
+    tokenize: Tokenizer,
+    system_prompt: str,
+    history: Sequence[ChatMessage],
+    *,
+    n_ctx: int,
+    max_tokens: int,
+) -> PromptPlan:
+    """Render ``history`` (ending with the new user message), dropping the oldest turns
+    until the prompt plus the reply reserve fits the context.
+
+    The system prompt is always kept. A cut only happens before a user message, so the
+    remaining history still alternates as templates expect. Raises ContextOverflowError
+    when even the last message alone does not fit.
+    """
+    reserve = reply_reserve(max_tokens, n_ctx)
+    budget = n_ctx - reserve
+    system = [ChatMessage(Role.SYSTEM, system_prompt)] if system_prompt.strip() else []
+    cuts = [i for i, m in enumerate(history) if m.role is Role.USER and i > 0]
+
+    def attempt(start: int) -> tuple[str, list[int]]:
+        text = template.render([*system, *history[start:]])
+        return text, tokenize(text)
+
+    text, tokens = attempt(0)
+    if len(tokens) <= budget:
+        return PromptPlan(text, tokens, 0, reserve)
+    # Binary search for the earliest cut that fits: fewer kept messages, fewer tokens.
+    low, high = 0, len(cuts) - 1
+    best: tuple[int, str, list[int]] | None = None
+    while low <= high:
+        mid = (low + high) // 2
+        mid_text, mid_tokens = attempt(cuts[mid])
+        if len(mid_tokens) <= budget:
+            best = (cuts[mid], mid_text, mid_tokens)
+            high = mid - 1
+        else:
+            low = mid + 1
+    if best is None:
+        last = attempt(cuts[-1])[1] if cuts else tokens
+        raise ContextOverflowError(
+            f"The message is too long for the context: the prompt needs {len(last):,} tokens "
+            f"but only {budget:,} of the {n_ctx:,}-token context are free "
+            f"({reserve:,} are kept for the reply). Shorten the message, lower max new tokens, "
+            "or raise the context length in the chat settings."
+        )
+    start, text, tokens = best
+    return PromptPlan(text, tokens, start, reserve)
+
+
+def history_from(messages: Sequence[Any]) -> list[ChatMessage]:
+    """Stored messages to template messages; stored system messages are skipped (the
+    conversation's system prompt is the one that counts)."""
+    return [
+        ChatMessage(m.role, m.content) for m in messages if m.role in (Role.USER, Role.ASSISTANT)
+    ]

