@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from desktopchat import __version__, app
-from desktopchat.core.chat import GenerationParams
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.inference.service import ReplyStarted
-from desktopchat.core.models.library import InstalledModel, human_size
+from desktopchat.core.models.library import InstalledModel, default_params, human_size
 from desktopchat.core.paths import AppPaths
 
 log = logging.getLogger("desktopchat.cli")
@@ -131,7 +130,7 @@ def _chat(args: argparse.Namespace, core: Any) -> int:
         conversation = conversations.get(args.conversation)
         params = conversation.params
     else:
-        params = core.model_records.defaults(str(model.path)) or _default_params(model)
+        params = default_params(model, core.model_records)
         conversation = None
     changes: dict[str, Any] = {}
     for name, field in (
@@ -192,13 +191,6 @@ def _chat(args: argparse.Namespace, core: Any) -> int:
         if printer.notice:
             print(printer.notice, file=sys.stderr)
     return EXIT_INTERRUPTED if cancel.is_set() else 0
-
-
-def _default_params(model: InstalledModel) -> GenerationParams:
-    params = GenerationParams()
-    if model.info and model.info.context_length:
-        params = params.with_changes(n_ctx=min(params.n_ctx, model.info.context_length))
-    return params
 
 
 class _StreamPrinter:

@@ -43,7 +43,9 @@ log = logging.getLogger("desktopchat.llama")
 
 N_BATCH = 512
 _LOG_TAIL: collections.deque[str] = collections.deque(maxlen=40)
-_LOG_LEVELS = {1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG}
+# ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 "continue the previous line"
+_LOG_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+_last_level = [logging.DEBUG]
 _llama_cpp: Any = None
 _log_callback: Any = None  # keep the ctypes callback alive for the process
 _load_lock = threading.Lock()
@@ -58,9 +60,11 @@ def _import_llama() -> Any:
         @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
         def on_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
             line = text.decode("utf-8", "replace").rstrip()
+            if level != 5:
+                _last_level[0] = _LOG_LEVELS.get(level, logging.DEBUG)
             if line:
                 _LOG_TAIL.append(line)
-                log.log(_LOG_LEVELS.get(level, logging.DEBUG), "%s", line)
+                log.log(_last_level[0], "%s", line)
 
         llama_cpp.llama_log_set(on_log, ctypes.c_void_p(0))
         _log_callback = on_log

@@ -163,8 +163,13 @@ class GGUFInfo:
 
     @property
     def name(self) -> str:
-        name = self.metadata.get("general.name")
-        return str(name) if name else self.path.stem
+        """The file's name without the quantization suffix: what people recognise
+        (``general.name`` is often a training-run label such as "Smollm2 135M 8k Lc100K")."""
+        stem = self.path.name.removesuffix(".gguf")
+        match = _QUANT_IN_NAME.search(stem)
+        if match and match.start() > 0:
+            stem = stem[: match.start()].rstrip(".-_ ")
+        return stem or str(self.metadata.get("general.name", self.path.stem))
 
     @property
     def parameter_count(self) -> int:

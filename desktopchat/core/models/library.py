@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktopchat.core.chat import GenerationParams
 from desktopchat.core.errors import (
     DesktopChatError,
     InvalidModelFileError,
@@ -70,6 +71,18 @@ class InstalledModel:
         )
 
 
+def default_params(model: InstalledModel, records: ModelRepository) -> GenerationParams:
+    """Settings for a new conversation: the user's defaults for this model, else ours
+    with the context capped at what the model was trained for."""
+    saved = records.defaults(str(model.path))
+    if saved is not None:
+        return saved
+    params = GenerationParams()
+    if model.info and model.info.context_length:
+        params = params.with_changes(n_ctx=min(params.n_ctx, model.info.context_length))
+    return params
+
+
 def human_size(n: int) -> str:
     value = float(n)
     for unit in ("B", "KB", "MB", "GB"):
@@ -96,6 +109,10 @@ class ModelLibrary:
         self._cache: dict[Path, tuple[tuple[int, int], InstalledModel]] = {}
 
     def scan(self) -> list[InstalledModel]:
+        return [self.describe(path, source) for path, source in self.candidates()]
+
+    def candidates(self) -> list[tuple[Path, str]]:
+        """Every model file we know of, with where it came from (cheap: no header reads)."""
         seen: dict[Path, str] = {}
         if self._starter is not None:
             seen[self._starter.resolve()] = "starter"
@@ -104,7 +121,7 @@ class ModelLibrary:
                 seen.setdefault(path.resolve(), "folder")
         for record in self._repository.all():
             seen.setdefault(Path(record.path), record.source)
-        return [self.describe(path, source) for path, source in seen.items()]
+        return list(seen.items())
 
     def describe(self, path: Path, source: str = "imported") -> InstalledModel:
         try:
@@ -122,12 +139,18 @@ class ModelLibrary:
         self._cache[path] = (key, model)
         return model
 
-    def import_file(self, source: Path, *, copy: bool = False) -> InstalledModel:
-        """Add a GGUF already on disk: kept in place unless ``copy`` is asked for."""
+    def import_file(
+        self, source: Path, *, copy: bool = False, info: GGUFInfo | None = None
+    ) -> InstalledModel:
+        """Add a GGUF already on disk: kept in place unless ``copy`` is asked for.
+
+        ``info`` is the header already read (and validated) off the GUI thread. With
+        ``copy`` no database is touched, so a copy can run on any thread.
+        """
         source = source.expanduser().resolve()
         if not source.is_file():
             raise ModelNotFoundError(f"There is no file {source}.")
-        info = read_gguf(source)  # raises InvalidModelFileError with the reason
+        info = info or read_gguf(source)  # raises InvalidModelFileError with the reason
         target = source
         if copy:
             target = self.models_dir / source.name

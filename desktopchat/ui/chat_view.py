@@ -1,0 +1,163 @@
+"""The conversation: one widget per message, Markdown rendered, streaming in place.
+
+Auto-scroll follows the reply while the view is at the bottom and stops as soon as the
+user scrolls up; scrolling back to the bottom resumes it.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+
+from desktopchat.core.chat import Message, MessageStatus, Role
+from desktopchat.ui.markdown import COPY_SCHEME, MarkdownRenderer
+
+ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
+STATUS_NOTES = {
+    MessageStatus.PARTIAL: "streaming…",
+    MessageStatus.STOPPED: "stopped",
+    MessageStatus.ERROR: "failed",
+}
+STICK_THRESHOLD = 24  # pixels from the bottom that still count as "at the bottom"
+
+
+class MessageWidget(QFrame):
+    code_copied = Signal(str)
+
+    def __init__(self, message: Message, renderer: MarkdownRenderer) -> None:
+        super().__init__()
+        self.message_id = message.id
+        self.role = message.role
+        self._renderer = renderer
+        self._code_blocks: tuple[str, ...] = ()
+        self._text = ""
+        self.setObjectName(f"message-{message.role.value}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        background = "#eef4ff" if message.role is Role.USER else "#ffffff"
+        self.setStyleSheet(
+            f"QFrame#{self.objectName()} {{ background: {background}; border-radius: 6px; }}"
+        )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 8)
+        self.header = QLabel()
+        self.header.setStyleSheet("color: #57606a; font-weight: bold;")
+        self.body = QLabel()
+        self.body.setWordWrap(True)
+        self.body.setTextFormat(Qt.TextFormat.RichText)
+        self.body.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
+        self.body.setOpenExternalLinks(False)
+        self.body.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.body.linkActivated.connect(self.on_body_link_activated)
+        layout.addWidget(self.header)
+        layout.addWidget(self.body)
+        self.set_content(message.content, message.status)
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def set_content(self, text: str, status: MessageStatus) -> None:
+        self._text = text
+        self.status = status
+        note = STATUS_NOTES.get(status)
+        role = ROLE_NAMES[self.role]
+        self.header.setText(f"{role} — {note}" if note else role)
+        if not text and status is MessageStatus.PARTIAL:
+            self.body.setText("<i>…</i>")
+            self._code_blocks = ()
+            return
+        rendered = self._renderer.render(text)
+        self._code_blocks = rendered.code_blocks
+        self.body.setText(rendered.html)
+        self.body.setAccessibleDescription(text)
+
+    @property
+    def code_blocks(self) -> tuple[str, ...]:
+        return self._code_blocks
+
+    @Slot(str)
+    def on_body_link_activated(self, link: str) -> None:
+        if link.startswith(COPY_SCHEME):
+            index = int(link.removeprefix(COPY_SCHEME))
+            if 0 <= index < len(self._code_blocks):
+                QGuiApplication.clipboard().setText(self._code_blocks[index])
+                self.code_copied.emit(self._code_blocks[index])
+
+
+class ChatView(QScrollArea):
+    code_copied = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setAccessibleName("Conversation")
+        self._renderer = MarkdownRenderer()
+        self._container = QWidget()
+        self._layout = QVBoxLayout(self._container)
+        self._layout.setContentsMargins(12, 12, 12, 12)
+        self._layout.setSpacing(8)
+        self._layout.addStretch(1)
+        self.setWidget(self._container)
+        self._widgets: dict[int, MessageWidget] = {}
+        self.conversation_id: int | None = None
+        self.stick_to_bottom = True
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self.on_scrollbar_value_changed)
+        bar.rangeChanged.connect(self.on_scrollbar_range_changed)
+        self._placeholder = QLabel("Start a conversation: type a message below and press Enter.")
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._placeholder.setStyleSheet("color: #8c959f;")
+        self._layout.insertWidget(0, self._placeholder)
+
+    def clear(self) -> None:
+        for widget in self._widgets.values():
+            widget.deleteLater()
+        self._widgets.clear()
+        self._placeholder.setVisible(True)
+
+    def show_conversation(self, conversation_id: int | None, messages: list[Message]) -> None:
+        self.clear()
+        self.conversation_id = conversation_id
+        for message in messages:
+            self.append_message(message)
+        self.stick_to_bottom = True
+        self.scroll_to_bottom()
+
+    def append_message(self, message: Message) -> MessageWidget:
+        widget = MessageWidget(message, self._renderer)
+        widget.code_copied.connect(self.code_copied)
+        self._widgets[message.id] = widget
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._placeholder.setVisible(False)
+        return widget
+
+    def message_widget(self, message_id: int) -> MessageWidget | None:
+        return self._widgets.get(message_id)
+
+    def messages(self) -> list[MessageWidget]:
+        return list(self._widgets.values())
+
+    def update_message(self, message_id: int, text: str, status: MessageStatus) -> None:
+        widget = self._widgets.get(message_id)
+        if widget is not None:
+            widget.set_content(text, status)
+
+    def scroll_to_bottom(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    @Slot(int)
+    def on_scrollbar_value_changed(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self.stick_to_bottom = value >= bar.maximum() - STICK_THRESHOLD
+
+    @Slot(int, int)
+    def on_scrollbar_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self.stick_to_bottom:
+            self.verticalScrollBar().setValue(maximum)

@@ -1,0 +1,190 @@
+"""GUI-thread facades over the inference worker.
+
+The controller owns the cancel event (set directly from the GUI thread: a queued "stop"
+could not run while the worker is busy), batches streamed tokens and repaints on a
+coalescing timer, and keeps the state the window shows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from enum import Enum
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from desktopchat.core.chat import GenerationParams
+from desktopchat.core.inference.engine import Engine, LoadedModel
+from desktopchat.core.inference.service import ChatService, ReplyResult, ReplyStarted
+from desktopchat.core.paths import AppPaths
+from desktopchat.ui.workers import InferenceWorker, ReplyFailure
+
+REPAINT_INTERVAL_MS = 40
+
+
+class ModelState(Enum):
+    NONE = "none"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ChatController(QObject):
+    # requests to the worker (queued onto its thread)
+    _request_load = Signal(str, object)
+    _request_generate = Signal(int, str, object)
+    _request_unload = Signal()
+    _request_shutdown = Signal()
+
+    # events for the window
+    model_state_changed = Signal(object, str)  # ModelState, detail text
+    load_progress = Signal(float, str)
+    reply_started = Signal(object)  # ReplyStarted
+    reply_text_changed = Signal(int, int, str)  # conversation id, message id, full text
+    reply_finished = Signal(object)  # ReplyResult
+    reply_failed = Signal(object)  # ReplyFailure
+    busy_changed = Signal(bool)
+
+    def __init__(
+        self,
+        paths: AppPaths,
+        make_engine: Callable[[], Engine],
+        make_service: Callable[[Engine], tuple[ChatService, Callable[[], None]]],
+    ) -> None:
+        super().__init__()
+        self.cancel = threading.Event()
+        self.state = ModelState.NONE
+        self.loaded: LoadedModel | None = None
+        self.generating_conversation: int | None = None
+        self._message_id = 0
+        self._text_parts: list[str] = []
+        self._dirty = False
+        self._thread = QThread()
+        self._thread.setObjectName("inference")
+        self._worker = InferenceWorker(paths, make_engine, make_service, self.cancel)
+        self._worker.moveToThread(self._thread)
+        self._request_load.connect(self._worker.load)
+        self._request_generate.connect(self._worker.generate)
+        self._request_unload.connect(self._worker.unload)
+        self._request_shutdown.connect(self._worker.shutdown)
+        self._worker.load_progress.connect(self.on_worker_load_progress)
+        self._worker.model_loaded.connect(self.on_worker_model_loaded)
+        self._worker.model_load_failed.connect(self.on_worker_model_load_failed)
+        self._worker.model_unloaded.connect(self.on_worker_model_unloaded)
+        self._worker.reply_started.connect(self.on_worker_reply_started)
+        self._worker.token_received.connect(self.on_worker_token_received)
+        self._worker.reply_finished.connect(self.on_worker_reply_finished)
+        self._worker.reply_failed.connect(self.on_worker_reply_failed)
+        self._repaint = QTimer(self)
+        self._repaint.setInterval(REPAINT_INTERVAL_MS)
+        self._repaint.timeout.connect(self.on_repaint_timeout)
+        self._thread.start()
+
+    # -- commands ------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self.generating_conversation is not None or self.state is ModelState.LOADING
+
+    def load_model(self, path: str, params: GenerationParams) -> None:
+        self.state = ModelState.LOADING
+        self.model_state_changed.emit(self.state, path)
+        self.busy_changed.emit(True)
+        self._request_load.emit(path, params)
+
+    def needs_reload(self, path: str, params: GenerationParams) -> bool:
+        if self.loaded is None:
+            return True
+        config = self.loaded.config
+        return str(config.path) != path or (
+            config.n_ctx,
+            config.n_threads,
+            config.n_gpu_layers,
+        ) != (params.load_key())
+
+    def send(self, conversation_id: int, text: str, params: GenerationParams) -> None:
+        """Queue a reply. The worker loads the model first if the settings need it."""
+        self.cancel.clear()
+        self.generating_conversation = conversation_id
+        self._message_id = 0
+        self._text_parts = []
+        self.busy_changed.emit(True)
+        self._request_generate.emit(conversation_id, text, params)
+
+    def stop(self) -> None:
+        self.cancel.set()
+
+    def unload(self) -> None:
+        self._request_unload.emit()
+
+    def current_text(self) -> str:
+        return "".join(self._text_parts)
+
+    def shutdown(self, timeout_ms: int = 15_000) -> bool:
+        """Stop any reply (it is saved as stopped), unload, and end the thread."""
+        self.cancel.set()
+        self._repaint.stop()
+        self._request_shutdown.emit()
+        self._thread.quit()
+        return self._thread.wait(timeout_ms)
+
+    # -- worker events (GUI thread) --------------------------------------------------
+
+    @Slot(float, str)
+    def on_worker_load_progress(self, fraction: float, what: str) -> None:
+        self.load_progress.emit(fraction, what)
+
+    @Slot(object)
+    def on_worker_model_loaded(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.state = ModelState.READY
+        self.model_state_changed.emit(self.state, loaded.name)
+        self.busy_changed.emit(self.busy)
+
+    @Slot(str)
+    def on_worker_model_load_failed(self, message: str) -> None:
+        self.loaded = None
+        self.state = ModelState.FAILED
+        self.model_state_changed.emit(self.state, message)
+        self.busy_changed.emit(self.busy)
+
+    @Slot()
+    def on_worker_model_unloaded(self) -> None:
+        self.loaded = None
+        self.state = ModelState.NONE
+        self.model_state_changed.emit(self.state, "")
+
+    @Slot(object)
+    def on_worker_reply_started(self, started: ReplyStarted) -> None:
+        self._message_id = started.assistant_message.id
+        self._repaint.start()
+        self.reply_started.emit(started)
+
+    @Slot(str)
+    def on_worker_token_received(self, text: str) -> None:
+        self._text_parts.append(text)
+        self._dirty = True
+
+    @Slot()
+    def on_repaint_timeout(self) -> None:
+        if self._dirty and self.generating_conversation is not None:
+            self._dirty = False
+            self.reply_text_changed.emit(
+                self.generating_conversation, self._message_id, self.current_text()
+            )
+
+    @Slot(object)
+    def on_worker_reply_finished(self, result: ReplyResult) -> None:
+        self._repaint.stop()
+        self._dirty = False
+        self.generating_conversation = None
+        self.reply_finished.emit(result)
+        self.busy_changed.emit(self.busy)
+
+    @Slot(object)
+    def on_worker_reply_failed(self, failure: ReplyFailure) -> None:
+        self._repaint.stop()
+        self._dirty = False
+        self.generating_conversation = None
+        self.reply_failed.emit(failure)
+        self.busy_changed.emit(self.busy)

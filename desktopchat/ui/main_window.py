@@ -1,0 +1,663 @@
+"""The main window: sidebar, chat view, composer, model picker, settings, status bar.
+
+All slow work happens elsewhere: inference and model loading on the inference thread,
+model header reads and file copies on the task pool. The window only reads and writes a
+few rows of SQLite at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktopchat.app import Core
+from desktopchat.core.chat import GenerationParams, Message, MessageStatus
+from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.inference.service import ReplyResult, ReplyStarted
+from desktopchat.core.models.gguf import GGUFInfo, read_gguf
+from desktopchat.core.models.library import InstalledModel, default_params
+from desktopchat.core.settings import AppSettings, save_settings
+from desktopchat.ui.chat_view import ChatView
+from desktopchat.ui.controllers import ChatController, ModelState
+from desktopchat.ui.conversation_list import ConversationList
+from desktopchat.ui.settings_panel import SettingsPanel
+from desktopchat.ui.workers import ReplyFailure, TaskRunner
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Composer(QPlainTextEdit):
+    """Enter sends; Shift+Enter starts a new line."""
+
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        core: Core,
+        controller: ChatController,
+        tasks: TaskRunner,
+        settings: AppSettings,
+    ) -> None:
+        super().__init__()
+        self.core = core
+        self.controller = controller
+        self.tasks = tasks
+        self.settings = settings
+        self.current_conversation: int | None = None
+        self.models: list[InstalledModel] = []
+        self._shutting_down = False
+        self.setWindowTitle("DesktopChat")
+        self.resize(1200, 780)
+        self._build()
+        self._connect()
+        self._update_enabled()
+
+    # -- layout --------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.sidebar = ConversationList()
+        self.sidebar.setMinimumWidth(180)
+        self.model_picker = QComboBox()
+        self.model_picker.setAccessibleName("Model")
+        self.model_picker.setMinimumWidth(320)
+        self.load_button = QPushButton("Load")
+        self.load_button.setAccessibleName("Load model")
+        self.import_button = QPushButton("Import GGUF…")
+        self.import_button.setAccessibleName("Import GGUF")
+        self.model_state = QLabel("No model loaded")
+        self.model_state.setAccessibleName("Model state")
+        self.load_bar = QProgressBar()
+        self.load_bar.setRange(0, 100)
+        self.load_bar.setMaximumWidth(160)
+        self.load_bar.setVisible(False)
+        self.settings_button = QPushButton("Settings")
+        self.settings_button.setCheckable(True)
+        self.settings_button.setChecked(True)
+        top = QHBoxLayout()
+        top.addWidget(self.model_picker, 1)
+        top.addWidget(self.load_button)
+        top.addWidget(self.import_button)
+        top.addWidget(self.load_bar)
+        top.addWidget(self.model_state, 1)
+        top.addWidget(self.settings_button)
+
+        self.chat_view = ChatView()
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setVisible(False)
+        self.notice.setAccessibleName("Notice")
+        self.composer = Composer()
+        self.composer.setAccessibleName("Message")
+        self.composer.setPlaceholderText("Type a message — Enter sends, Shift+Enter for a new line")
+        self.composer.setMaximumHeight(120)
+        self.send_button = QPushButton("Send")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setVisible(False)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        compose = QHBoxLayout()
+        compose.addWidget(self.composer, 1)
+        compose.addLayout(buttons)
+
+        center = QWidget()
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(6, 6, 6, 6)
+        center_layout.addLayout(top)
+        center_layout.addWidget(self.chat_view, 1)
+        center_layout.addWidget(self.notice)
+        center_layout.addLayout(compose)
+
+        self.settings_panel = SettingsPanel()
+        self.settings_scroll = QScrollArea()
+        self.settings_scroll.setWidgetResizable(True)
+        self.settings_scroll.setWidget(self.settings_panel)
+        self.settings_scroll.setMinimumWidth(280)
+
+        splitter = QSplitter()
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(center)
+        splitter.addWidget(self.settings_scroll)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([self.settings.sidebar_width, 640, 300])
+        self.splitter = splitter
+        self.setCentralWidget(splitter)
+
+        self.ttft_label = QLabel()
+        self.speed_label = QLabel()
+        self.context_label = QLabel()
+        status = self.statusBar()
+        status.addPermanentWidget(self.ttft_label)
+        status.addPermanentWidget(self.speed_label)
+        status.addPermanentWidget(self.context_label)
+
+        new_chat = QAction("New chat", self)
+        new_chat.setShortcut(QKeySequence(QKeySequence.StandardKey.New))
+        new_chat.triggered.connect(self.on_sidebar_new_requested)
+        stop = QAction("Stop", self)
+        stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        stop.triggered.connect(self.on_stop_clicked)
+        self.addActions([new_chat, stop])
+
+    def _connect(self) -> None:
+        self.sidebar.conversation_selected.connect(self.on_sidebar_conversation_selected)
+        self.sidebar.new_requested.connect(self.on_sidebar_new_requested)
+        self.sidebar.rename_requested.connect(self.on_sidebar_rename_requested)
+        self.sidebar.delete_requested.connect(self.on_sidebar_delete_requested)
+        self.sidebar.filter_changed.connect(self.on_sidebar_filter_changed)
+        self.composer.submitted.connect(self.on_composer_submitted)
+        self.send_button.clicked.connect(self.on_composer_submitted)
+        self.stop_button.clicked.connect(self.on_stop_clicked)
+        self.load_button.clicked.connect(self.on_load_clicked)
+        self.import_button.clicked.connect(self.on_import_clicked)
+        self.settings_button.toggled.connect(self.settings_scroll.setVisible)
+        self.settings_panel.params_changed.connect(self.on_settings_params_changed)
+        self.settings_panel.save_defaults_requested.connect(self.on_settings_save_defaults)
+        self.settings_panel.reset_requested.connect(self.on_settings_reset)
+        self.chat_view.code_copied.connect(self.on_chat_code_copied)
+        c = self.controller
+        c.model_state_changed.connect(self.on_controller_model_state_changed)
+        c.load_progress.connect(self.on_controller_load_progress)
+        c.reply_started.connect(self.on_controller_reply_started)
+        c.reply_text_changed.connect(self.on_controller_reply_text_changed)
+        c.reply_finished.connect(self.on_controller_reply_finished)
+        c.reply_failed.connect(self.on_controller_reply_failed)
+        c.busy_changed.connect(self.on_controller_busy_changed)
+
+    # -- start-up ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Fill the sidebar, then read model headers off the GUI thread and auto-load."""
+        self.refresh_conversations()
+        self.settings_panel.set_params(GenerationParams())
+        self.refresh_models(autoload=True)
+
+    def refresh_models(self, *, autoload: bool = False, select: str | None = None) -> None:
+        candidates = self.guarded(self.core.library.candidates) or []
+        library = self.core.library
+
+        def describe_all() -> list[InstalledModel]:
+            return [library.describe(path, source) for path, source in candidates]
+
+        self.model_state.setText("Reading models…")
+        self.tasks.run(
+            describe_all,
+            lambda models: self._on_models_described(models, autoload, select),
+            self.show_error,
+        )
+
+    def _on_models_described(
+        self, models: list[InstalledModel], autoload: bool, select: str | None
+    ) -> None:
+        self.models = models
+        self.model_picker.blockSignals(True)
+        self.model_picker.clear()
+        for model in models:
+            self.model_picker.addItem(model.label(), str(model.path))
+            if not model.usable:
+                index = self.model_picker.count() - 1
+                self.model_picker.setItemData(index, model.problem, Qt.ItemDataRole.ToolTipRole)
+        self.model_picker.blockSignals(False)
+        wanted = select or self.settings.last_model
+        index = self.model_picker.findData(wanted) if wanted else -1
+        if index < 0:
+            index = next((i for i, m in enumerate(models) if m.source == "starter"), 0)
+        if models:
+            self.model_picker.setCurrentIndex(index)
+        if not models:
+            self.model_state.setText("No models yet: use Import GGUF… to add one")
+        elif self.controller.state is ModelState.NONE:
+            self.model_state.setText("No model loaded")
+        if autoload and models:
+            self._autoload()
+        self._update_enabled()
+
+    def _autoload(self) -> None:
+        marker = self.core.paths.loading_marker
+        if marker.exists():
+            crashed = marker.read_text(encoding="utf-8", errors="replace").strip()
+            marker.unlink(missing_ok=True)
+            self.show_notice(
+                f"DesktopChat closed unexpectedly while loading {Path(crashed).name} last time, "
+                "so it was not loaded automatically. Press Load to try again.",
+                error=True,
+            )
+            return
+        model = self.selected_model()
+        if model is not None and model.usable:
+            self.load_selected_model()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def guarded(self, action: Callable[[], T]) -> T | None:
+        """Run a quick storage action; show an expected failure instead of raising."""
+        try:
+            return action()
+        except DesktopChatError as exc:
+            self.show_error(str(exc))
+            return None
+
+    def show_error(self, message: str) -> None:
+        self.show_notice(message, error=True)
+
+    def show_notice(self, message: str, *, error: bool = False) -> None:
+        color = "#b42318" if error else "#57606a"
+        self.notice.setStyleSheet(f"color: {color};")
+        self.notice.setText(message)
+        self.notice.setVisible(bool(message))
+
+    def ask_text(self, title: str, label: str, value: str) -> str | None:
+        text, ok = QInputDialog.getText(self, title, label, text=value)
+        return text if ok else None
+
+    def confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def selected_model(self) -> InstalledModel | None:
+        path = self.model_picker.currentData()
+        return next((m for m in self.models if str(m.path) == path), None)
+
+    def loaded_model(self) -> InstalledModel | None:
+        loaded = self.controller.loaded
+        if loaded is None:
+            return None
+        return next((m for m in self.models if m.path == loaded.config.path), None)
+
+    def _update_enabled(self) -> None:
+        ready = self.controller.state is ModelState.READY
+        generating = self.controller.generating_conversation is not None
+        loading = self.controller.state is ModelState.LOADING
+        self.composer.setEnabled(ready and not generating)
+        self.send_button.setEnabled(ready and not generating)
+        self.send_button.setVisible(not generating)
+        self.stop_button.setVisible(generating)
+        self.load_button.setEnabled(not loading and not generating and bool(self.models))
+        self.model_picker.setEnabled(not loading and not generating)
+        if not ready:
+            self.composer.setPlaceholderText("Load a model to start chatting")
+        else:
+            self.composer.setPlaceholderText(
+                "Type a message — Enter sends, Shift+Enter for a new line"
+            )
+
+    # -- conversations ---------------------------------------------------------------
+
+    def refresh_conversations(self) -> None:
+        items = self.guarded(lambda: self.core.conversations.list(self.sidebar.filter.text()))
+        self.sidebar.set_items(items or [], self.current_conversation)
+
+    def open_conversation(self, conversation_id: int | None) -> None:
+        self.settings_panel.flush()
+        if conversation_id is None:
+            self.current_conversation = None
+            self.chat_view.show_conversation(None, [])
+            model = self.loaded_model() or self.selected_model()
+            params = default_params(model, self.core.model_records) if model else GenerationParams()
+            self.settings_panel.set_params(params)
+            self.sidebar.set_items(
+                self.guarded(lambda: self.core.conversations.list(self.sidebar.filter.text()))
+                or [],
+                None,
+            )
+            return
+        try:
+            conversation = self.core.conversations.get(conversation_id)
+            messages = self.core.conversations.active_path(conversation_id)
+        except DesktopChatError as exc:
+            self.show_error(str(exc))
+            return
+        self.current_conversation = conversation_id
+        self.chat_view.show_conversation(conversation_id, messages)
+        self.settings_panel.set_params(conversation.params)
+        if self.controller.generating_conversation == conversation_id:
+            streaming = messages[-1] if messages else None
+            if streaming is not None and streaming.status is MessageStatus.PARTIAL:
+                self.chat_view.update_message(
+                    streaming.id, self.controller.current_text(), MessageStatus.PARTIAL
+                )
+        self.show_notice("")
+
+    @Slot(int)
+    def on_sidebar_conversation_selected(self, conversation_id: int) -> None:
+        if conversation_id != self.current_conversation:
+            self.open_conversation(conversation_id)
+
+    @Slot()
+    def on_sidebar_new_requested(self) -> None:
+        self.open_conversation(None)
+        self.composer.setFocus()
+
+    @Slot(str)
+    def on_sidebar_filter_changed(self, _text: str) -> None:
+        self.refresh_conversations()
+
+    @Slot(int)
+    def on_sidebar_rename_requested(self, conversation_id: int) -> None:
+        conversation = self.guarded(lambda: self.core.conversations.get(conversation_id))
+        if conversation is None:
+            return
+        title = self.ask_text("Rename conversation", "Title:", conversation.title)
+        if title is None or not title.strip():
+            return
+        self.guarded(lambda: self.core.conversations.rename(conversation_id, title))
+        self.refresh_conversations()
+
+    @Slot(int)
+    def on_sidebar_delete_requested(self, conversation_id: int) -> None:
+        if self.controller.generating_conversation == conversation_id:
+            self.show_error("Stop the reply before deleting this conversation.")
+            return
+        conversation = self.guarded(lambda: self.core.conversations.get(conversation_id))
+        if conversation is None:
+            return
+        if not self.confirm(
+            "Delete conversation",
+            f"Delete “{conversation.title}” and all its messages? This cannot be undone.",
+        ):
+            return
+        if self.guarded(lambda: self.core.conversations.delete(conversation_id)) is None and (
+            self.notice.isVisible()
+        ):
+            return
+        if self.current_conversation == conversation_id:
+            self.open_conversation(None)
+        self.refresh_conversations()
+
+    # -- sending ---------------------------------------------------------------------
+
+    @Slot()
+    def on_composer_submitted(self) -> None:
+        if not self.send_button.isEnabled():
+            return
+        text = self.composer.toPlainText()
+        if not text.strip():
+            self.show_error("The message is empty. Type something to send.")
+            return
+        model = self.loaded_model()
+        if model is None or self.controller.loaded is None:
+            self.show_error("Load a model first.")
+            return
+        self.settings_panel.flush()
+        try:
+            params = self.settings_panel.params().validated()
+        except ValueError as exc:
+            self.show_error(f"Check the chat settings: {exc}.")
+            return
+        if self.current_conversation is None:
+            created = self.guarded(
+                lambda: self.core.conversations.create(params=params, model_path=str(model.path))
+            )
+            if created is None:
+                return
+            self.current_conversation = created.id
+            self.chat_view.conversation_id = created.id
+            self.refresh_conversations()
+        else:
+            self.guarded(
+                lambda: self.core.conversations.set_model(
+                    self.current_conversation or 0, str(model.path)
+                )
+            )
+        conversation_id = self.current_conversation
+        if self.controller.needs_reload(str(model.path), params):
+            self.controller.load_model(str(model.path), params)
+        self.show_notice("")
+        self.composer.setReadOnly(True)
+        self.controller.send(conversation_id, text, params)
+        self._update_enabled()
+
+    @Slot()
+    def on_stop_clicked(self) -> None:
+        if self.controller.generating_conversation is not None:
+            self.controller.stop()
+
+    @Slot(object)
+    def on_controller_reply_started(self, started: ReplyStarted) -> None:
+        self.composer.setReadOnly(False)
+        self.composer.clear()
+        if self.chat_view.conversation_id == started.user_message.conversation_id:
+            self.chat_view.append_message(started.user_message)
+            self.chat_view.append_message(started.assistant_message)
+            self.chat_view.stick_to_bottom = True
+            self.chat_view.scroll_to_bottom()
+        notes = []
+        if started.dropped_messages:
+            notes.append(
+                f"The {started.dropped_messages} oldest messages no longer fit the "
+                f"{started.context_size:,}-token context and were left out of the prompt."
+            )
+        if "fallback" in started.template:
+            notes.append(f"Prompt format: {started.template}.")
+        self.show_notice(" ".join(notes))
+        self.context_label.setText(f"Context {started.prompt_tokens:,} / {started.context_size:,}")
+        self.refresh_conversations()
+
+    @Slot(int, int, str)
+    def on_controller_reply_text_changed(
+        self, conversation_id: int, message_id: int, text: str
+    ) -> None:
+        if self.chat_view.conversation_id == conversation_id:
+            self.chat_view.update_message(message_id, text, MessageStatus.PARTIAL)
+
+    @Slot(object)
+    def on_controller_reply_finished(self, result: ReplyResult) -> None:
+        if self.chat_view.conversation_id == result.conversation_id:
+            self.chat_view.update_message(result.assistant_message_id, result.text, result.status)
+        stats = result.stats
+        ttft = stats.time_to_first_token
+        self.ttft_label.setText(f"First token {ttft * 1000:.0f} ms" if ttft is not None else "")
+        speed = stats.tokens_per_second
+        self.speed_label.setText(f"{speed:.1f} tokens/s" if speed is not None else "")
+        self.context_label.setText(f"Context {stats.context_used:,} / {stats.context_size:,}")
+        self.refresh_conversations()
+        self._update_enabled()
+        if result.status is MessageStatus.COMPLETE and self.composer.isEnabled():
+            self.composer.setFocus()
+
+    @Slot(object)
+    def on_controller_reply_failed(self, failure: ReplyFailure) -> None:
+        self.composer.setReadOnly(False)
+        self.show_error(failure.message)
+        if failure.started and self.current_conversation == failure.conversation_id:
+            self.open_conversation(failure.conversation_id)
+            self.show_error(failure.message)
+        self._update_enabled()
+
+    @Slot(bool)
+    def on_controller_busy_changed(self, _busy: bool) -> None:
+        self._update_enabled()
+
+    # -- models ------------------------------------------------------------------------
+
+    def load_selected_model(self) -> None:
+        model = self.selected_model()
+        if model is None:
+            return
+        if not model.usable:
+            self.show_error(model.problem)
+            return
+        if self.current_conversation is not None:
+            params = self.settings_panel.params()
+        else:
+            params = default_params(model, self.core.model_records)
+            self.settings_panel.set_params(params)
+        self.controller.load_model(str(model.path), params)
+
+    @Slot()
+    def on_load_clicked(self) -> None:
+        self.show_notice("")
+        self.load_selected_model()
+
+    @Slot(object, str)
+    def on_controller_model_state_changed(self, state: ModelState, detail: str) -> None:
+        self.load_bar.setVisible(state is ModelState.LOADING)
+        if state is ModelState.LOADING:
+            self.load_bar.setValue(0)
+            self.model_state.setText(f"Loading {Path(detail).name}…")
+        elif state is ModelState.READY:
+            loaded = self.controller.loaded
+            assert loaded is not None
+            template = "" if loaded.chat_template else " · no chat template: plain fallback"
+            self.model_state.setText(f"Loaded {loaded.name} · context {loaded.n_ctx:,}{template}")
+            self.model_state.setToolTip(
+                f"{loaded.config.path}\nloaded in {loaded.load_seconds:.2f} s, "
+                f"{loaded.config.n_threads} threads, {loaded.config.n_gpu_layers} GPU layers"
+            )
+            self.settings = self.settings.with_changes(last_model=str(loaded.config.path))
+            self._save_settings()
+            if not loaded.chat_template:
+                self.show_notice(
+                    "This model has no chat template; DesktopChat uses a plain "
+                    "“User: … / Assistant:” format. Base models may ramble.",
+                )
+        elif state is ModelState.FAILED:
+            self.model_state.setText("Model not loaded")
+            self.show_error(detail)
+        else:
+            self.model_state.setText("No model loaded")
+        self._update_enabled()
+
+    @Slot(float, str)
+    def on_controller_load_progress(self, fraction: float, what: str) -> None:
+        self.load_bar.setValue(int(fraction * 100))
+        self.load_bar.setFormat(f"{what} %p%")
+
+    @Slot()
+    def on_import_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf);;All files (*)"
+        )
+        if path:
+            copy = self.confirm(
+                "Import GGUF",
+                "Copy the file into DesktopChat's models folder?\n\n"
+                "Yes: copy it (uses disk space). No: use it where it is.",
+            )
+            self.import_model(Path(path), copy=copy)
+
+    def import_model(self, path: Path, *, copy: bool = False) -> None:
+        """Validate (and copy) off the GUI thread, then record the import."""
+        library = self.core.library
+        self.model_state.setText(f"Checking {path.name}…")
+        if copy:
+            self.tasks.run(
+                lambda: library.import_file(path, copy=True),
+                self._on_model_imported,
+                self._on_import_failed,
+            )
+        else:
+            self.tasks.run(
+                lambda: read_gguf(path),
+                lambda info: self._record_import(path, info),
+                self._on_import_failed,
+            )
+
+    def _record_import(self, path: Path, info: GGUFInfo) -> None:
+        model = self.guarded(lambda: self.core.library.import_file(path, info=info))
+        if model is not None:
+            self._on_model_imported(model)
+
+    def _on_model_imported(self, model: InstalledModel) -> None:
+        self.show_notice(f"Imported {model.label()}.")
+        self.refresh_models(select=str(model.path))
+
+    def _on_import_failed(self, message: str) -> None:
+        self.model_state.setText("Import failed")
+        self.show_error(message)
+
+    # -- settings ------------------------------------------------------------------------
+
+    @Slot(object)
+    def on_settings_params_changed(self, params: GenerationParams) -> None:
+        if self.current_conversation is None:
+            return
+        conversation_id = self.current_conversation
+        try:
+            self.core.conversations.set_params(conversation_id, params)
+        except ValueError as exc:
+            self.show_error(f"Check the chat settings: {exc}.")
+        except DesktopChatError as exc:
+            self.show_error(str(exc))
+
+    @Slot(object)
+    def on_settings_save_defaults(self, params: GenerationParams) -> None:
+        model = self.loaded_model() or self.selected_model()
+        if model is None:
+            return
+        try:
+            self.core.model_records.set_defaults(str(model.path), params)
+        except (ValueError, DesktopChatError) as exc:
+            self.show_error(str(exc))
+            return
+        self.settings_panel.note.setText(f"Saved as defaults for {model.name}.")
+
+    @Slot()
+    def on_settings_reset(self) -> None:
+        model = self.loaded_model() or self.selected_model()
+        params = default_params(model, self.core.model_records) if model else GenerationParams()
+        self.settings_panel.set_params(params)
+        self.on_settings_params_changed(params)
+
+    @Slot(str)
+    def on_chat_code_copied(self, _code: str) -> None:
+        self.statusBar().showMessage("Code copied to the clipboard", 2500)
+
+    def _save_settings(self) -> None:
+        try:
+            save_settings(self.core.paths.settings_file, self.settings)
+        except OSError as exc:
+            log.warning("could not save settings: %s", exc)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._shutting_down:
+            self._shutting_down = True
+            self.settings_panel.flush()
+            sizes = self.splitter.sizes()
+            if sizes:
+                self.settings = self.settings.with_changes(sidebar_width=sizes[0])
+                self._save_settings()
+            self.controller.shutdown()
+            self.tasks.wait()
+        event.accept()
+
+    def displayed_messages(self) -> list[Message]:
+        """The active branch as stored (for tests and exports)."""
+        if self.current_conversation is None:
+            return []
+        return self.core.conversations.active_path(self.current_conversation)

@@ -1,0 +1,176 @@
+"""Per-conversation settings: system prompt, sampling, and how the model is loaded."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSignalBlocker, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktopchat.core.chat import GenerationParams, default_threads
+
+SAVE_DELAY_MS = 400
+
+
+def _double(low: float, high: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setDecimals(decimals)
+    return box
+
+
+def _int(low: int, high: int, step: int = 1) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    return box
+
+
+class SettingsPanel(QWidget):
+    """Edits a GenerationParams; emits ``params_changed`` shortly after the user stops."""
+
+    params_changed = Signal(object)  # GenerationParams
+    save_defaults_requested = Signal(object)
+    reset_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAccessibleName("Chat settings")
+        self.system_prompt = QPlainTextEdit()
+        self.system_prompt.setPlaceholderText("e.g. You are a concise assistant.")
+        self.system_prompt.setMaximumHeight(110)
+        self.temperature = _double(0.0, 5.0, 0.05)
+        self.top_k = _int(0, 1000)
+        self.top_p = _double(0.0, 1.0, 0.01)
+        self.min_p = _double(0.0, 1.0, 0.01)
+        self.repeat_penalty = _double(0.5, 5.0, 0.05)
+        self.max_tokens = _int(1, 131072, 64)
+        self.n_ctx = _int(256, 1_048_576, 256)
+        self.seed = _int(-1, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.n_threads = _int(0, 256)
+        self.n_threads.setSpecialValueText(f"auto ({default_threads()})")
+        self.n_gpu_layers = _int(-1, 1000)
+        self.n_gpu_layers.setSpecialValueText("all")
+        form = QFormLayout()
+        form.addRow("System prompt", self.system_prompt)
+        rows: list[tuple[str, QWidget, str]] = [
+            ("Temperature", self.temperature, "Randomness; 0 always picks the likeliest token"),
+            ("Top-k", self.top_k, "Sample among the k likeliest tokens (0: off)"),
+            ("Top-p", self.top_p, "Sample among tokens covering this probability mass"),
+            ("Min-p", self.min_p, "Drop tokens less likely than this fraction of the best"),
+            ("Repeat penalty", self.repeat_penalty, "Discourage repeating recent tokens"),
+            ("Max new tokens", self.max_tokens, "Longest reply"),
+            ("Context length", self.n_ctx, "Tokens the model sees; changing it reloads the model"),
+            ("Seed", self.seed, "Fixed seed for repeatable replies; 'random' for a new one"),
+            ("CPU threads", self.n_threads, "Threads for llama.cpp; reloads the model"),
+            ("GPU layers", self.n_gpu_layers, "Layers offloaded to a GPU build; reloads"),
+        ]
+        for label, widget, tip in rows:
+            widget.setToolTip(tip)
+            widget.setAccessibleName(label)
+            form.addRow(label, widget)
+        self.system_prompt.setAccessibleName("System prompt")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #57606a;")
+        save = QPushButton("Save as model defaults")
+        save.setToolTip("New chats with this model start with these settings")
+        reset = QPushButton("Reset")
+        reset.setToolTip("Back to this model's defaults")
+        save.clicked.connect(self.on_save_clicked)
+        reset.clicked.connect(self.reset_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(save)
+        buttons.addWidget(reset)
+        layout = QVBoxLayout(self)
+        title = QLabel("<b>Chat settings</b>")
+        layout.addWidget(title)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.note)
+        layout.addStretch(1)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SAVE_DELAY_MS)
+        self._timer.timeout.connect(self.on_timer_timeout)
+        self.system_prompt.textChanged.connect(self._timer.start)
+        for box in (self.temperature, self.top_p, self.min_p, self.repeat_penalty):
+            box.valueChanged.connect(self._timer.start)
+        for spin in (
+            self.top_k,
+            self.max_tokens,
+            self.n_ctx,
+            self.seed,
+            self.n_threads,
+            self.n_gpu_layers,
+        ):
+            spin.valueChanged.connect(self._timer.start)
+
+    def set_params(self, params: GenerationParams) -> None:
+        widgets = [
+            self.system_prompt,
+            self.temperature,
+            self.top_k,
+            self.top_p,
+            self.min_p,
+            self.repeat_penalty,
+            self.max_tokens,
+            self.n_ctx,
+            self.seed,
+            self.n_threads,
+            self.n_gpu_layers,
+        ]
+        blockers = [QSignalBlocker(w) for w in widgets]
+        if self.system_prompt.toPlainText() != params.system_prompt:
+            self.system_prompt.setPlainText(params.system_prompt)
+        self.temperature.setValue(params.temperature)
+        self.top_k.setValue(params.top_k)
+        self.top_p.setValue(params.top_p)
+        self.min_p.setValue(params.min_p)
+        self.repeat_penalty.setValue(params.repeat_penalty)
+        self.max_tokens.setValue(params.max_tokens)
+        self.n_ctx.setValue(params.n_ctx)
+        self.seed.setValue(params.seed)
+        self.n_threads.setValue(params.n_threads)
+        self.n_gpu_layers.setValue(params.n_gpu_layers)
+        del blockers
+        self._timer.stop()
+
+    def params(self) -> GenerationParams:
+        return GenerationParams(
+            system_prompt=self.system_prompt.toPlainText(),
+            temperature=self.temperature.value(),
+            top_k=self.top_k.value(),
+            top_p=self.top_p.value(),
+            min_p=self.min_p.value(),
+            repeat_penalty=self.repeat_penalty.value(),
+            max_tokens=self.max_tokens.value(),
+            n_ctx=self.n_ctx.value(),
+            seed=self.seed.value(),
+            n_threads=self.n_threads.value(),
+            n_gpu_layers=self.n_gpu_layers.value(),
+        )
+
+    def flush(self) -> None:
+        """Emit pending changes now (before a send, or when switching conversations)."""
+        if self._timer.isActive():
+            self._timer.stop()
+            self.params_changed.emit(self.params())
+
+    @Slot()
+    def on_timer_timeout(self) -> None:
+        self.params_changed.emit(self.params())
+
+    @Slot()
+    def on_save_clicked(self) -> None:
+        self.save_defaults_requested.emit(self.params())

@@ -1,0 +1,194 @@
+"""Objects that live off the GUI thread.
+
+InferenceWorker lives on its own QThread and owns the one engine (and so the one llama.cpp
+model): load, generate and unload only ever run there. It has its own database connection.
+TaskRunner runs short jobs (header reads, scans) on a thread pool and delivers results on
+the GUI thread; tests can make it synchronous.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from desktopchat.core.chat import GenerationParams
+from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.inference.engine import Engine, LoadConfig
+from desktopchat.core.inference.service import ChatService, ReplyStarted
+from desktopchat.core.paths import AppPaths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplyFailure:
+    conversation_id: int
+    message: str
+    started: bool  # False: nothing was stored, the user's text is still theirs
+
+
+class InferenceWorker(QObject):
+    load_progress = Signal(float, str)
+    model_loaded = Signal(object)  # LoadedModel
+    model_load_failed = Signal(str)
+    model_unloaded = Signal()
+    reply_started = Signal(object)  # ReplyStarted
+    token_received = Signal(str)
+    reply_finished = Signal(object)  # ReplyResult
+    reply_failed = Signal(object)  # ReplyFailure
+    stopped = Signal()
+
+    def __init__(
+        self,
+        paths: AppPaths,
+        make_engine: Callable[[], Engine],
+        make_service: Callable[[Engine], tuple[ChatService, Callable[[], None]]],
+        cancel: threading.Event,
+    ) -> None:
+        super().__init__()
+        self._paths = paths
+        self._make_engine = make_engine
+        self._make_service = make_service
+        self._cancel = cancel
+        self._engine: Engine | None = None
+        self._service: ChatService | None = None
+        self._close_service: Callable[[], None] = lambda: None
+        self._started = False
+
+    def _ready(self) -> tuple[Engine, ChatService]:
+        """Create the engine and this thread's database connection on first use."""
+        if self._engine is None or self._service is None:
+            self._engine = self._make_engine()
+            self._service, self._close_service = self._make_service(self._engine)
+        return self._engine, self._service
+
+    @Slot(str, object)
+    def load(self, path: str, params: GenerationParams) -> None:
+        marker = self._paths.loading_marker
+        try:
+            engine, _ = self._ready()
+            marker.write_text(path, encoding="utf-8")
+            loaded = engine.load(LoadConfig.from_params(Path(path), params), self._on_progress)
+        except DesktopChatError as exc:
+            marker.unlink(missing_ok=True)
+            self.model_load_failed.emit(str(exc))
+            return
+        except Exception as exc:
+            marker.unlink(missing_ok=True)
+            log.exception("model load failed")
+            self.model_load_failed.emit(f"Loading failed unexpectedly ({type(exc).__name__}).")
+            return
+        marker.unlink(missing_ok=True)
+        self.model_loaded.emit(loaded)
+
+    def _on_progress(self, fraction: float, what: str) -> None:
+        self.load_progress.emit(fraction, what)
+
+    @Slot()
+    def unload(self) -> None:
+        if self._engine is not None:
+            self._engine.unload()
+        self.model_unloaded.emit()
+
+    @Slot(int, str, object)
+    def generate(self, conversation_id: int, text: str, params: GenerationParams) -> None:
+        self._started = False
+        try:
+            _, service = self._ready()
+            result = service.reply(conversation_id, text, params, self._cancel, self)
+        except DesktopChatError as exc:
+            self.reply_failed.emit(ReplyFailure(conversation_id, str(exc), self._started))
+            return
+        except Exception as exc:
+            log.exception("generation failed")
+            self.reply_failed.emit(
+                ReplyFailure(
+                    conversation_id,
+                    f"The reply failed unexpectedly ({type(exc).__name__}); "
+                    "details are in the log.",
+                    self._started,
+                )
+            )
+            return
+        self.reply_finished.emit(result)
+
+    # ReplyListener, called on this thread by the chat service
+    def on_reply_started(self, started: ReplyStarted) -> None:
+        self._started = True
+        self.reply_started.emit(started)
+
+    def on_reply_piece(self, text: str) -> None:
+        self.token_received.emit(text)
+
+    @Slot()
+    def shutdown(self) -> None:
+        """Unload and close the database connection; the last call on this thread."""
+        if self._engine is not None:
+            self._engine.unload()
+        self._close_service()
+        self.stopped.emit()
+
+
+class _Task(QRunnable):
+    def __init__(
+        self,
+        runner: TaskRunner,
+        job: Callable[[], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        super().__init__()
+        self._runner = runner
+        self._job = job
+        self._on_done = on_done
+        self._on_error = on_error
+
+    def run(self) -> None:
+        try:
+            result = self._job()
+        except DesktopChatError as exc:
+            self._runner.finished.emit(self._on_error, str(exc))
+        except Exception as exc:
+            log.error("background task failed:\n%s", traceback.format_exc())
+            self._runner.finished.emit(self._on_error, f"Unexpected error ({type(exc).__name__}).")
+        else:
+            self._runner.finished.emit(self._on_done, result)
+
+
+class TaskRunner(QObject):
+    """Run short jobs off the GUI thread; callbacks run on the GUI thread."""
+
+    finished = Signal(object, object)
+
+    def __init__(self, *, synchronous: bool = False) -> None:
+        super().__init__()
+        self._synchronous = synchronous
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self.finished.connect(self._on_finished)
+
+    def run(
+        self,
+        job: Callable[[], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        task = _Task(self, job, on_done, on_error)
+        if self._synchronous:
+            task.run()
+        else:
+            self._pool.start(task)
+
+    @Slot(object, object)
+    def _on_finished(self, callback: Callable[[Any], None], value: Any) -> None:
+        callback(value)
+
+    def wait(self, msecs: int = 10_000) -> bool:
+        return self._pool.waitForDone(msecs)
