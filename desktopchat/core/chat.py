@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -30,17 +31,13 @@ class FinishReason(StrEnum):
     ERROR = "error"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean_text(text: str) -> str:
-    """Make text safe to store and tokenize: lone surrogates become U+FFFD."""
-    return text.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(text) else text
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    """Make text safe to store and tokenize: lone surrogates (which cannot be encoded as
+    UTF-8) become U+FFFD. NUL characters are kept: Python and SQLite parameters carry them."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def default_threads() -> int:

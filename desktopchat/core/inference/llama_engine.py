@@ -15,7 +15,7 @@ import ctypes
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from desktopchat.core.chat import FinishReason
@@ -95,7 +95,8 @@ def _log_excerpt() -> str:
 class LlamaEngine:
     """Holds at most one loaded model. Not thread-safe: one thread owns it."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_probe: Callable[[], int | None] = available_memory) -> None:
+        self._memory_probe = memory_probe
         self._llama: Any = None
         self._loaded: LoadedModel | None = None
         self._vocab: Any = None
@@ -115,7 +116,7 @@ class LlamaEngine:
         if info.context_length and n_ctx > info.context_length:
             n_ctx = info.context_length
         needed = estimate(info, n_ctx)
-        free = available_memory()
+        free = self._memory_probe()
         if free is not None and needed.total > free:
             raise ModelTooLargeError(
                 f"{info.name} needs about {human_size(needed.total)} of memory "
@@ -169,7 +170,8 @@ class LlamaEngine:
             progress(0.05 + 0.85 * float(fraction), "Loading weights")
             return True
 
-        original = llama_cpp.llama_model_default_params
+        bindings = llama_cpp.llama_cpp  # the module Llama() calls into
+        original = bindings.llama_model_default_params
 
         def params_with_progress() -> Any:
             params = original()
@@ -177,7 +179,7 @@ class LlamaEngine:
             return params
 
         with _load_lock:
-            llama_cpp.llama_model_default_params = params_with_progress
+            bindings.llama_model_default_params = params_with_progress
             try:
                 return llama_cpp.Llama(
                     model_path=str(config.path),
@@ -190,7 +192,7 @@ class LlamaEngine:
                     verbose=False,
                 )
             finally:
-                llama_cpp.llama_model_default_params = original
+                bindings.llama_model_default_params = original
 
     def _token_text(self, token: int) -> str:
         if token < 0:

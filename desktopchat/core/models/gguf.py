@@ -120,7 +120,7 @@ FILE_TYPES: dict[int, str] = {
     40: "Q1_0",
 }
 _QUANT_IN_NAME = re.compile(
-    r"(?<![A-Za-z0-9])(I?Q\d_[A-Z0-9_]+?|Q\d_K|BF16|F16|F32)(?=[.\-_]|$)", re.IGNORECASE
+    r"(?<![A-Za-z0-9])(I?Q\d(?:_[A-Z0-9]+)+|BF16|F16|F32)(?=[.\-_ ]|$)", re.IGNORECASE
 )
 
 

@@ -120,20 +120,33 @@ def translate_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
 class Database:
     """One connection to the chat database; use one instance per thread."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    ) -> None:
         self.path = path
         self._conn = conn
+        self._busy_timeout_ms = busy_timeout_ms
 
     @classmethod
-    def open(cls, path: Path, *, backup_dir: Path | None = None) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def open(
+        cls,
+        path: Path,
+        *,
+        backup_dir: Path | None = None,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> Database:
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+                path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=True
             )
         except sqlite3.Error as exc:
             raise _translated(exc, path) from None
-        db = cls(path, conn)
+        except OSError as exc:
+            raise StorageFullError(
+                f"Cannot create the data folder {path.parent}: {exc.strerror}."
+            ) from None
+        db = cls(path, conn, busy_timeout_ms)
         try:
             version = db.user_version()
             if version > SCHEMA_VERSION:
@@ -156,7 +169,7 @@ class Database:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             conn.execute("PRAGMA trusted_schema=OFF")
             checks = {
                 "journal_mode": (mode, "wal"),
@@ -164,7 +177,7 @@ class Database:
                 "foreign_keys": (conn.execute("PRAGMA foreign_keys").fetchone()[0], 1),
                 "busy_timeout": (
                     conn.execute("PRAGMA busy_timeout").fetchone()[0],
-                    BUSY_TIMEOUT_MS,
+                    self._busy_timeout_ms,
                 ),
                 "trusted_schema": (conn.execute("PRAGMA trusted_schema").fetchone()[0], 0),
             }
@@ -176,6 +189,11 @@ class Database:
                 f"The chat database {self.path} could not be configured safely ({wrong}). "
                 "Is it on a network drive? Move the data folder to a local disk."
             )
+
+    def pragmas(self) -> dict[str, object]:
+        """The safety-relevant settings as SQLite reports them."""
+        names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "trusted_schema")
+        return {name: self.query(f"PRAGMA {name}")[0][0] for name in names}
 
     def user_version(self) -> int:
         try:

