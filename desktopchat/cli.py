@@ -214,7 +214,7 @@ class _StreamPrinter:
 def _conversations(args: argparse.Namespace, core: Any) -> int:
     repo = core.conversations
     if args.action == "list":
-        items = repo.list()
+        items = repo.summaries()
         if args.json:
             _emit_json([asdict(item) for item in items])
         else:

@@ -317,7 +317,7 @@ class MainWindow(QMainWindow):
     # -- conversations ---------------------------------------------------------------
 
     def refresh_conversations(self) -> None:
-        items = self.guarded(lambda: self.core.conversations.list(self.sidebar.filter.text()))
+        items = self.guarded(lambda: self.core.conversations.summaries(self.sidebar.filter.text()))
         self.sidebar.set_items(items or [], self.current_conversation)
 
     def open_conversation(self, conversation_id: int | None) -> None:
@@ -329,7 +329,7 @@ class MainWindow(QMainWindow):
             params = default_params(model, self.core.model_records) if model else GenerationParams()
             self.settings_panel.set_params(params)
             self.sidebar.set_items(
-                self.guarded(lambda: self.core.conversations.list(self.sidebar.filter.text()))
+                self.guarded(lambda: self.core.conversations.summaries(self.sidebar.filter.text()))
                 or [],
                 None,
             )

@@ -71,5 +71,5 @@ class MarkdownRenderer:
             except ClassNotFound:
                 lexer = None
             if lexer is not None:
-                return highlight(code, lexer, self._formatter).rstrip("\n")
+                return str(highlight(code, lexer, self._formatter)).rstrip("\n")
         return html.escape(code.rstrip("\n"))

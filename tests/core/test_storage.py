@@ -59,9 +59,9 @@ def test_conversation_lifecycle(db: Database) -> None:
     time.sleep(0.01)
     second = repo.create()
     repo.add_message(second.id, Role.USER, "Another", parent_id=None)
-    assert [c.id for c in repo.list()] == [second.id, first.id]  # newest activity first
-    assert [c.id for c in repo.list("hello")] == [first.id]
-    assert [c.id for c in repo.list("%")] == []  # LIKE wildcards are escaped
+    assert [c.id for c in repo.summaries()] == [second.id, first.id]  # newest activity first
+    assert [c.id for c in repo.summaries("hello")] == [first.id]
+    assert [c.id for c in repo.summaries("%")] == []  # LIKE wildcards are escaped
     repo.rename(first.id, "  Greetings   test ")
     assert repo.get(first.id).title == "Greetings test"
     repo.delete(first.id)
@@ -218,7 +218,7 @@ def test_two_connections_in_two_threads(tmp_path: Path) -> None:
     thread = threading.Thread(target=writer)
     thread.start()
     for _ in range(50):
-        main.list()
+        main.summaries()
     thread.join()
     assert not errors
     assert len(main.all_messages(conv.id)) == 50

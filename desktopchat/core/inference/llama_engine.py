@@ -212,7 +212,7 @@ class LlamaEngine:
             if n < 0:  # the piece is longer than the buffer: -n bytes are needed
                 buffer = ctypes.create_string_buffer(-n)
                 n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, -n, 0, False)
-            piece = bytes(buffer[: max(n, 0)])
+            piece = buffer.raw[: max(n, 0)]
             self._pieces[token] = piece
         return piece
 

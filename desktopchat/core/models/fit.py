@@ -48,7 +48,7 @@ def _int(value: object, default: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
-        return max(value)  # per-layer values: plan for the largest
+        return int(max(value))  # per-layer values: plan for the largest
     return default
 
 

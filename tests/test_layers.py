@@ -1,0 +1,75 @@
+"""The architecture, enforced: a Qt-free core and one adapter module per library."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "desktopchat"
+
+# third-party library -> the only modules allowed to import it
+ADAPTERS = {
+    "llama_cpp": {"core/inference/llama_engine.py"},
+    "huggingface_hub": {"core/models/hub.py"},
+    "keyring": {"core/secrets.py"},
+    "platformdirs": {"core/paths.py"},
+    "jinja2": {"core/inference/prompt.py"},
+    "markdown_it": {"ui/markdown.py"},
+    "pygments": {"ui/markdown.py"},
+    "sqlite3": {"core/storage/database.py", "core/storage/repositories.py"},
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def modules() -> dict[str, set[str]]:
+    return {
+        path.relative_to(PACKAGE).as_posix(): imports_of(path) for path in PACKAGE.rglob("*.py")
+    }
+
+
+def test_core_imports_no_qt_ui_or_app() -> None:
+    for module, names in modules().items():
+        if module.startswith("core/"):
+            bad = {
+                n
+                for n in names
+                if n.split(".")[0] in ("PySide6", "shiboken6")
+                or n.startswith(("desktopchat.ui", "desktopchat.app", "desktopchat.cli"))
+            }
+            assert not bad, f"{module} imports {bad}"
+
+
+def test_only_ui_imports_pyside6() -> None:
+    for module, names in modules().items():
+        if any(n.split(".")[0] == "PySide6" for n in names):
+            assert module.startswith("ui/"), f"{module} imports PySide6"
+
+
+def test_ui_never_talks_to_llama_or_the_hub_directly() -> None:
+    for module, names in modules().items():
+        if module.startswith("ui/"):
+            bad = {n for n in names if n.split(".")[0] in ("llama_cpp", "huggingface_hub")}
+            assert not bad, f"{module} imports {bad}"
+
+
+def test_each_library_has_one_adapter() -> None:
+    for module, names in modules().items():
+        for library, allowed in ADAPTERS.items():
+            if any(n.split(".")[0] == library for n in names):
+                assert module in allowed, f"{module} imports {library}; only {allowed} may"
+
+
+def test_the_layering_check_sees_the_real_imports() -> None:
+    found = modules()
+    assert "llama_cpp" in found["core/inference/llama_engine.py"]
+    assert any(n.startswith("PySide6") for n in found["ui/main_window.py"])

@@ -1,0 +1,273 @@
+"""The real main window, offscreen, driving real llama.cpp and a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from pytestqt.qtbot import QtBot
+
+from desktopchat import app as composition
+from desktopchat.core.chat import GenerationParams, MessageStatus, Role
+from desktopchat.core.paths import AppPaths
+from desktopchat.ui.application import build_window
+from desktopchat.ui.controllers import ModelState
+from desktopchat.ui.main_window import MainWindow
+
+pytestmark = pytest.mark.real_model
+
+WindowFactory = Callable[[], MainWindow]
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot, paths: AppPaths) -> Iterator[WindowFactory]:
+    windows: list[MainWindow] = []
+
+    def factory() -> MainWindow:
+        window = build_window(
+            paths,
+            open_core=composition.open_core,
+            make_engine=composition.make_engine,
+            make_chat_service=composition.make_chat_service,
+        )
+        qtbot.addWidget(window)
+        window.show()
+        window.start()
+        windows.append(window)
+        qtbot.waitUntil(lambda: window.controller.state is ModelState.READY, timeout=60_000)
+        return window
+
+    yield factory
+    for window in windows:
+        window.close()
+
+
+def small_params(window: MainWindow, **changes: object) -> None:
+    params = GenerationParams(n_ctx=2048, n_threads=2, max_tokens=48, temperature=0.0, seed=5)
+    window.settings_panel.set_params(params.with_changes(**changes))
+
+
+def send(qtbot: QtBot, window: MainWindow, text: str) -> None:
+    window.composer.setFocus()
+    qtbot.keyClicks(window.composer, text)
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000):
+        qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+
+
+def test_send_streams_and_survives_a_restart(qtbot: QtBot, make_window: WindowFactory) -> None:
+    window = make_window()
+    assert window.composer.isEnabled()
+    assert "SmolLM2-135M-Instruct" in window.model_picker.currentText()
+    assert "Q4_1" in window.model_picker.currentText()
+    small_params(window, max_tokens=64)
+    updates: list[str] = []
+    window.controller.reply_text_changed.connect(lambda _c, _m, text: updates.append(text))
+    send(qtbot, window, "Name three colors.")
+    widgets = window.chat_view.messages()
+    assert [w.role for w in widgets] == [Role.USER, Role.ASSISTANT]
+    reply = widgets[1].text
+    assert reply.strip() and widgets[1].status is MessageStatus.COMPLETE
+    assert len(updates) >= 2  # streamed in several repaints, not at once
+    assert all(reply.startswith(u) for u in updates)  # each repaint extends the last
+    assert "tokens/s" in window.speed_label.text()
+    assert window.ttft_label.text().startswith("First token")
+    assert window.context_label.text().startswith("Context ")
+    assert window.composer.toPlainText() == ""
+    conversation = window.current_conversation
+    assert conversation is not None
+    assert window.sidebar.ids() == [conversation]
+    window.close()
+
+    reopened = make_window()
+    assert reopened.sidebar.ids() == [conversation]
+    reopened.sidebar.list.setCurrentRow(0)
+    shown = reopened.chat_view.messages()
+    assert [(w.role, w.text) for w in shown] == [
+        (Role.USER, "Name three colors."),
+        (Role.ASSISTANT, reply),
+    ]
+    small_params(reopened)
+    send(qtbot, reopened, "Which one is your favourite?")
+    stored = reopened.displayed_messages()
+    assert [m.role for m in stored] == [Role.USER, Role.ASSISTANT] * 2
+    stats = stored[-1].stats
+    assert stats is not None and stats.prompt_tokens > 20  # the history was in the prompt
+
+
+def test_stop_keeps_the_partial_answer(qtbot: QtBot, make_window: WindowFactory) -> None:
+    window = make_window()
+    small_params(window, max_tokens=500, temperature=0.7)
+    qtbot.keyClicks(window.composer, "Write a very long story about a lighthouse keeper.")
+    with qtbot.waitSignal(window.controller.reply_text_changed, timeout=60_000):
+        qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+    assert window.stop_button.isVisible() and not window.send_button.isVisible()
+    assert not window.composer.isEnabled()
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=30_000) as finished:
+        qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
+    result = finished.args[0]
+    assert result.status is MessageStatus.STOPPED
+    assert result.stats.completion_tokens < 500
+    widget = window.chat_view.messages()[-1]
+    assert "stopped" in widget.header.text() and widget.text == result.text != ""
+    stored = window.displayed_messages()[-1]
+    assert stored.status is MessageStatus.STOPPED and stored.content == result.text
+    assert window.composer.isEnabled() and window.send_button.isVisible()
+
+
+def test_composer_keys_and_bad_input(qtbot: QtBot, make_window: WindowFactory) -> None:
+    window = make_window()
+    small_params(window)
+    qtbot.keyClicks(window.composer, "line one")
+    qtbot.keyClick(window.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(window.composer, "line two")
+    assert window.composer.toPlainText() == "line one\nline two"
+    window.composer.clear()
+    qtbot.keyClicks(window.composer, "   ")
+    qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+    assert "empty" in window.notice.text()
+    assert window.current_conversation is None
+    # a prompt longer than the context: a clear message, and the text stays in the composer
+    window.composer.clear()
+    small_params(window, n_ctx=512)
+    long_text = "word " * 2000
+    window.composer.setPlainText(long_text)
+    with qtbot.waitSignal(window.controller.reply_failed, timeout=60_000):
+        window.on_composer_submitted()
+    assert "too long for the context" in window.notice.text()
+    assert window.composer.toPlainText() == long_text
+    assert window.displayed_messages() == []
+    assert window.composer.isEnabled()
+
+
+def test_conversations_switch_rename_delete_filter(
+    qtbot: QtBot, make_window: WindowFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = make_window()
+    small_params(window, system_prompt="You are a pirate.", max_tokens=8)
+    send(qtbot, window, "First chat")
+    first = window.current_conversation
+    qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_conversation is None and window.chat_view.messages() == []
+    small_params(window, system_prompt="You are a poet.", max_tokens=8)
+    send(qtbot, window, "Second chat")
+    second = window.current_conversation
+    assert window.sidebar.ids() == [second, first]  # newest first
+
+    window.sidebar.list.setCurrentRow(1)
+    assert window.current_conversation == first
+    assert window.chat_view.messages()[0].text == "First chat"
+    assert window.settings_panel.system_prompt.toPlainText() == "You are a pirate."
+    window.sidebar.list.setCurrentRow(0)
+    assert window.settings_panel.system_prompt.toPlainText() == "You are a poet."
+
+    # settings edits are stored with the conversation
+    window.settings_panel.temperature.setValue(1.25)
+    window.settings_panel.flush()
+    assert second is not None
+    assert window.core.conversations.get(second).params.temperature == 1.25
+
+    monkeypatch.setattr(window, "ask_text", lambda *_: "Renamed chat")
+    window.sidebar.on_rename_triggered()
+    assert window.sidebar.list.item(0).text() == "Renamed chat"
+
+    qtbot.keyClicks(window.sidebar.filter, "renamed")
+    assert window.sidebar.ids() == [second]
+    window.sidebar.filter.clear()
+
+    monkeypatch.setattr(window, "confirm", lambda *_: False)
+    window.sidebar.on_delete_triggered()
+    assert len(window.sidebar.ids()) == 2  # declined: nothing deleted
+    monkeypatch.setattr(window, "confirm", lambda *_: True)
+    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.on_delete_triggered()
+    assert window.sidebar.ids() == [first]
+    assert window.current_conversation is None
+
+
+def test_markdown_code_copy_and_autoscroll(qtbot: QtBot, make_window: WindowFactory) -> None:
+    window = make_window()
+    core = window.core
+    conv = core.conversations.create()
+    parent = None
+    for i in range(30):
+        message = core.conversations.add_message(
+            conv.id,
+            Role.USER if i % 2 == 0 else Role.ASSISTANT,
+            f"## Heading {i}\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```python\nprint({i})\n```\n"
+            "<b>raw html</b>",
+            parent_id=parent,
+        )
+        parent = message.id
+    window.refresh_conversations()
+    window.open_conversation(conv.id)
+    widget = window.chat_view.messages()[-1]
+    assert "<h2>" in widget.body.text() and "<table" in widget.body.text()
+    assert "&lt;b&gt;raw html&lt;/b&gt;" in widget.body.text()  # never rendered as HTML
+    widget.on_body_link_activated("copy:0")
+    assert QGuiApplication.clipboard().text() == "print(29)\n"
+
+    view = window.chat_view
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum())
+    bar.setValue(0)  # the user scrolls up: auto-scroll stops
+    assert not view.stick_to_bottom
+    message = core.conversations.add_message(conv.id, Role.USER, "more\n" * 50, parent_id=parent)
+    view.append_message(message)
+    qtbot.wait(50)
+    assert bar.value() == 0
+    bar.setValue(bar.maximum())  # back at the bottom: it follows again
+    assert view.stick_to_bottom
+
+
+def test_import_gemma_and_template_fallback_notice(
+    qtbot: QtBot, make_window: WindowFactory, gemma_model: Path, tmp_path: Path
+) -> None:
+    window = make_window()
+    junk = tmp_path / "junk.gguf"
+    junk.write_text("not a model")
+    window.import_model(junk)
+    qtbot.waitUntil(lambda: "not a GGUF model" in window.notice.text(), timeout=10_000)
+    window.import_model(gemma_model)
+    qtbot.waitUntil(lambda: window.model_picker.count() == 2, timeout=10_000)
+    assert "gemma3" in window.model_picker.currentText()
+    with qtbot.waitSignal(window.controller.model_state_changed, timeout=10_000):
+        qtbot.mouseClick(window.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: (
+            window.controller.state is ModelState.READY
+            and window.controller.loaded is not None
+            and window.controller.loaded.architecture == "gemma3"
+        ),
+        timeout=60_000,
+    )
+    assert "no chat template" in window.model_state.text()
+    assert "no chat template" in window.notice.text()
+    small_params(window, max_tokens=12)
+    send(qtbot, window, "The capital of France is")
+    assert window.chat_view.messages()[-1].text.strip()
+
+
+def test_a_crash_during_load_prevents_the_next_autoload(
+    qtbot: QtBot, paths: AppPaths, make_window: WindowFactory
+) -> None:
+    window = make_window()
+    window.close()
+    paths.loading_marker.write_text("/models/crashy.gguf")
+    reopened = build_window(
+        paths,
+        open_core=composition.open_core,
+        make_engine=composition.make_engine,
+        make_chat_service=composition.make_chat_service,
+    )
+    qtbot.addWidget(reopened)
+    reopened.show()
+    reopened.start()
+    qtbot.waitUntil(lambda: "crashy.gguf" in reopened.notice.text(), timeout=10_000)
+    assert reopened.controller.state is ModelState.NONE
+    assert not reopened.composer.isEnabled()
+    assert not paths.loading_marker.exists()
+    reopened.close()
