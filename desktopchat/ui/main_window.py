@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -91,13 +92,15 @@ class MainWindow(QMainWindow):
         self.sidebar.setMinimumWidth(180)
         self.model_picker = QComboBox()
         self.model_picker.setAccessibleName("Model")
-        self.model_picker.setMinimumWidth(320)
+        self.model_picker.setMinimumWidth(240)
         self.load_button = QPushButton("Load")
         self.load_button.setAccessibleName("Load model")
         self.import_button = QPushButton("Import GGUF…")
         self.import_button.setAccessibleName("Import GGUF")
         self.model_state = QLabel("No model loaded")
         self.model_state.setAccessibleName("Model state")
+        # Long states ("Loaded …") must not widen the window past small screens.
+        self.model_state.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.load_bar = QProgressBar()
         self.load_bar.setRange(0, 100)
         self.load_bar.setMaximumWidth(160)
@@ -110,8 +113,8 @@ class MainWindow(QMainWindow):
         top.addWidget(self.load_button)
         top.addWidget(self.import_button)
         top.addWidget(self.load_bar)
-        top.addWidget(self.model_state, 1)
         top.addWidget(self.settings_button)
+        self.model_state.setStyleSheet("color: #57606a;")
 
         self.chat_view = ChatView()
         self.notice = QLabel()
@@ -121,7 +124,7 @@ class MainWindow(QMainWindow):
         self.composer = Composer()
         self.composer.setAccessibleName("Message")
         self.composer.setPlaceholderText("Type a message — Enter sends, Shift+Enter for a new line")
-        self.composer.setMaximumHeight(120)
+        self.composer.setMaximumHeight(96)
         self.send_button = QPushButton("Send")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setVisible(False)
@@ -137,6 +140,7 @@ class MainWindow(QMainWindow):
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(6, 6, 6, 6)
         center_layout.addLayout(top)
+        center_layout.addWidget(self.model_state)
         center_layout.addWidget(self.chat_view, 1)
         center_layout.addWidget(self.notice)
         center_layout.addLayout(compose)
@@ -145,7 +149,7 @@ class MainWindow(QMainWindow):
         self.settings_scroll = QScrollArea()
         self.settings_scroll.setWidgetResizable(True)
         self.settings_scroll.setWidget(self.settings_panel)
-        self.settings_scroll.setMinimumWidth(280)
+        self.settings_scroll.setMinimumWidth(260)
 
         splitter = QSplitter()
         splitter.addWidget(self.sidebar)
@@ -170,7 +174,10 @@ class MainWindow(QMainWindow):
         stop = QAction("Stop", self)
         stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         stop.triggered.connect(self.on_stop_clicked)
-        self.addActions([new_chat, stop])
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        quit_action.triggered.connect(self.close)
+        self.addActions([new_chat, stop, quit_action])
 
     def _connect(self) -> None:
         self.sidebar.conversation_selected.connect(self.on_sidebar_conversation_selected)
