@@ -95,6 +95,8 @@ class MainWindow(QMainWindow):
         self.model_picker.setMinimumWidth(240)
         self.load_button = QPushButton("Load")
         self.load_button.setAccessibleName("Load model")
+        self.unload_button = QPushButton("Unload")
+        self.unload_button.setToolTip("Free the memory the model uses")
         self.import_button = QPushButton("Import GGUF…")
         self.import_button.setAccessibleName("Import GGUF")
         self.model_state = QLabel("No model loaded")
@@ -111,6 +113,7 @@ class MainWindow(QMainWindow):
         top = QHBoxLayout()
         top.addWidget(self.model_picker, 1)
         top.addWidget(self.load_button)
+        top.addWidget(self.unload_button)
         top.addWidget(self.import_button)
         top.addWidget(self.load_bar)
         top.addWidget(self.settings_button)
@@ -189,6 +192,7 @@ class MainWindow(QMainWindow):
         self.send_button.clicked.connect(self.on_composer_submitted)
         self.stop_button.clicked.connect(self.on_stop_clicked)
         self.load_button.clicked.connect(self.on_load_clicked)
+        self.unload_button.clicked.connect(self.controller.unload)
         self.import_button.clicked.connect(self.on_import_clicked)
         self.settings_button.toggled.connect(self.settings_scroll.setVisible)
         self.settings_panel.params_changed.connect(self.on_settings_params_changed)
@@ -314,6 +318,7 @@ class MainWindow(QMainWindow):
         self.stop_button.setVisible(generating)
         self.load_button.setEnabled(not loading and not generating and bool(self.models))
         self.model_picker.setEnabled(not loading and not generating)
+        self.unload_button.setEnabled(ready and not generating)
         if not ready:
             self.composer.setPlaceholderText("Load a model to start chatting")
         else:

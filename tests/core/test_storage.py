@@ -222,3 +222,16 @@ def test_two_connections_in_two_threads(tmp_path: Path) -> None:
     thread.join()
     assert not errors
     assert len(main.all_messages(conv.id)) == 50
+
+
+def test_an_unreadable_database_can_be_moved_aside(tmp_path: Path) -> None:
+    from desktopchat.core.storage.database import move_aside
+
+    path = tmp_path / "chat.sqlite3"
+    path.write_bytes(b"garbage" * 100)
+    (tmp_path / "chat.sqlite3-wal").write_bytes(b"wal")
+    moved = move_aside(path)
+    assert moved.read_bytes() == b"garbage" * 100  # kept, not deleted
+    assert moved.with_name(moved.name + "-wal").read_bytes() == b"wal"
+    assert not path.exists()
+    assert ConversationRepository(Database.open(path)).summaries() == []

@@ -271,3 +271,17 @@ def test_a_crash_during_load_prevents_the_next_autoload(
     assert not reopened.composer.isEnabled()
     assert not paths.loading_marker.exists()
     reopened.close()
+
+
+def test_unload_frees_the_model_and_disables_the_composer(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window()
+    with qtbot.waitSignal(window.controller.model_state_changed, timeout=10_000):
+        qtbot.mouseClick(window.unload_button, Qt.MouseButton.LeftButton)
+    assert window.controller.state is ModelState.NONE and window.controller.loaded is None
+    assert not window.composer.isEnabled() and window.model_state.text() == "No model loaded"
+    with qtbot.waitSignal(window.controller.model_state_changed, timeout=10_000):
+        qtbot.mouseClick(window.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.controller.state is ModelState.READY, timeout=60_000)
+    assert window.composer.isEnabled()

@@ -265,5 +265,21 @@ class Database:
         self._conn.close()
 
 
+def move_aside(path: Path) -> Path:
+    """Rename a database that cannot be opened (and its WAL files) so a fresh one can be
+    created. Nothing is deleted: the user can still recover or send the old file."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.unreadable-{stamp}")
+    try:
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                side.rename(target.with_name(target.name + suffix))
+        path.rename(target)
+    except OSError as exc:
+        raise StorageFullError(f"Could not move {path} aside: {exc.strerror}.") from None
+    return target
+
+
 def _translated(exc: sqlite3.Error, path: Path) -> BaseException:
     return translate_error(exc, path) or exc

@@ -1,1 +1,0 @@
-"""Benchmarks (see bench/__main__.py)."""
