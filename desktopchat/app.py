@@ -15,7 +15,7 @@ from desktopchat.core.inference.llama_engine import LlamaEngine
 from desktopchat.core.inference.service import ChatService
 from desktopchat.core.models.library import ModelLibrary, starter_model_path
 from desktopchat.core.paths import AppPaths
-from desktopchat.core.storage.database import Database
+from desktopchat.core.storage.database import BUSY_TIMEOUT_MS, Database
 from desktopchat.core.storage.repositories import ConversationRepository, ModelRepository
 
 
@@ -33,10 +33,12 @@ class Core:
         self.db.close()
 
 
-def open_core(paths: AppPaths) -> Core:
+def open_core(paths: AppPaths, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Core:
     """Open the database (migrating it if needed) and the model library. One per thread."""
     paths.ensure()
-    db = Database.open(paths.database, backup_dir=paths.data / "backups")
+    db = Database.open(
+        paths.database, backup_dir=paths.data / "backups", busy_timeout_ms=busy_timeout_ms
+    )
     records = ModelRepository(db)
     library = ModelLibrary(paths.models, records, starter_model_path())
     return Core(paths, db, ConversationRepository(db), records, library)

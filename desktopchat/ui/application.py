@@ -23,19 +23,22 @@ from desktopchat.ui.main_window import MainWindow
 from desktopchat.ui.workers import TaskRunner
 
 log = logging.getLogger(__name__)
+GUI_BUSY_TIMEOUT_MS = 1000
 ICON = Path(__file__).resolve().parent.parent / "resources" / "desktopchat.png"
 
 
 def build_window(
     paths: AppPaths,
     *,
-    open_core: Callable[[AppPaths], Any],
+    open_core: Callable[..., Any],
     make_engine: Callable[[], Engine],
     make_chat_service: Callable[[Any, Engine], ChatService],
     tasks: TaskRunner | None = None,
 ) -> MainWindow:
     """Everything the window needs, wired; raises DesktopChatError if storage is unusable."""
-    core = open_core(paths)
+    # The GUI thread waits at most a second for a lock another program holds, then says so;
+    # the inference thread (which saves replies) waits the full default.
+    core = open_core(paths, busy_timeout_ms=GUI_BUSY_TIMEOUT_MS)
 
     def make_service(engine: Engine) -> tuple[ChatService, Callable[[], None]]:
         worker_core = open_core(paths)  # the inference thread's own connection
@@ -71,7 +74,7 @@ def run_application(
     paths: AppPaths,
     argv: list[str],
     *,
-    open_core: Callable[[AppPaths], Any],
+    open_core: Callable[..., Any],
     make_engine: Callable[[], Engine],
     make_chat_service: Callable[[Any, Engine], ChatService],
 ) -> int:

@@ -175,16 +175,17 @@ class ChatController(QObject):
 
     @Slot(object)
     def on_worker_reply_finished(self, result: ReplyResult) -> None:
-        self._repaint.stop()
-        self._dirty = False
-        self.generating_conversation = None
+        self._end_reply()
         self.reply_finished.emit(result)
         self.busy_changed.emit(self.busy)
 
     @Slot(object)
     def on_worker_reply_failed(self, failure: ReplyFailure) -> None:
+        self._end_reply()
+        self.reply_failed.emit(failure)
+        self.busy_changed.emit(self.busy)
+
+    def _end_reply(self) -> None:
         self._repaint.stop()
         self._dirty = False
         self.generating_conversation = None
-        self.reply_failed.emit(failure)
-        self.busy_changed.emit(self.busy)

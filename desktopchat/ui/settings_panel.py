@@ -104,33 +104,14 @@ class SettingsPanel(QWidget):
         self._timer.setInterval(SAVE_DELAY_MS)
         self._timer.timeout.connect(self.on_timer_timeout)
         self.system_prompt.textChanged.connect(self._timer.start)
-        for box in (self.temperature, self.top_p, self.min_p, self.repeat_penalty):
-            box.valueChanged.connect(self._timer.start)
-        for spin in (
-            self.top_k,
-            self.max_tokens,
-            self.n_ctx,
-            self.seed,
-            self.n_threads,
-            self.n_gpu_layers,
-        ):
-            spin.valueChanged.connect(self._timer.start)
+        self._numbers: list[QSpinBox | QDoubleSpinBox] = [
+            widget for _, widget, _ in rows if isinstance(widget, QSpinBox | QDoubleSpinBox)
+        ]
+        for number in self._numbers:
+            number.valueChanged.connect(self._timer.start)
 
     def set_params(self, params: GenerationParams) -> None:
-        widgets = [
-            self.system_prompt,
-            self.temperature,
-            self.top_k,
-            self.top_p,
-            self.min_p,
-            self.repeat_penalty,
-            self.max_tokens,
-            self.n_ctx,
-            self.seed,
-            self.n_threads,
-            self.n_gpu_layers,
-        ]
-        blockers = [QSignalBlocker(w) for w in widgets]
+        blockers = [QSignalBlocker(w) for w in [self.system_prompt, *self._numbers]]
         if self.system_prompt.toPlainText() != params.system_prompt:
             self.system_prompt.setPlainText(params.system_prompt)
         self.temperature.setValue(params.temperature)

@@ -19,14 +19,14 @@ from desktopchat.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.real_model
 
-WindowFactory = Callable[[], MainWindow]
+WindowFactory = Callable[..., MainWindow]
 
 
 @pytest.fixture
 def make_window(qtbot: QtBot, paths: AppPaths) -> Iterator[WindowFactory]:
     windows: list[MainWindow] = []
 
-    def factory() -> MainWindow:
+    def factory(*, wait_for_model: bool = True) -> MainWindow:
         window = build_window(
             paths,
             open_core=composition.open_core,
@@ -37,7 +37,8 @@ def make_window(qtbot: QtBot, paths: AppPaths) -> Iterator[WindowFactory]:
         window.show()
         window.start()
         windows.append(window)
-        qtbot.waitUntil(lambda: window.controller.state is ModelState.READY, timeout=60_000)
+        if wait_for_model:
+            qtbot.waitUntil(lambda: window.controller.state is ModelState.READY, timeout=60_000)
         return window
 
     yield factory
@@ -257,20 +258,11 @@ def test_a_crash_during_load_prevents_the_next_autoload(
     window = make_window()
     window.close()
     paths.loading_marker.write_text("/models/crashy.gguf")
-    reopened = build_window(
-        paths,
-        open_core=composition.open_core,
-        make_engine=composition.make_engine,
-        make_chat_service=composition.make_chat_service,
-    )
-    qtbot.addWidget(reopened)
-    reopened.show()
-    reopened.start()
+    reopened = make_window(wait_for_model=False)
     qtbot.waitUntil(lambda: "crashy.gguf" in reopened.notice.text(), timeout=10_000)
     assert reopened.controller.state is ModelState.NONE
     assert not reopened.composer.isEnabled()
     assert not paths.loading_marker.exists()
-    reopened.close()
 
 
 def test_unload_frees_the_model_and_disables_the_composer(
@@ -285,3 +277,30 @@ def test_unload_frees_the_model_and_disables_the_composer(
         qtbot.mouseClick(window.load_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.controller.state is ModelState.READY, timeout=60_000)
     assert window.composer.isEnabled()
+
+
+def test_a_locked_database_is_reported_and_nothing_is_lost(
+    qtbot: QtBot, make_window: WindowFactory, paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+    import time
+
+    window = make_window()
+    conv = window.core.conversations.create(title="Keep me")
+    window.refresh_conversations()
+    window.sidebar.list.setCurrentRow(0)
+    monkeypatch.setattr(window, "ask_text", lambda *_: "New title")
+    holder = sqlite3.connect(paths.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.perf_counter()
+        window.sidebar.on_rename_triggered()
+        waited = time.perf_counter() - started
+        assert "locked by another program" in window.notice.text()
+        assert waited < 2.5  # the GUI thread gives up after about a second
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert window.core.conversations.get(conv.id).title == "Keep me"
+    window.sidebar.on_rename_triggered()
+    assert window.core.conversations.get(conv.id).title == "New title"
