@@ -152,7 +152,12 @@ def _chat(args: argparse.Namespace, core: Any) -> int:
         raise DesktopChatError("The message is empty. Type something to send.")
 
     engine = app.make_engine()
-    engine.load(LoadConfig.from_params(model.path, params), lambda _f, _s: None)
+    loaded = engine.load(LoadConfig.from_params(model.path, params), lambda _f, _s: None)
+    if loaded.n_ctx < params.n_ctx:
+        print(
+            f"note: context capped at {loaded.n_ctx:,} tokens, the most this model was trained for",
+            file=sys.stderr,
+        )
     service = app.make_chat_service(core, engine)
     if conversation is None:
         conversation = conversations.create(params=params, model_path=str(model.path))

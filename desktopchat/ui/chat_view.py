@@ -15,7 +15,8 @@ from desktopchat.ui.markdown import COPY_SCHEME, MarkdownRenderer
 
 ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
 STATUS_NOTES = {
-    MessageStatus.PARTIAL: "streaming…",
+    # A partial message that is not streaming now was cut off by a crash or a kill.
+    MessageStatus.PARTIAL: "interrupted",
     MessageStatus.STOPPED: "stopped",
     MessageStatus.ERROR: "failed",
 }
@@ -25,7 +26,7 @@ STICK_THRESHOLD = 24  # pixels from the bottom that still count as "at the botto
 class MessageWidget(QFrame):
     code_copied = Signal(str)
 
-    def __init__(self, message: Message, renderer: MarkdownRenderer) -> None:
+    def __init__(self, message: Message, renderer: MarkdownRenderer, *, live: bool = False) -> None:
         super().__init__()
         self.message_id = message.id
         self.role = message.role
@@ -56,19 +57,19 @@ class MessageWidget(QFrame):
         self.body.linkActivated.connect(self.on_body_link_activated)
         layout.addWidget(self.header)
         layout.addWidget(self.body)
-        self.set_content(message.content, message.status)
+        self.set_content(message.content, message.status, live=live)
 
     @property
     def text(self) -> str:
         return self._text
 
-    def set_content(self, text: str, status: MessageStatus) -> None:
+    def set_content(self, text: str, status: MessageStatus, *, live: bool = False) -> None:
         self._text = text
         self.status = status
-        note = STATUS_NOTES.get(status)
+        note = "streaming…" if live else STATUS_NOTES.get(status)
         role = ROLE_NAMES[self.role]
         self.header.setText(f"{role} — {note}" if note else role)
-        if not text and status is MessageStatus.PARTIAL:
+        if not text and live:
             self.body.setText("<i>…</i>")
             self._code_blocks = ()
             return
@@ -129,8 +130,8 @@ class ChatView(QScrollArea):
         self.stick_to_bottom = True
         self.scroll_to_bottom()
 
-    def append_message(self, message: Message) -> MessageWidget:
-        widget = MessageWidget(message, self._renderer)
+    def append_message(self, message: Message, *, live: bool = False) -> MessageWidget:
+        widget = MessageWidget(message, self._renderer, live=live)
         widget.code_copied.connect(self.code_copied)
         self._widgets[message.id] = widget
         self._layout.insertWidget(self._layout.count() - 1, widget)
@@ -143,10 +144,12 @@ class ChatView(QScrollArea):
     def messages(self) -> list[MessageWidget]:
         return list(self._widgets.values())
 
-    def update_message(self, message_id: int, text: str, status: MessageStatus) -> None:
+    def update_message(
+        self, message_id: int, text: str, status: MessageStatus, *, live: bool = False
+    ) -> None:
         widget = self._widgets.get(message_id)
         if widget is not None:
-            widget.set_content(text, status)
+            widget.set_content(text, status, live=live)
 
     def scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()

@@ -359,7 +359,7 @@ class MainWindow(QMainWindow):
             streaming = messages[-1] if messages else None
             if streaming is not None and streaming.status is MessageStatus.PARTIAL:
                 self.chat_view.update_message(
-                    streaming.id, self.controller.current_text(), MessageStatus.PARTIAL
+                    streaming.id, self.controller.current_text(), MessageStatus.PARTIAL, live=True
                 )
         self.show_notice("")
 
@@ -463,7 +463,7 @@ class MainWindow(QMainWindow):
         self.composer.clear()
         if self.chat_view.conversation_id == started.user_message.conversation_id:
             self.chat_view.append_message(started.user_message)
-            self.chat_view.append_message(started.assistant_message)
+            self.chat_view.append_message(started.assistant_message, live=True)
             self.chat_view.stick_to_bottom = True
             self.chat_view.scroll_to_bottom()
         notes = []
@@ -483,7 +483,7 @@ class MainWindow(QMainWindow):
         self, conversation_id: int, message_id: int, text: str
     ) -> None:
         if self.chat_view.conversation_id == conversation_id:
-            self.chat_view.update_message(message_id, text, MessageStatus.PARTIAL)
+            self.chat_view.update_message(message_id, text, MessageStatus.PARTIAL, live=True)
 
     @Slot(object)
     def on_controller_reply_finished(self, result: ReplyResult) -> None:
@@ -551,7 +551,12 @@ class MainWindow(QMainWindow):
             )
             self.settings = self.settings.with_changes(last_model=str(loaded.config.path))
             self._save_settings()
-            if not loaded.chat_template:
+            if loaded.n_ctx < loaded.config.n_ctx:
+                self.show_notice(
+                    f"The context length was capped at {loaded.n_ctx:,} tokens, the most "
+                    f"{loaded.name} was trained for ({loaded.config.n_ctx:,} were asked for)."
+                )
+            elif not loaded.chat_template:
                 self.show_notice(
                     "This model has no chat template; DesktopChat uses a plain "
                     "“User: … / Assistant:” format. Base models may ramble.",

@@ -304,3 +304,31 @@ def test_a_locked_database_is_reported_and_nothing_is_lost(
     assert window.core.conversations.get(conv.id).title == "Keep me"
     window.sidebar.on_rename_triggered()
     assert window.core.conversations.get(conv.id).title == "New title"
+
+
+def test_an_interrupted_reply_is_shown_as_interrupted(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window()
+    core = window.core
+    conv = core.conversations.create()
+    user = core.conversations.add_message(conv.id, Role.USER, "Tell me more", parent_id=None)
+    core.conversations.add_message(
+        conv.id, Role.ASSISTANT, "Once upon a", parent_id=user.id, status=MessageStatus.PARTIAL
+    )  # what a crash in the middle of a reply leaves behind
+    window.refresh_conversations()
+    window.sidebar.list.setCurrentRow(0)
+    reply = window.chat_view.messages()[-1]
+    assert reply.text == "Once upon a"
+    assert reply.header.text() == "Assistant — interrupted"
+
+
+def test_context_longer_than_the_model_knows_is_capped_with_a_notice(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window()
+    window.open_conversation(None)
+    small_params(window, n_ctx=65536)
+    send(qtbot, window, "Hi")
+    assert window.controller.loaded is not None and window.controller.loaded.n_ctx == 8192
+    assert "context 8,192 (capped: the model was trained for 8,192)" in (window.model_state.text())
