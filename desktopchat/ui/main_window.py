@@ -544,19 +544,21 @@ class MainWindow(QMainWindow):
             loaded = self.controller.loaded
             assert loaded is not None
             template = "" if loaded.chat_template else " · no chat template: plain fallback"
-            self.model_state.setText(f"Loaded {loaded.name} · context {loaded.n_ctx:,}{template}")
+            capped = (
+                f" (capped: the model was trained for {loaded.n_ctx_train:,})"
+                if loaded.n_ctx < loaded.config.n_ctx
+                else ""
+            )
+            self.model_state.setText(
+                f"Loaded {loaded.name} · context {loaded.n_ctx:,}{capped}{template}"
+            )
             self.model_state.setToolTip(
                 f"{loaded.config.path}\nloaded in {loaded.load_seconds:.2f} s, "
                 f"{loaded.config.n_threads} threads, {loaded.config.n_gpu_layers} GPU layers"
             )
             self.settings = self.settings.with_changes(last_model=str(loaded.config.path))
             self._save_settings()
-            if loaded.n_ctx < loaded.config.n_ctx:
-                self.show_notice(
-                    f"The context length was capped at {loaded.n_ctx:,} tokens, the most "
-                    f"{loaded.name} was trained for ({loaded.config.n_ctx:,} were asked for)."
-                )
-            elif not loaded.chat_template:
+            if not loaded.chat_template:
                 self.show_notice(
                     "This model has no chat template; DesktopChat uses a plain "
                     "“User: … / Assistant:” format. Base models may ramble.",
