@@ -43,7 +43,6 @@ class InferenceWorker(QObject):
     token_received = Signal(str)
     reply_finished = Signal(object)  # ReplyResult
     reply_failed = Signal(object)  # ReplyFailure
-    stopped = Signal()
 
     def __init__(
         self,
@@ -133,7 +132,6 @@ class InferenceWorker(QObject):
         if self._engine is not None:
             self._engine.unload()
         self._close_service()
-        self.stopped.emit()
 
 
 class _Task(QRunnable):

@@ -72,19 +72,6 @@ def _import_llama() -> Any:
     return _llama_cpp
 
 
-def backend_description() -> str:
-    """Which llama.cpp backend this build runs on (CPU, CUDA, Metal, Vulkan, ...)."""
-    llama_cpp = _import_llama()
-    if llama_cpp.llama_supports_gpu_offload():
-        return "GPU offload available (" + _system_info(llama_cpp) + ")"
-    return "CPU (" + _system_info(llama_cpp) + ")"
-
-
-def _system_info(llama_cpp: Any) -> str:
-    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
-    return " ".join(part for part in info.split("|") if "= 1" in part).strip()[:200]
-
-
 def _log_excerpt() -> str:
     useful = [
         line for line in _LOG_TAIL if any(w in line.lower() for w in ("error", "fail", "invalid"))

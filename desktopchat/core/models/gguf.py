@@ -198,14 +198,6 @@ class GGUFInfo:
         template = self.metadata.get("tokenizer.chat_template")
         return template if isinstance(template, str) and template.strip() else None
 
-    @property
-    def license(self) -> str:
-        return str(self.metadata.get("general.license", ""))
-
-    def token(self, key: str) -> int | None:
-        value = self.metadata.get(f"tokenizer.ggml.{key}")
-        return value if isinstance(value, int) else None
-
 
 class _Reader:
     def __init__(self, buffer: mmap.mmap | bytes, size: int, path: Path) -> None:

@@ -173,11 +173,6 @@ class ModelLibrary:
         log.info("imported model %s (%s)", target, info.architecture)
         return self.describe(target, "imported")
 
-    def forget(self, path: Path) -> None:
-        """Remove an imported model from the list (the file is left alone)."""
-        self._repository.remove(str(path))
-        self._cache.pop(path, None)
-
     def find(self, name_or_path: str | None) -> InstalledModel:
         """A model by path, file name or display name; the starter model for None."""
         if not name_or_path:
