@@ -103,9 +103,13 @@ class ChatService:
 
     def plan(self, conversation_id: int, user_text: str, params: GenerationParams) -> PromptPlan:
         """The prompt a new user message would produce (raises if it cannot fit)."""
+        path = self._conversations.active_path(conversation_id)
+        return self._plan(path, user_text, params)
+
+    def _plan(self, path: list[Message], user_text: str, params: GenerationParams) -> PromptPlan:
         model = self._require_model()
         template = self.template_for(model)
-        history = history_from(self._conversations.active_path(conversation_id))
+        history = history_from(path)
         history.append(ChatMessage(Role.USER, user_text))
 
         def tokenize(text: str) -> list[int]:
@@ -140,9 +144,9 @@ class ChatService:
             raise EmptyPromptError("The message is empty. Type something to send.")
         params = params.validated()
         model = self._require_model()
-        plan = self.plan(conversation_id, user_text, params)  # before anything is stored
-        template = self.template_for(model)
         path = self._conversations.active_path(conversation_id)
+        plan = self._plan(path, user_text, params)  # before anything is stored
+        template = self.template_for(model)
         parent_id = path[-1].id if path else None
         user = self._conversations.add_message(
             conversation_id, Role.USER, user_text, parent_id=parent_id
