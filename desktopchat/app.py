@@ -10,11 +10,13 @@ import logging
 import logging.handlers
 from dataclasses import dataclass
 
+from desktopchat.core.errors import StorageCorruptError
 from desktopchat.core.inference.engine import Engine
 from desktopchat.core.inference.llama_engine import LlamaEngine
 from desktopchat.core.inference.service import ChatService
 from desktopchat.core.models.library import ModelLibrary, starter_model_path
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.storage.backups import Recovery, recover
 from desktopchat.core.storage.database import BUSY_TIMEOUT_MS, Database
 from desktopchat.core.storage.repositories import ConversationRepository, ModelRepository
 
@@ -28,20 +30,38 @@ class Core:
     conversations: ConversationRepository
     model_records: ModelRepository
     library: ModelLibrary
+    recovery: Recovery | None = None  # set when a damaged database was replaced at open
 
     def close(self) -> None:
         self.db.close()
 
 
-def open_core(paths: AppPaths, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Core:
-    """Open the database (migrating it if needed) and the model library. One per thread."""
+def open_core(
+    paths: AppPaths, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, check: bool = False
+) -> Core:
+    """Open the database (migrating it if needed) and the model library. One per thread.
+
+    With ``check`` (once, at application start) the database is integrity-checked, and a
+    damaged one is kept aside and replaced by the newest good backup; ``Core.recovery``
+    then says what happened.
+    """
     paths.ensure()
-    db = Database.open(
-        paths.database, backup_dir=paths.data / "backups", busy_timeout_ms=busy_timeout_ms
-    )
+    backups = paths.data / "backups"
+    recovery = None
+    try:
+        db = Database.open(
+            paths.database, backup_dir=backups, busy_timeout_ms=busy_timeout_ms, check=check
+        )
+    except StorageCorruptError:
+        if not check:
+            raise
+        recovery = recover(paths.database, backups)
+        db = Database.open(
+            paths.database, backup_dir=backups, busy_timeout_ms=busy_timeout_ms, check=True
+        )
     records = ModelRepository(db)
     library = ModelLibrary(paths.models, records, starter_model_path())
-    return Core(paths, db, ConversationRepository(db), records, library)
+    return Core(paths, db, ConversationRepository(db), records, library, recovery)
 
 
 def make_engine() -> Engine:

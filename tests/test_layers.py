@@ -16,7 +16,11 @@ ADAPTERS = {
     "jinja2": {"core/inference/prompt.py"},
     "markdown_it": {"ui/markdown.py"},
     "pygments": {"ui/markdown.py"},
-    "sqlite3": {"core/storage/database.py", "core/storage/repositories.py"},
+    "sqlite3": {
+        "core/storage/database.py",
+        "core/storage/repositories.py",
+        "core/storage/backups.py",
+    },
 }
 
 

@@ -12,12 +12,11 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktopchat import __version__
-from desktopchat.core.errors import DesktopChatError, StorageCorruptError
+from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import Engine
 from desktopchat.core.inference.service import ChatService
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.settings import load_settings
-from desktopchat.core.storage.database import move_aside
 from desktopchat.ui.controllers import ChatController
 from desktopchat.ui.main_window import MainWindow
 from desktopchat.ui.workers import TaskRunner
@@ -38,7 +37,7 @@ def build_window(
     """Everything the window needs, wired; raises DesktopChatError if storage is unusable."""
     # The GUI thread waits at most a second for a lock another program holds, then says so;
     # the inference thread (which saves replies) waits the full default.
-    core = open_core(paths, busy_timeout_ms=GUI_BUSY_TIMEOUT_MS)
+    core = open_core(paths, busy_timeout_ms=GUI_BUSY_TIMEOUT_MS, check=True)
 
     def make_service(engine: Engine) -> tuple[ChatService, Callable[[], None]]:
         worker_core = open_core(paths)  # the inference thread's own connection
@@ -46,28 +45,7 @@ def build_window(
 
     controller = ChatController(paths, make_engine, make_service)
     window = MainWindow(core, controller, tasks or TaskRunner(), load_settings(paths.settings_file))
-    window.destroyed.connect(core.close)
     return window
-
-
-def _offer_fresh_database(paths: AppPaths, message: str) -> str | None:
-    """Ask whether to move an unreadable database aside and start with a fresh one.
-    Returns the name the old file was kept under, or None when the user chose to quit."""
-    box = QMessageBox(QMessageBox.Icon.Critical, "DesktopChat: chat database unreadable", message)
-    box.setInformativeText(
-        "DesktopChat can keep the damaged file (renamed, not deleted) and start with an "
-        "empty database, or quit so you can look at it first."
-    )
-    fresh = box.addButton("Keep it and start fresh", QMessageBox.ButtonRole.AcceptRole)
-    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
-    box.exec()
-    if box.clickedButton() is not fresh:
-        return None
-    try:
-        return move_aside(paths.database).name
-    except DesktopChatError as exc:
-        QMessageBox.critical(None, "DesktopChat cannot start", str(exc))
-        return None
 
 
 def run_application(
@@ -85,32 +63,20 @@ def run_application(
     app.setDesktopFileName("desktopchat")
     if ICON.is_file():
         app.setWindowIcon(QIcon(str(ICON)))
-    moved_aside: str | None = None
-    while True:
-        try:
-            window = build_window(
-                paths,
-                open_core=open_core,
-                make_engine=make_engine,
-                make_chat_service=make_chat_service,
-            )
-            break
-        except StorageCorruptError as exc:
-            log.error("unreadable database: %s", exc)
-            moved_aside = _offer_fresh_database(paths, str(exc))
-            if moved_aside is None:
-                return 1
-        except DesktopChatError as exc:
-            log.error("cannot start: %s", exc)
-            print(f"desktopchat: {exc}", file=sys.stderr)
-            QMessageBox.critical(None, "DesktopChat cannot start", str(exc))
-            return 1
+    try:
+        window = build_window(
+            paths,
+            open_core=open_core,
+            make_engine=make_engine,
+            make_chat_service=make_chat_service,
+        )
+    except DesktopChatError as exc:
+        log.error("cannot start: %s", exc)
+        print(f"desktopchat: {exc}", file=sys.stderr)
+        QMessageBox.critical(None, "DesktopChat cannot start", str(exc))
+        return 1
     window.show()
     window.start()
-    if moved_aside is not None:
-        window.show_notice(
-            f"The old, unreadable chat database was kept as {moved_aside}; this is a fresh one."
-        )
     code = app.exec()
     window.deleteLater()
     return int(code)

@@ -39,6 +39,7 @@ from desktopchat.core.inference.service import ReplyResult, ReplyStarted
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.library import InstalledModel, default_params
 from desktopchat.core.settings import AppSettings, save_settings
+from desktopchat.core.storage.backups import daily_backup
 from desktopchat.ui.chat_view import ChatView
 from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.conversation_list import ConversationList
@@ -215,6 +216,22 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
         self.settings_panel.set_params(GenerationParams())
         self.refresh_models(autoload=True)
+        if self.core.recovery is not None:
+            message = self.core.recovery.describe()
+            self.show_error(message)
+            self._recovery_box = QMessageBox(
+                QMessageBox.Icon.Warning,
+                "DesktopChat: chat database restored",
+                message,
+                parent=self,
+            )
+            self._recovery_box.open()  # not modal: the window stays usable
+        paths = self.core.paths
+        self.tasks.run(
+            lambda: daily_backup(paths.database, paths.data / "backups"),
+            lambda _written: None,
+            self.show_error,
+        )
 
     def refresh_models(self, *, autoload: bool = False, select: str | None = None) -> None:
         candidates = self.guarded(self.core.library.candidates) or []
@@ -673,6 +690,7 @@ class MainWindow(QMainWindow):
                 self._save_settings()
             self.controller.shutdown()
             self.tasks.wait()
+            self.core.close()  # the last connection: SQLite checkpoints the WAL into the file
         event.accept()
 
     def displayed_messages(self) -> list[Message]:

@@ -332,3 +332,29 @@ def test_context_longer_than_the_model_knows_is_capped_with_a_notice(
     send(qtbot, window, "Hi")
     assert window.controller.loaded is not None and window.controller.loaded.n_ctx == 8192
     assert "context 8,192 (capped: the model was trained for 8,192)" in (window.model_state.text())
+
+
+def test_a_damaged_database_is_restored_at_start_and_the_user_told(
+    qtbot: QtBot, make_window: WindowFactory, paths: AppPaths
+) -> None:
+    import os
+
+    from desktopchat.core.storage.backups import daily_backup
+
+    window = make_window()
+    for i in range(30):
+        conv = window.core.conversations.create()
+        window.core.conversations.add_message(conv.id, Role.USER, f"m{i} " * 80, parent_id=None)
+    window.close()
+    qtbot.waitUntil(lambda: any((paths.data / "backups").glob("daily-*")), timeout=10_000)
+    for backup in (paths.data / "backups").glob("daily-*"):
+        backup.unlink()  # the start-up backup ran before the 30 chats: make a fresh one
+    assert daily_backup(paths.database, paths.data / "backups") is not None
+    with paths.database.open("r+b") as handle:
+        handle.seek(paths.database.stat().st_size // 2)
+        handle.write(os.urandom(8192))
+    reopened = make_window()
+    assert "restored the backup" in reopened.notice.text()
+    assert "30 conversations" in reopened.notice.text()
+    assert len(reopened.sidebar.ids()) == 30
+    assert list(paths.data.glob("desktopchat.sqlite3.unreadable-*"))

@@ -134,7 +134,10 @@ class Database:
         *,
         backup_dir: Path | None = None,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        check: bool = False,
     ) -> Database:
+        """Open (creating or migrating) the database. ``check`` runs SQLite's quick_check
+        first, which reads every page: do it once at application start."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -156,6 +159,8 @@ class Database:
                     "It has not been changed. Update DesktopChat to open it."
                 )
             db._configure()
+            if check:
+                db.quick_check()
             if version < SCHEMA_VERSION:
                 db._migrate(version, backup_dir or path.parent / "backups")
         except BaseException:
@@ -194,6 +199,14 @@ class Database:
         """The safety-relevant settings as SQLite reports them."""
         names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "trusted_schema")
         return {name: self.query(f"PRAGMA {name}")[0][0] for name in names}
+
+    def quick_check(self) -> None:
+        rows = self.query("PRAGMA quick_check")
+        problems = [str(r[0]) for r in rows if r[0] != "ok"]
+        if problems:
+            raise StorageCorruptError(
+                f"The chat database {self.path} is damaged ({'; '.join(problems[:3])})."
+            )
 
     def user_version(self) -> int:
         try:
