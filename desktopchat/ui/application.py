@@ -19,6 +19,7 @@ from desktopchat.core.paths import AppPaths
 from desktopchat.core.settings import load_settings
 from desktopchat.ui.controllers import ChatController
 from desktopchat.ui.main_window import MainWindow
+from desktopchat.ui.single_instance import SingleInstance
 from desktopchat.ui.workers import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,15 @@ def run_application(
     app.setDesktopFileName("desktopchat")
     if ICON.is_file():
         app.setWindowIcon(QIcon(str(ICON)))
+    instance = SingleInstance(paths)
+    if instance.activate_running():
+        print(
+            "desktopchat: DesktopChat is already running with this data folder; "
+            "its window was brought to the front.",
+            file=sys.stderr,
+        )
+        return 0
+    instance.listen()
     try:
         window = build_window(
             paths,
@@ -75,8 +85,10 @@ def run_application(
         print(f"desktopchat: {exc}", file=sys.stderr)
         QMessageBox.critical(None, "DesktopChat cannot start", str(exc))
         return 1
+    instance.activate_requested.connect(window.bring_to_front)
     window.show()
     window.start()
     code = app.exec()
+    instance.close()
     window.deleteLater()
     return int(code)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -48,6 +48,7 @@ from desktopchat.ui.workers import ReplyFailure, TaskRunner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+EXTERNAL_CHANGES_MS = 1500  # how often to look for changes made by other programs
 
 
 class Composer(QPlainTextEdit):
@@ -80,6 +81,11 @@ class MainWindow(QMainWindow):
         self.current_conversation: int | None = None
         self.models: list[InstalledModel] = []
         self._shutting_down = False
+        self._displayed_leaf: int | None = None
+        self._data_version = -1
+        self._watch = QTimer(self)
+        self._watch.setInterval(EXTERNAL_CHANGES_MS)
+        self._watch.timeout.connect(self.on_watch_timeout)
         self.setWindowTitle("DesktopChat")
         self.resize(1200, 780)
         self._build()
@@ -216,6 +222,8 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
         self.settings_panel.set_params(GenerationParams())
         self.refresh_models(autoload=True)
+        self._data_version = self.guarded(self.core.db.data_version) or -1
+        self._watch.start()
         if self.core.recovery is not None:
             message = self.core.recovery.describe()
             self.show_error(message)
@@ -370,6 +378,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         self.current_conversation = conversation_id
+        self._displayed_leaf = conversation.active_leaf_id
         self.chat_view.show_conversation(conversation_id, messages)
         self.settings_panel.set_params(conversation.params)
         if self.controller.generating_conversation == conversation_id:
@@ -379,6 +388,36 @@ class MainWindow(QMainWindow):
                     streaming.id, self.controller.current_text(), MessageStatus.PARTIAL, live=True
                 )
         self.show_notice("")
+
+    @Slot()
+    def on_watch_timeout(self) -> None:
+        """Pick up what other programs (the CLI, a script) changed in the database."""
+        try:
+            version = self.core.db.data_version()
+        except DesktopChatError:
+            return
+        if version == self._data_version:
+            return
+        self._data_version = version
+        self.refresh_conversations()
+        current = self.current_conversation
+        if current is None or self.controller.generating_conversation == current:
+            return
+        try:
+            leaf = self.core.conversations.get(current).active_leaf_id
+        except DesktopChatError:
+            self.open_conversation(None)  # deleted elsewhere
+            return
+        if leaf != self._displayed_leaf:
+            self.open_conversation(current)
+
+    @Slot()
+    def bring_to_front(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     @Slot(int)
     def on_sidebar_conversation_selected(self, conversation_id: int) -> None:
@@ -506,6 +545,7 @@ class MainWindow(QMainWindow):
     def on_controller_reply_finished(self, result: ReplyResult) -> None:
         if self.chat_view.conversation_id == result.conversation_id:
             self.chat_view.update_message(result.assistant_message_id, result.text, result.status)
+            self._displayed_leaf = result.assistant_message_id
         stats = result.stats
         ttft = stats.time_to_first_token
         self.ttft_label.setText(f"First token {ttft * 1000:.0f} ms" if ttft is not None else "")
@@ -688,6 +728,7 @@ class MainWindow(QMainWindow):
             if sizes:
                 self.settings = self.settings.with_changes(sidebar_width=sizes[0])
                 self._save_settings()
+            self._watch.stop()
             self.controller.shutdown()
             self.tasks.wait()
             self.core.close()  # the last connection: SQLite checkpoints the WAL into the file

@@ -358,3 +358,54 @@ def test_a_damaged_database_is_restored_at_start_and_the_user_told(
     assert "30 conversations" in reopened.notice.text()
     assert len(reopened.sidebar.ids()) == 30
     assert list(paths.data.glob("desktopchat.sqlite3.unreadable-*"))
+
+
+def test_conversations_added_by_the_cli_appear(
+    qtbot: QtBot, make_window: WindowFactory, paths: AppPaths
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    window = make_window()
+    assert window.sidebar.ids() == []
+    env = {**os.environ, "DESKTOPCHAT_HOME": str(paths.data.parent)}
+    result = subprocess.run(
+        [sys.executable, "-m", "desktopchat", "chat", "--max-tokens", "8", "Hello from a script"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    qtbot.waitUntil(lambda: len(window.sidebar.ids()) == 1, timeout=10_000)
+    window.sidebar.list.setCurrentRow(0)
+    assert window.chat_view.messages()[0].text == "Hello from a script"
+
+
+def test_a_second_start_brings_the_first_window_to_the_front(qtbot: QtBot, paths: AppPaths) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from desktopchat.ui.single_instance import SingleInstance
+
+    first = SingleInstance(paths)
+    assert first.listen()
+    env = {**os.environ, "DESKTOPCHAT_HOME": str(paths.data.parent)}
+    try:
+        with qtbot.waitSignal(first.activate_requested, timeout=20_000):
+            second = subprocess.Popen(
+                [sys.executable, "-m", "desktopchat"],
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        _, stderr = second.communicate(timeout=30)
+        assert second.returncode == 0
+        assert "already running" in stderr
+    finally:
+        first.close()
+    other = SingleInstance(AppPaths.under(paths.data.parent / "elsewhere"))
+    assert other.name != first.name and not other.activate_running()

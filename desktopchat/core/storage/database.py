@@ -200,6 +200,10 @@ class Database:
         names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "trusted_schema")
         return {name: self.query(f"PRAGMA {name}")[0][0] for name in names}
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (another thread, the CLI) commits."""
+        return int(self.query("PRAGMA data_version")[0][0])
+
     def quick_check(self) -> None:
         rows = self.query("PRAGMA quick_check")
         problems = [str(r[0]) for r in rows if r[0] != "ok"]
