@@ -6,6 +6,7 @@ when the GUI is actually started, so headless commands never load Qt.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import logging.handlers
 from dataclasses import dataclass
@@ -82,6 +83,9 @@ def configure_logging(paths: AppPaths, *, verbose: bool = False) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    # Native crashes (llama.cpp aborting, a segfault) leave a Python stack here.
+    crash_log = (paths.logs / "crash.log").open("a", encoding="utf-8")
+    faulthandler.enable(file=crash_log, all_threads=True)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # llama.cpp's own chatter is kept at warnings and above unless asked for.
     logging.getLogger("desktopchat.llama").setLevel(logging.DEBUG if verbose else logging.WARNING)

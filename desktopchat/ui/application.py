@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+from PySide6.QtCore import QSocketNotifier, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -49,6 +54,48 @@ def build_window(
     return window
 
 
+def install_excepthook(window: MainWindow, paths: AppPaths) -> None:
+    """A bug anywhere is logged with its traceback and shown; the app keeps running."""
+    log_file = paths.logs / "desktopchat.log"
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            window.close()
+            return
+        log.critical("uncaught exception", exc_info=(kind, value, tb))
+        window.show_error(
+            f"Something went wrong inside DesktopChat ({kind.__name__}). Your chats are safe; "
+            f"the details are in {log_file}."
+        )
+
+    sys.excepthook = hook
+
+
+def stop_on_signals(window: MainWindow) -> tuple[socket.socket, socket.socket]:
+    """SIGTERM (logout, shutdown, kill) and Ctrl+C close the window the normal way: the
+    partial reply is saved and the inference thread is stopped before we exit."""
+    # Python runs signal handlers between bytecodes; while Qt's loop sleeps in C, a
+    # wake-up file descriptor lets the loop notice the signal at once.
+    read_end, write_end = socket.socketpair()
+    read_end.setblocking(False)
+    write_end.setblocking(False)
+    signal.set_wakeup_fd(write_end.fileno())
+    notifier = QSocketNotifier(read_end.fileno(), QSocketNotifier.Type.Read, window)
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            read_end.recv(64)
+
+    notifier.activated.connect(drain)
+
+    def handler(_signum: int, _frame: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return read_end, write_end  # the caller keeps them open while the loop runs
+
+
 def run_application(
     paths: AppPaths,
     argv: list[str],
@@ -86,9 +133,14 @@ def run_application(
         QMessageBox.critical(None, "DesktopChat cannot start", str(exc))
         return 1
     instance.activate_requested.connect(window.bring_to_front)
+    install_excepthook(window, paths)
+    wakeup = stop_on_signals(window)
     window.show()
     window.start()
     code = app.exec()
+    signal.set_wakeup_fd(-1)
+    for end in wakeup:
+        end.close()
     instance.close()
     window.deleteLater()
     return int(code)

@@ -56,6 +56,7 @@ class ChatController(QObject):
         self.state = ModelState.NONE
         self.loaded: LoadedModel | None = None
         self.generating_conversation: int | None = None
+        self._closed = False  # after shutdown, late worker events are dropped
         self._message_id = 0
         self._text_parts: list[str] = []
         self._dirty = False
@@ -122,6 +123,7 @@ class ChatController(QObject):
 
     def shutdown(self, timeout_ms: int = 15_000) -> bool:
         """Stop any reply (it is saved as stopped), unload, and end the thread."""
+        self._closed = True
         self.cancel.set()
         self._repaint.stop()
         self._request_shutdown.emit()
@@ -132,10 +134,14 @@ class ChatController(QObject):
 
     @Slot(float, str)
     def on_worker_load_progress(self, fraction: float, what: str) -> None:
+        if self._closed:
+            return
         self.load_progress.emit(fraction, what)
 
     @Slot(object)
     def on_worker_model_loaded(self, loaded: LoadedModel) -> None:
+        if self._closed:
+            return
         self.loaded = loaded
         self.state = ModelState.READY
         self.model_state_changed.emit(self.state, loaded.name)
@@ -143,6 +149,8 @@ class ChatController(QObject):
 
     @Slot(str)
     def on_worker_model_load_failed(self, message: str) -> None:
+        if self._closed:
+            return
         self.loaded = None
         self.state = ModelState.FAILED
         self.model_state_changed.emit(self.state, message)
@@ -150,23 +158,31 @@ class ChatController(QObject):
 
     @Slot()
     def on_worker_model_unloaded(self) -> None:
+        if self._closed:
+            return
         self.loaded = None
         self.state = ModelState.NONE
         self.model_state_changed.emit(self.state, "")
 
     @Slot(object)
     def on_worker_reply_started(self, started: ReplyStarted) -> None:
+        if self._closed:
+            return
         self._message_id = started.assistant_message.id
         self._repaint.start()
         self.reply_started.emit(started)
 
     @Slot(str)
     def on_worker_token_received(self, text: str) -> None:
+        if self._closed:
+            return
         self._text_parts.append(text)
         self._dirty = True
 
     @Slot()
     def on_repaint_timeout(self) -> None:
+        if self._closed:
+            return
         if self._dirty and self.generating_conversation is not None:
             self._dirty = False
             self.reply_text_changed.emit(
@@ -175,12 +191,16 @@ class ChatController(QObject):
 
     @Slot(object)
     def on_worker_reply_finished(self, result: ReplyResult) -> None:
+        if self._closed:
+            return
         self._end_reply()
         self.reply_finished.emit(result)
         self.busy_changed.emit(self.busy)
 
     @Slot(object)
     def on_worker_reply_failed(self, failure: ReplyFailure) -> None:
+        if self._closed:
+            return
         self._end_reply()
         self.reply_failed.emit(failure)
         self.busy_changed.emit(self.busy)

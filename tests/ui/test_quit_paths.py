@@ -1,0 +1,68 @@
+"""Leaving the app in every way saves the partial reply and stops within 3 seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from desktopchat.core.chat import GenerationParams, MessageStatus
+from desktopchat.core.paths import AppPaths
+from tests.ui.test_main_window import WindowFactory, make_window  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.real_model
+
+
+def test_closing_during_a_reply_saves_it_and_stops_fast(
+    qtbot: QtBot,
+    make_window: WindowFactory,  # noqa: F811 - the fixture
+) -> None:
+    window = make_window()
+    window.settings_panel.set_params(
+        GenerationParams(n_ctx=2048, n_threads=2, max_tokens=2000, temperature=0.8)
+    )
+    qtbot.keyClicks(window.composer, "Write a very long story about the sea.")
+    with qtbot.waitSignal(window.controller.reply_text_changed, timeout=60_000):
+        qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+    conversation = window.current_conversation
+    assert conversation is not None
+    started = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - started < 3.0
+    from desktopchat.app import open_core
+
+    core = open_core(window.core.paths)
+    try:
+        reply = core.conversations.active_path(conversation)[-1]
+        assert reply.status is MessageStatus.STOPPED and reply.content
+    finally:
+        core.close()
+
+
+def test_sigterm_closes_the_gui_cleanly(paths: AppPaths) -> None:
+    env = {**os.environ, "DESKTOPCHAT_HOME": str(paths.data.parent), "QT_QPA_PLATFORM": "offscreen"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "desktopchat"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    settings = paths.settings_file
+    deadline = time.monotonic() + 60
+    while not settings.exists() and time.monotonic() < deadline:  # written once loaded
+        time.sleep(0.1)
+    assert settings.exists(), "the app did not load the starter model"
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=10)
+    assert time.monotonic() - started < 3.0
+    assert process.returncode == 0, stderr
+    assert "QThread" not in stderr
+    assert "Traceback" not in stderr
