@@ -14,6 +14,7 @@ from desktopchat.core.errors import (
     ContextOverflowError,
     EmptyPromptError,
     InvalidModelFileError,
+    ModelLoadError,
     ModelTooLargeError,
     NoModelLoadedError,
 )
@@ -241,3 +242,43 @@ def test_model_switch(starter_model: Path, gemma_model: Path) -> None:
     events = list(engine.generate(tokens, sampling(4), threading.Event()))
     assert isinstance(events[-1], Done)
     engine.unload()
+
+
+def _tiny_gguf(path: Path, architecture: str) -> Path:
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), architecture)
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.zeros((8, 32), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_load_failures_are_explained(tmp_path: Path) -> None:
+    engine = LlamaEngine()
+    unknown = _tiny_gguf(tmp_path / "strange.gguf", "nonsense-arch")
+    with pytest.raises(ModelLoadError, match="'nonsense-arch' model, an architecture"):
+        engine.load(LoadConfig(unknown, 256, 2), lambda _f, _s: None)
+    incomplete = _tiny_gguf(tmp_path / "incomplete.gguf", "llama")  # valid header, no weights
+    with pytest.raises(ModelLoadError, match=r"could not load incomplete\.gguf"):
+        engine.load(LoadConfig(incomplete, 256, 2), lambda _f, _s: None)
+    assert engine.loaded is None
+
+
+def test_explanations_for_llama_cpp_log_lines() -> None:
+    from desktopchat.core.inference.llama_engine import explain_load_failure
+
+    memory = explain_load_failure(
+        "big.gguf", ["ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer"], "x"
+    )
+    assert "not enough memory" in memory and "smaller quantization" in memory
+    damaged = explain_load_failure(
+        "bad.gguf", ["llama_model_load: error: tensor 'x' data is not within the file bounds"], ""
+    )
+    assert "damaged" in damaged and "Download the file again" in damaged
+    generic = explain_load_failure("odd.gguf", ["something else"], "Failed to load model")
+    assert "Failed to load model" in generic

@@ -13,6 +13,7 @@ import collections
 import contextlib
 import ctypes
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -72,11 +73,40 @@ def _import_llama() -> Any:
     return _llama_cpp
 
 
-def _log_excerpt() -> str:
-    useful = [
-        line for line in _LOG_TAIL if any(w in line.lower() for w in ("error", "fail", "invalid"))
+_ARCH = re.compile(r"unknown model architecture: '([^']*)'")
+_MEMORY = ("failed to allocate", "out of memory", "unable to allocate", "cannot allocate")
+_DATA = ("not within the file bounds", "tensor data", "corrupted", "invalid", "wrong shape")
+
+
+def explain_load_failure(file_name: str, log_lines: list[str], error: str) -> str:
+    """llama.cpp's reason for a failed load (only ever in its log), in the user's words,
+    with what to try."""
+    text = "\n".join(log_lines)
+    lowered = text.lower()
+    arch = _ARCH.search(text)
+    if arch:
+        return (
+            f"{file_name} is a '{arch.group(1)}' model, an architecture this version of "
+            "llama.cpp does not support. Choose another model, or update DesktopChat."
+        )
+    if any(word in lowered for word in _MEMORY):
+        return (
+            f"There is not enough memory to load {file_name}. Try a smaller quantization, a "
+            "shorter context length, or fewer GPU layers, or close other programs."
+        )
+    if any(word in lowered for word in _DATA):
+        return (
+            f"The tensor data in {file_name} is damaged or does not match its header. "
+            "Download the file again."
+        )
+    errors = [
+        line for line in log_lines if any(w in line.lower() for w in ("error", "fail", "invalid"))
     ]
-    return "; ".join(useful[-3:])
+    detail = "; ".join(errors[-3:]) or error
+    return (
+        f"llama.cpp could not load {file_name} ({detail}). The file may be damaged, or made "
+        "for a model type this version of llama.cpp does not support."
+    )
 
 
 class LlamaEngine:
@@ -119,11 +149,8 @@ class LlamaEngine:
         except DesktopChatError:
             raise
         except (ValueError, RuntimeError, OSError) as exc:
-            detail = _log_excerpt() or str(exc)
-            raise ModelLoadError(
-                f"llama.cpp could not load {config.path.name}: {detail}. The file may be "
-                "damaged, or made for an architecture this llama.cpp does not support."
-            ) from None
+            message = explain_load_failure(config.path.name, list(_LOG_TAIL), str(exc))
+            raise ModelLoadError(message) from None
         metadata: dict[str, str] = llama.metadata
         model = llama._model
         vocab = llama_cpp.llama_model_get_vocab(model.model)
