@@ -23,24 +23,30 @@ pytestmark = pytest.mark.real_model
 FLUSH_SLACK = 1.3  # the 1 s flush interval plus scheduling slack on a loaded 2-core machine
 
 
+def start_chat(
+    home: Path, args: list[str], stdout: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DESKTOPCHAT_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "desktopchat", "chat", *args],
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def kill_mid_reply(home: Path, after: float) -> tuple[list[tuple[float, str]], float]:
     """Start a long reply, SIGKILL it ``after`` seconds after the first token."""
-    env = {**os.environ, "DESKTOPCHAT_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
+    process = start_chat(
+        home,
         [
-            sys.executable,
-            "-m",
-            "desktopchat",
-            "chat",
             "--max-tokens",
             "2000",
             "--temperature",
             "0.8",
             "Tell me a very long story about a dragon.",
         ],
-        env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
     )
     assert process.stdout is not None
     seen: list[tuple[float, str]] = []
@@ -104,22 +110,8 @@ def test_sigkill_at_many_random_points_keeps_the_database_consistent(tmp_path: P
     """Kill points spread over start-up, model load, the commit of the user's message and
     streaming, all against one database that accumulates the debris of every kill."""
     rng = random.Random(2026)
-    env = {**os.environ, "DESKTOPCHAT_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     for point in range(KILL_POINTS):
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "desktopchat",
-                "chat",
-                "--max-tokens",
-                "300",
-                f"Story number {point}, please.",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = start_chat(tmp_path, ["--max-tokens", "300", f"Story number {point}, please."])
         time.sleep(rng.uniform(0.2, 2.5))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
@@ -145,7 +137,7 @@ def test_sigkill_at_many_random_points_keeps_the_database_consistent(tmp_path: P
     # the app opens it normally afterwards
     result = subprocess.run(
         [sys.executable, "-m", "desktopchat", "conversations", "list", "--json"],
-        env=env,
+        env={**os.environ, "DESKTOPCHAT_HOME": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=60,

@@ -21,6 +21,7 @@ from desktopchat.core.errors import (
 from desktopchat.core.inference.engine import Done, LoadConfig, Piece, SamplingConfig
 from desktopchat.core.inference.llama_engine import LlamaEngine
 from desktopchat.core.inference.service import ChatService, ReplyStarted
+from tests.gguf_files import tiny_tensors, write_gguf
 
 pytestmark = pytest.mark.real_model
 
@@ -244,26 +245,13 @@ def test_model_switch(starter_model: Path, gemma_model: Path) -> None:
     engine.unload()
 
 
-def _tiny_gguf(path: Path, architecture: str) -> Path:
-    import gguf
-    import numpy as np
-
-    writer = gguf.GGUFWriter(str(path), architecture)
-    writer.add_block_count(1)
-    writer.add_tensor("token_embd.weight", np.zeros((8, 32), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 def test_load_failures_are_explained(tmp_path: Path) -> None:
     engine = LlamaEngine()
-    unknown = _tiny_gguf(tmp_path / "strange.gguf", "nonsense-arch")
+    unknown = write_gguf(tmp_path / "strange.gguf", "nonsense-arch", tiny_tensors())
     with pytest.raises(ModelLoadError, match="'nonsense-arch' model, an architecture"):
         engine.load(LoadConfig(unknown, 256, 2), lambda _f, _s: None)
-    incomplete = _tiny_gguf(tmp_path / "incomplete.gguf", "llama")  # valid header, no weights
+    # a valid header, but not the tensors a llama model needs
+    incomplete = write_gguf(tmp_path / "incomplete.gguf", "llama", tiny_tensors())
     with pytest.raises(ModelLoadError, match=r"could not load incomplete\.gguf"):
         engine.load(LoadConfig(incomplete, 256, 2), lambda _f, _s: None)
     assert engine.loaded is None

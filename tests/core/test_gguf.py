@@ -18,6 +18,7 @@ import pytest
 
 from desktopchat.core.errors import InvalidModelFileError
 from desktopchat.core.models.gguf import FILE_TYPES, GGML_TYPES, read_gguf
+from tests.gguf_files import write_gguf
 
 U32, U64, STR, ARR = 4, 10, 8, 9
 
@@ -85,20 +86,18 @@ def write(tmp_path: Path) -> Callable[[bytes, str], Path]:
 @pytest.fixture
 def valid_file(tmp_path: Path) -> Path:
     """A small valid GGUF written by the reference writer (the gguf package)."""
-    path = tmp_path / "tiny-Q8_0.gguf"
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_block_count(2)
-    writer.add_context_length(256)
-    writer.add_name("tiny test model")
-    writer.add_chat_template("{{ messages[0]['content'] }}")
-    writer.add_file_type(7)
-    writer.add_tensor("token_embd.weight", np.zeros((8, 32), dtype=np.float32))
-    writer.add_tensor("output.weight", np.ones((4, 32), dtype=np.float16))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+
+    def metadata(writer: gguf.GGUFWriter) -> None:
+        writer.add_context_length(256)
+        writer.add_name("tiny test model")
+        writer.add_chat_template("{{ messages[0]['content'] }}")
+        writer.add_file_type(7)
+
+    tensors = {
+        "token_embd.weight": np.zeros((8, 32), dtype=np.float32),
+        "output.weight": np.ones((4, 32), dtype=np.float16),
+    }
+    return write_gguf(tmp_path / "tiny-Q8_0.gguf", "llama", tensors, metadata)
 
 
 def test_reads_real_models(starter_model: Path, gemma_model: Path) -> None:
