@@ -365,11 +365,7 @@ class MainWindow(QMainWindow):
             model = self.loaded_model() or self.selected_model()
             params = default_params(model, self.core.model_records) if model else GenerationParams()
             self.settings_panel.set_params(params)
-            self.sidebar.set_items(
-                self.guarded(lambda: self.core.conversations.summaries(self.sidebar.filter.text()))
-                or [],
-                None,
-            )
+            self.refresh_conversations()
             return
         try:
             conversation = self.core.conversations.get(conversation_id)
@@ -457,9 +453,10 @@ class MainWindow(QMainWindow):
             f"Delete “{conversation.title}” and all its messages? This cannot be undone.",
         ):
             return
-        if self.guarded(lambda: self.core.conversations.delete(conversation_id)) is None and (
-            self.notice.isVisible()
-        ):
+        try:
+            self.core.conversations.delete(conversation_id)
+        except DesktopChatError as exc:
+            self.show_error(str(exc))
             return
         if self.current_conversation == conversation_id:
             self.open_conversation(None)

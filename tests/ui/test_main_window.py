@@ -409,3 +409,19 @@ def test_a_second_start_brings_the_first_window_to_the_front(qtbot: QtBot, paths
         first.close()
     other = SingleInstance(AppPaths.under(paths.data.parent / "elsewhere"))
     assert other.name != first.name and not other.activate_running()
+
+
+def test_delete_works_while_an_old_notice_is_showing(
+    qtbot: QtBot, make_window: WindowFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = make_window()
+    conv = window.core.conversations.create(title="Doomed")
+    window.refresh_conversations()
+    window.sidebar.list.setCurrentRow(0)
+    window.show_error("an earlier, unrelated message")
+    monkeypatch.setattr(window, "confirm", lambda *_: True)
+    window.sidebar.on_delete_triggered()
+    assert window.sidebar.ids() == []
+    assert window.current_conversation is None
+    assert window.core.conversations.summaries() == []
+    assert conv.id not in window.sidebar.ids()
