@@ -63,19 +63,48 @@ class SettingsPanel(QWidget):
         self.n_gpu_layers.setSpecialValueText("all")
         form = QFormLayout()
         form.addRow("System prompt", self.system_prompt)
-        rows: list[tuple[str, QWidget, str]] = [
-            ("Temperature", self.temperature, "Randomness; 0 always picks the likeliest token"),
-            ("Top-k", self.top_k, "Sample among the k likeliest tokens (0: off)"),
-            ("Top-p", self.top_p, "Sample among tokens covering this probability mass"),
-            ("Min-p", self.min_p, "Drop tokens less likely than this fraction of the best"),
-            ("Repeat penalty", self.repeat_penalty, "Discourage repeating recent tokens"),
-            ("Max new tokens", self.max_tokens, "Longest reply"),
-            ("Context length", self.n_ctx, "Tokens the model sees; changing it reloads the model"),
-            ("Seed", self.seed, "Fixed seed for repeatable replies; 'random' for a new one"),
-            ("CPU threads", self.n_threads, "Threads for llama.cpp; reloads the model"),
-            ("GPU layers", self.n_gpu_layers, "Layers offloaded to a GPU build; reloads"),
-        ]
-        for label, widget, tip in rows:
+        # GenerationParams field -> (label, widget, tooltip): the one list of numeric settings
+        rows: dict[str, tuple[str, QSpinBox | QDoubleSpinBox, str]] = {
+            "temperature": (
+                "Temperature",
+                self.temperature,
+                "Randomness; 0 always picks the likeliest token",
+            ),
+            "top_k": ("Top-k", self.top_k, "Sample among the k likeliest tokens (0: off)"),
+            "top_p": ("Top-p", self.top_p, "Sample among tokens covering this probability mass"),
+            "min_p": (
+                "Min-p",
+                self.min_p,
+                "Drop tokens less likely than this fraction of the best",
+            ),
+            "repeat_penalty": (
+                "Repeat penalty",
+                self.repeat_penalty,
+                "Discourage repeating recent tokens",
+            ),
+            "max_tokens": ("Max new tokens", self.max_tokens, "Longest reply"),
+            "n_ctx": (
+                "Context length",
+                self.n_ctx,
+                "Tokens the model sees; changing it reloads the model",
+            ),
+            "seed": (
+                "Seed",
+                self.seed,
+                "Fixed seed for repeatable replies; 'random' for a new one",
+            ),
+            "n_threads": (
+                "CPU threads",
+                self.n_threads,
+                "Threads for llama.cpp; reloads the model",
+            ),
+            "n_gpu_layers": (
+                "GPU layers",
+                self.n_gpu_layers,
+                "Layers offloaded to a GPU build; reloads",
+            ),
+        }
+        for label, widget, tip in rows.values():
             widget.setToolTip(tip)
             widget.setAccessibleName(label)
             form.addRow(label, widget)
@@ -104,42 +133,23 @@ class SettingsPanel(QWidget):
         self._timer.setInterval(SAVE_DELAY_MS)
         self._timer.timeout.connect(self.on_timer_timeout)
         self.system_prompt.textChanged.connect(self._timer.start)
-        self._numbers: list[QSpinBox | QDoubleSpinBox] = [
-            widget for _, widget, _ in rows if isinstance(widget, QSpinBox | QDoubleSpinBox)
-        ]
-        for number in self._numbers:
+        self._numbers = {name: widget for name, (_, widget, _) in rows.items()}
+        for number in self._numbers.values():
             number.valueChanged.connect(self._timer.start)
 
     def set_params(self, params: GenerationParams) -> None:
-        blockers = [QSignalBlocker(w) for w in [self.system_prompt, *self._numbers]]
+        blockers = [QSignalBlocker(w) for w in [self.system_prompt, *self._numbers.values()]]
         if self.system_prompt.toPlainText() != params.system_prompt:
             self.system_prompt.setPlainText(params.system_prompt)
-        self.temperature.setValue(params.temperature)
-        self.top_k.setValue(params.top_k)
-        self.top_p.setValue(params.top_p)
-        self.min_p.setValue(params.min_p)
-        self.repeat_penalty.setValue(params.repeat_penalty)
-        self.max_tokens.setValue(params.max_tokens)
-        self.n_ctx.setValue(params.n_ctx)
-        self.seed.setValue(params.seed)
-        self.n_threads.setValue(params.n_threads)
-        self.n_gpu_layers.setValue(params.n_gpu_layers)
+        for name, widget in self._numbers.items():
+            widget.setValue(getattr(params, name))
         del blockers
         self._timer.stop()
 
     def params(self) -> GenerationParams:
-        return GenerationParams(
-            system_prompt=self.system_prompt.toPlainText(),
-            temperature=self.temperature.value(),
-            top_k=self.top_k.value(),
-            top_p=self.top_p.value(),
-            min_p=self.min_p.value(),
-            repeat_penalty=self.repeat_penalty.value(),
-            max_tokens=self.max_tokens.value(),
-            n_ctx=self.n_ctx.value(),
-            seed=self.seed.value(),
-            n_threads=self.n_threads.value(),
-            n_gpu_layers=self.n_gpu_layers.value(),
+        values = {name: widget.value() for name, widget in self._numbers.items()}
+        return GenerationParams(system_prompt=self.system_prompt.toPlainText()).with_changes(
+            **values
         )
 
     def flush(self) -> None:

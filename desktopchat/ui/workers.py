@@ -76,15 +76,15 @@ class InferenceWorker(QObject):
             marker.write_text(path, encoding="utf-8")
             loaded = engine.load(LoadConfig.from_params(Path(path), params), self._on_progress)
         except DesktopChatError as exc:
-            marker.unlink(missing_ok=True)
             self.model_load_failed.emit(str(exc))
             return
         except Exception as exc:
-            marker.unlink(missing_ok=True)
             log.exception("model load failed")
             self.model_load_failed.emit(f"Loading failed unexpectedly ({type(exc).__name__}).")
             return
-        marker.unlink(missing_ok=True)
+        finally:
+            # Reached whenever the process survived the load; only a crash leaves it.
+            marker.unlink(missing_ok=True)
         self.model_loaded.emit(loaded)
 
     def _on_progress(self, fraction: float, what: str) -> None:
