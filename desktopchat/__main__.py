@@ -1,3 +1,8 @@
-from desktopchat.cli import main
+import sys
+
+if sys.argv[1:2] == ["--engine-host"]:  # the app's own engine process (see ProcessEngine)
+    from desktopchat.core.inference.engine_host import main
+else:
+    from desktopchat.cli import main
 
 raise SystemExit(main())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from desktopchat.core.errors import StorageCorruptError
 from desktopchat.core.inference.engine import Engine
 from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.process_engine import ProcessEngine
 from desktopchat.core.inference.service import ChatService
 from desktopchat.core.models.library import ModelLibrary, starter_model_path
 from desktopchat.core.paths import AppPaths
@@ -66,7 +67,14 @@ def open_core(
 
 
 def make_engine() -> Engine:
+    """The CLI's engine: llama.cpp in this process (a crash ends one command anyway)."""
     return LlamaEngine()
+
+
+def make_isolated_engine() -> Engine:
+    """The GUI's engine: llama.cpp in a supervised child process, so it cannot take the
+    window down with it."""
+    return ProcessEngine()
 
 
 def make_chat_service(core: Core, engine: Engine) -> ChatService:
@@ -98,6 +106,6 @@ def run_gui(paths: AppPaths, argv: list[str]) -> int:
         paths,
         argv,
         open_core=open_core,
-        make_engine=make_engine,
+        make_engine=make_isolated_engine,
         make_chat_service=make_chat_service,
     )

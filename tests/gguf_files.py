@@ -31,3 +31,22 @@ def write_gguf(
 
 def tiny_tensors() -> dict[str, Any]:
     return {"token_embd.weight": np.zeros((8, 32), dtype=np.float32)}
+
+
+def aborting_gguf(path: Path) -> Path:
+    """A file our header check accepts but llama.cpp aborts on (GGML_ASSERT in its vocab
+    loader): a llama model whose tokenizer lists the same token eight times."""
+
+    def metadata(writer: Any) -> None:
+        writer.add_context_length(256)
+        writer.add_embedding_length(32)
+        writer.add_feed_forward_length(64)
+        writer.add_head_count(4)
+        writer.add_head_count_kv(4)
+        writer.add_layer_norm_rms_eps(1e-5)
+        writer.add_tokenizer_model("llama")
+        writer.add_token_list(["a"] * 8)
+        writer.add_token_scores([0.0] * 8)
+        writer.add_token_types([1] * 8)
+
+    return write_gguf(path, "llama", tiny_tensors(), metadata)

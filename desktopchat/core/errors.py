@@ -35,6 +35,10 @@ class NoModelLoadedError(ModelError):
     """A generation was asked for while no model is loaded."""
 
 
+class EngineCrashedError(ModelError):
+    """The engine's child process died (llama.cpp aborted, or the system killed it)."""
+
+
 class GenerationError(DesktopChatError):
     """A generation failed."""
 

@@ -287,8 +287,8 @@ class MainWindow(QMainWindow):
             crashed = marker.read_text(encoding="utf-8", errors="replace").strip()
             marker.unlink(missing_ok=True)
             self.show_notice(
-                f"DesktopChat closed unexpectedly while loading {Path(crashed).name} last time, "
-                "so it was not loaded automatically. Press Load to try again.",
+                f"Loading {Path(crashed).name} crashed last time, so no model was loaded "
+                "automatically. Press Load to try again.",
                 error=True,
             )
             return

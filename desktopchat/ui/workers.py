@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from desktopchat.core.chat import GenerationParams
-from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.errors import DesktopChatError, EngineCrashedError
 from desktopchat.core.inference.engine import Engine, LoadConfig
 from desktopchat.core.inference.service import ChatService, ReplyStarted
 from desktopchat.core.paths import AppPaths
@@ -75,16 +75,20 @@ class InferenceWorker(QObject):
             engine, _ = self._ready()
             marker.write_text(path, encoding="utf-8")
             loaded = engine.load(LoadConfig.from_params(Path(path), params), self._on_progress)
+        except EngineCrashedError as exc:
+            # llama.cpp died on this file: keep the marker so it is not auto-loaded again.
+            self.model_load_failed.emit(str(exc))
+            return
         except DesktopChatError as exc:
+            marker.unlink(missing_ok=True)
             self.model_load_failed.emit(str(exc))
             return
         except Exception as exc:
+            marker.unlink(missing_ok=True)
             log.exception("model load failed")
             self.model_load_failed.emit(f"Loading failed unexpectedly ({type(exc).__name__}).")
             return
-        finally:
-            # Reached whenever the process survived the load; only a crash leaves it.
-            marker.unlink(missing_ok=True)
+        marker.unlink(missing_ok=True)
         self.model_loaded.emit(loaded)
 
     def _on_progress(self, fraction: float, what: str) -> None:
@@ -104,6 +108,8 @@ class InferenceWorker(QObject):
             result = service.reply(conversation_id, text, params, self._cancel, self)
         except DesktopChatError as exc:
             self.reply_failed.emit(ReplyFailure(conversation_id, str(exc), self._started))
+            if self._engine is not None and self._engine.loaded is None:
+                self.model_unloaded.emit()  # the engine process died, and the model with it
             return
         except Exception as exc:
             log.exception("generation failed")
@@ -130,7 +136,7 @@ class InferenceWorker(QObject):
     def shutdown(self) -> None:
         """Unload and close the database connection; the last call on this thread."""
         if self._engine is not None:
-            self._engine.unload()
+            self._engine.close()
         self._close_service()
 
 

@@ -30,7 +30,7 @@ def make_window(qtbot: QtBot, paths: AppPaths) -> Iterator[WindowFactory]:
         window = build_window(
             paths,
             open_core=composition.open_core,
-            make_engine=composition.make_engine,
+            make_engine=composition.make_isolated_engine,
             make_chat_service=composition.make_chat_service,
         )
         qtbot.addWidget(window)
@@ -425,3 +425,64 @@ def test_delete_works_while_an_old_notice_is_showing(
     assert window.current_conversation is None
     assert window.core.conversations.summaries() == []
     assert conv.id not in window.sidebar.ids()
+
+
+def engine_pid(window: MainWindow) -> int:
+    pid = window.controller._worker._engine.pid  # type: ignore[union-attr]
+    assert isinstance(pid, int)
+    return pid
+
+
+def test_killing_the_engine_mid_reply_keeps_the_window_and_the_partial_reply(
+    qtbot: QtBot, make_window: WindowFactory, starter_model: Path
+) -> None:
+    import os
+    import signal
+
+    window = make_window()
+    small_params(window, max_tokens=400, temperature=0.8)
+    window.composer.setPlainText("Tell me a long story about a lighthouse.")
+    with qtbot.waitSignal(window.controller.reply_failed, timeout=60_000) as failed:
+        qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: len(window.controller.current_text()) > 20, timeout=30_000)
+        os.kill(engine_pid(window), signal.SIGKILL)
+    failure = failed.args[0]
+    assert failure.started
+    assert "The model engine stopped while writing a reply" in window.notice.text()
+    assert window.isVisible()
+    qtbot.waitUntil(lambda: window.controller.state is ModelState.NONE, timeout=5_000)
+    assert window.load_button.isEnabled() and not window.composer.isEnabled()
+    conv = window.current_conversation
+    assert conv is not None
+    stored = window.core.conversations.active_path(conv)
+    assert stored[-1].status is MessageStatus.ERROR and len(stored[-1].content) > 10
+    assert stored[-2].content == "Tell me a long story about a lighthouse."
+    # Load again: a fresh engine process answers.
+    qtbot.mouseClick(window.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.controller.state is ModelState.READY, timeout=60_000)
+    small_params(window, max_tokens=8)
+    send(qtbot, window, "Hello again")
+    assert window.chat_view.messages()[-1].text.strip()
+
+
+def test_a_model_file_that_makes_llama_cpp_abort_leaves_the_window_up(
+    qtbot: QtBot, make_window: WindowFactory, paths: AppPaths, tmp_path: Path
+) -> None:
+    from tests.gguf_files import aborting_gguf
+
+    window = make_window()
+    path = aborting_gguf(tmp_path / "duplicate-tokens.gguf")
+    with qtbot.waitSignal(window.controller.model_state_changed, timeout=30_000) as changed:
+        window.controller.load_model(str(path), GenerationParams(n_ctx=256))
+        qtbot.waitUntil(lambda: window.controller.state is not ModelState.LOADING, timeout=30_000)
+    del changed
+    assert window.controller.state is ModelState.FAILED
+    assert "it crashed (SIGABRT)" in window.model_state.text() + window.notice.text()
+    assert "GGML_ASSERT" in window.model_state.text() + window.notice.text()
+    assert window.isVisible()
+    # The crash is remembered: the next start does not load a model on its own.
+    assert paths.loading_marker.read_text() == str(path)
+    window.close()
+    reopened = make_window(wait_for_model=False)
+    qtbot.waitUntil(lambda: "duplicate-tokens.gguf" in reopened.notice.text(), timeout=10_000)
+    assert reopened.controller.state is ModelState.NONE

@@ -1,7 +1,8 @@
 """The inference engine protocol and the types that cross it.
 
 The GUI worker, the CLI and the tests talk to an Engine; only llama_engine.py knows
-llama.cpp. Keeping the boundary narrow lets the engine move into a child process later.
+llama.cpp. The CLI runs a LlamaEngine in its own process; the GUI runs a ProcessEngine,
+which keeps a LlamaEngine in a supervised child process (see process_engine.py).
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class Engine(Protocol):
         """Load a model (unloading any other). Raises ModelError subclasses."""
 
     def unload(self) -> None: ...
+
+    def close(self) -> None:
+        """Free everything; the engine is not used again."""
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]: ...
 

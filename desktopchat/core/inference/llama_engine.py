@@ -112,8 +112,16 @@ def explain_load_failure(file_name: str, log_lines: list[str], error: str) -> st
 class LlamaEngine:
     """Holds at most one loaded model. Not thread-safe: one thread owns it."""
 
-    def __init__(self, memory_probe: Callable[[], int | None] = available_memory) -> None:
+    def __init__(
+        self,
+        memory_probe: Callable[[], int | None] = available_memory,
+        *,
+        quiet: bool = True,
+    ) -> None:
+        """``quiet`` silences llama.cpp's own stderr during loads (its log reaches us
+        anyway); the engine process turns it off so an abort message is not lost."""
         self._memory_probe = memory_probe
+        self._quiet = quiet
         self._llama: Any = None
         self._loaded: LoadedModel | None = None
         self._vocab: Any = None
@@ -173,9 +181,8 @@ class LlamaEngine:
         progress(1.0, "Ready")
         return self._loaded
 
-    @staticmethod
     def _construct(
-        llama_cpp: Any, config: LoadConfig, n_ctx: int, progress: ProgressCallback
+        self, llama_cpp: Any, config: LoadConfig, n_ctx: int, progress: ProgressCallback
     ) -> Any:
         # Llama() has no load-progress hook, but it reads its model parameters from
         # llama_model_default_params(): hand it parameters that report progress.
@@ -203,7 +210,7 @@ class LlamaEngine:
                     n_threads_batch=config.n_threads,
                     n_gpu_layers=config.n_gpu_layers,
                     use_mmap=True,
-                    verbose=False,
+                    verbose=not self._quiet,
                 )
             finally:
                 bindings.llama_model_default_params = original
@@ -235,6 +242,8 @@ class LlamaEngine:
             self._llama.close()
         self._llama = None
         self._loaded = None
+
+    close = unload
 
     def _require(self) -> Any:
         if self._llama is None:

@@ -1,0 +1,138 @@
+"""The engine process: runs a LlamaEngine for the app and answers over a pipe.
+
+Started by ProcessEngine as ``python -m desktopchat --engine-host`` (or the frozen
+executable with ``--engine-host``). Commands arrive on stdin, one at a time, except
+``cancel``, which a reader thread applies at once so a streaming reply stops within a
+token. Replies, pieces, load progress and log records go out on the original stdout; the
+real file descriptor 1 is pointed at stderr so nothing native can corrupt the stream.
+When stdin closes (the app quit or was killed) the process exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import traceback
+from typing import IO, Any
+
+from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.inference.engine import Done, LoadConfig, SamplingConfig
+from desktopchat.core.inference.ipc import (
+    FrameWriter,
+    PipeClosedError,
+    pack_tokens,
+    receive,
+    unpack_tokens,
+)
+from desktopchat.core.inference.llama_engine import LlamaEngine
+
+
+class _PipeLogHandler(logging.Handler):
+    def __init__(self, writer: FrameWriter) -> None:
+        super().__init__()
+        self._writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(PipeClosedError):
+            self._writer.send("log", record.levelno, record.name, record.getMessage())
+
+
+def _protocol_streams() -> tuple[IO[bytes], IO[bytes]]:
+    """Our private copies of stdin/stdout; fd 1 becomes stderr for native chatter."""
+    out = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return sys.stdin.buffer, out
+
+
+def _read_commands(
+    stream: IO[bytes], commands: queue.Queue[tuple[Any, ...] | None], cancel: threading.Event
+) -> None:
+    try:
+        while True:
+            command = receive(stream)
+            if command[0] == "cancel":
+                cancel.set()
+            else:
+                commands.put(command)
+    except (PipeClosedError, OSError):
+        pass
+    # The app is gone (or told us to quit): never outlive it, even mid-decode.
+    commands.put(None)
+    cancel.set()
+
+
+def _error(writer: FrameWriter, exc: BaseException) -> None:
+    if isinstance(exc, DesktopChatError):
+        writer.send("error", type(exc).__name__, str(exc))
+    else:
+        logging.getLogger(__name__).error("engine error:\n%s", traceback.format_exc())
+        writer.send("error", "", f"{type(exc).__name__} in the engine; details are in the log")
+
+
+def serve(
+    engine: LlamaEngine, inbound: IO[bytes], writer: FrameWriter, *, exit_on_close: bool = True
+) -> None:
+    cancel = threading.Event()
+    commands: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+    reader = threading.Thread(
+        target=_read_commands, args=(inbound, commands, cancel), name="commands", daemon=True
+    )
+    reader.start()
+    while (command := commands.get()) is not None:
+        kind, *args = command
+        try:
+            if kind == "load":
+                config: LoadConfig = args[0]
+                loaded = engine.load(config, lambda f, what: writer.send("progress", f, what))
+                writer.send("ok", loaded)
+            elif kind == "tokenize":
+                text, add_bos = args
+                writer.send("ok", pack_tokens(engine.tokenize(text, add_bos=add_bos)))
+            elif kind == "generate":
+                tokens, sampling = unpack_tokens(args[0]), args[1]
+                assert isinstance(sampling, SamplingConfig)
+                cancel.clear()
+                for event in engine.generate(tokens, sampling, cancel):
+                    if isinstance(event, Done):
+                        writer.send("ok", event)
+                    else:
+                        writer.send("piece", event.text)
+            elif kind == "unload":
+                engine.unload()
+                writer.send("ok", None)
+            elif kind == "quit":
+                break
+            else:
+                writer.send("error", "", f"unknown command {kind!r}")
+        except PipeClosedError:
+            break
+        except Exception as exc:
+            _error(writer, exc)
+    engine.unload()
+    if exit_on_close:
+        os._exit(0)  # skip interpreter teardown: llama.cpp's threads may still be parked
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Ctrl+C in a terminal reaches the whole process group; the app decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inbound, out = _protocol_streams()
+    writer = FrameWriter(out)
+    root = logging.getLogger()
+    root.handlers[:] = [_PipeLogHandler(writer)]
+    verbose = "--verbose" in argv
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("desktopchat.llama").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    serve(LlamaEngine(quiet=False), inbound, writer)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,267 @@
+"""The engine in a child process, supervised from the app's inference thread.
+
+llama.cpp is native code: a malformed file can make it abort (GGML_ASSERT), and the system
+may kill it for memory. Running it in its own process means that when it dies the window
+stays up, the partial reply is already saved, and the user is told what happened. The
+child runs a plain LlamaEngine (see engine_host); this side implements the same Engine
+protocol, so the chat service cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import IO, Any
+
+from desktopchat.core import errors
+from desktopchat.core.errors import DesktopChatError, EngineCrashedError, NoModelLoadedError
+from desktopchat.core.inference.engine import (
+    Done,
+    GenerationEvent,
+    LoadConfig,
+    LoadedModel,
+    Piece,
+    ProgressCallback,
+    SamplingConfig,
+)
+from desktopchat.core.inference.ipc import (
+    FrameWriter,
+    PipeClosedError,
+    pack_tokens,
+    receive,
+    unpack_tokens,
+)
+
+log = logging.getLogger("desktopchat.engine")
+
+QUIT_TIMEOUT = 2.0  # seconds the child gets to exit before it is killed
+_POLL = 0.05  # how often a waiting call looks at the cancel flag
+_DIED = ("died",)
+_LOAD_ADVICE = (
+    "The file may be damaged or made for another version of llama.cpp; it will not be "
+    "loaded automatically at the next start."
+)
+_REPLY_ADVICE = "Your conversation is safe and the reply so far is kept. Load the model again."
+
+
+def host_command(*, verbose: bool = False) -> list[str]:
+    if getattr(sys, "frozen", False):  # a PyInstaller bundle: the executable is the app
+        command = [sys.executable, "--engine-host"]
+    else:
+        command = [sys.executable, "-m", "desktopchat", "--engine-host"]
+    return [*command, "--verbose"] if verbose else command
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "it stopped responding"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        if name == "SIGKILL":
+            return "it was killed (SIGKILL), most likely because the system ran out of memory"
+        return f"it crashed ({name})"
+    return f"it exited unexpectedly (code {returncode})"
+
+
+class ProcessEngine:
+    """An Engine whose llama.cpp lives in a child process. One thread drives it."""
+
+    def __init__(self, command: list[str] | None = None) -> None:
+        self._command = command or host_command(
+            verbose=logging.getLogger("desktopchat.llama").isEnabledFor(logging.DEBUG)
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+        self._writer: FrameWriter | None = None
+        self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
+        self._loaded: LoadedModel | None = None
+        self._pumps: list[threading.Thread] = []
+
+    # -- the child ---------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _start(self) -> FrameWriter:
+        if self._process is not None and self._writer is not None:
+            return self._writer
+        env = dict(os.environ, GGML_NO_BACKTRACE="1", PYTHONUNBUFFERED="1")
+        process = subprocess.Popen(
+            self._command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        assert process.stderr is not None
+        self._process = process
+        self._writer = FrameWriter(process.stdin)
+        self._inbox = queue.Queue()
+        self._stderr_tail.clear()
+        self._pumps = [
+            threading.Thread(
+                target=self._pump_frames, args=(process.stdout, self._inbox), daemon=True
+            ),
+            threading.Thread(target=self._pump_stderr, args=(process.stderr,), daemon=True),
+        ]
+        for pump in self._pumps:
+            pump.start()
+        log.info("engine process %d started", process.pid)
+        return self._writer
+
+    @staticmethod
+    def _pump_frames(stream: IO[bytes], inbox: queue.Queue[tuple[Any, ...]]) -> None:
+        try:
+            while True:
+                frame = receive(stream)
+                if frame[0] == "log":
+                    _, level, name, message = frame
+                    logging.getLogger(name).log(level, "[engine] %s", message)
+                else:
+                    inbox.put(frame)
+        except (PipeClosedError, OSError):
+            inbox.put(_DIED)
+
+    def _pump_stderr(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                self._stderr_tail.append(line)
+                log.info("engine stderr: %s", line)
+
+    def _crashed(self, doing: str, advice: str) -> EngineCrashedError:
+        """Reap the dead child and say what happened, in words and with llama.cpp's last cry."""
+        returncode = self._end_child(ask_first=False)
+        reasons = [line for line in self._stderr_tail if "GGML_ASSERT" in line or "error" in line]
+        detail = f" llama.cpp said: {_short(reasons[-1])}." if reasons else ""
+        log.error("engine process stopped %s: %s", doing, describe_exit(returncode))
+        return EngineCrashedError(
+            f"The model engine stopped {doing}: {describe_exit(returncode)}.{detail} {advice}"
+        )
+
+    def _end_child(self, *, ask_first: bool) -> int | None:
+        """Wait for the child to end (asking it to, or killing it if it will not)."""
+        process = self._process
+        if process is None:
+            return None
+        if ask_first:
+            self._send("quit")
+        try:
+            returncode = process.wait(timeout=QUIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.warning("engine process %d did not end; killing it", process.pid)
+            process.kill()
+            returncode = process.wait()
+        for pump in self._pumps:  # they end at the pipes' end; stderr's last words included
+            pump.join(timeout=1.0)
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._process = None
+        self._writer = None
+        self._loaded = None
+        return returncode
+
+    def _send(self, *command: Any) -> None:
+        writer = self._start()
+        with contextlib.suppress(PipeClosedError):  # it died: the next receive says how
+            writer.send(*command)
+
+    def _receive(
+        self, doing: str, advice: str = _REPLY_ADVICE, cancel: threading.Event | None = None
+    ) -> tuple[Any, ...]:
+        cancel_sent = False
+        while True:
+            try:
+                frame = self._inbox.get(timeout=_POLL)
+            except queue.Empty:
+                frame = None
+            if cancel is not None and not cancel_sent and cancel.is_set():
+                self._send("cancel")
+                cancel_sent = True
+            if frame is None:
+                continue
+            if frame is _DIED or frame[0] == "died":
+                raise self._crashed(doing, advice)
+            if frame[0] == "error":
+                raise _rebuild_error(frame[1], frame[2])
+            return frame
+
+    # -- the Engine protocol -----------------------------------------------------------
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._loaded
+
+    def load(self, config: LoadConfig, progress: ProgressCallback) -> LoadedModel:
+        self._loaded = None
+        self._send("load", config)
+        doing = f"while loading {config.path.name}"
+        while True:
+            frame = self._receive(doing, _LOAD_ADVICE)
+            if frame[0] == "progress":
+                progress(frame[1], frame[2])
+            else:
+                loaded: LoadedModel = frame[1]
+                self._loaded = loaded
+                return loaded
+
+    def unload(self) -> None:
+        """Stop the child: the only way to hand all of a model's memory back at once."""
+        self.close()
+
+    def close(self) -> None:
+        self._end_child(ask_first=True)
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        self._require()
+        self._send("tokenize", text, add_bos)
+        return unpack_tokens(self._receive("while reading the prompt")[1])
+
+    def generate(
+        self, prompt_tokens: list[int], sampling: SamplingConfig, cancel: threading.Event
+    ) -> Iterator[GenerationEvent]:
+        self._require()
+        self._send("generate", pack_tokens(prompt_tokens), sampling)
+        while True:
+            frame = self._receive("while writing a reply", cancel=cancel)
+            if frame[0] == "piece":
+                yield Piece(frame[1])
+            else:
+                done: Done = frame[1]
+                yield done
+                return
+
+    def _require(self) -> None:
+        if self._loaded is None:
+            raise NoModelLoadedError("No model is loaded. Choose a model and load it first.")
+
+
+def _short(line: str, limit: int = 200) -> str:
+    line = line.strip()
+    # "/long/build/path/llama-vocab.cpp:2544: GGML_ASSERT(...) failed" -> from GGML_ASSERT
+    index = line.find("GGML_ASSERT")
+    if index > 0:
+        line = line[index:]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _rebuild_error(class_name: str, message: str) -> DesktopChatError:
+    cls = getattr(errors, class_name, None)
+    if isinstance(cls, type) and issubclass(cls, DesktopChatError):
+        return cls(message)
+    return errors.GenerationError(message)

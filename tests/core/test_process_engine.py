@@ -1,0 +1,139 @@
+"""The engine in a supervised child process: same replies, and it may die without
+taking the app down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktopchat.core.chat import FinishReason
+from desktopchat.core.errors import EngineCrashedError, InvalidModelFileError, NoModelLoadedError
+from desktopchat.core.inference.engine import Done, LoadConfig, Piece, SamplingConfig
+from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.process_engine import ProcessEngine
+from tests.gguf_files import aborting_gguf
+
+pytestmark = pytest.mark.real_model
+
+PROMPT = "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n"
+GREEDY = SamplingConfig(0.0, 40, 0.95, 0.05, 1.1, max_tokens=40, seed=1)
+
+
+@pytest.fixture
+def engine(starter_model: Path) -> Iterator[ProcessEngine]:
+    engine = ProcessEngine()
+    engine.load(LoadConfig(starter_model, n_ctx=2048, n_threads=2), lambda _f, _s: None)
+    yield engine
+    engine.close()
+
+
+def reply(engine: LlamaEngine | ProcessEngine, cancel: threading.Event | None = None) -> str:
+    tokens = engine.tokenize(PROMPT, add_bos=False)
+    events = list(engine.generate(tokens, GREEDY, cancel or threading.Event()))
+    assert isinstance(events[-1], Done)
+    return "".join(e.text for e in events if isinstance(e, Piece))
+
+
+def test_the_child_gives_the_same_reply_as_the_engine_in_process(
+    engine: ProcessEngine, loaded_engine: LlamaEngine
+) -> None:
+    assert engine.loaded is not None and engine.loaded.name == loaded_engine.loaded.name  # type: ignore[union-attr]
+    assert engine.tokenize(PROMPT, add_bos=False) == loaded_engine.tokenize(PROMPT, add_bos=False)
+    assert reply(engine) == reply(loaded_engine)
+
+
+def test_load_progress_and_errors_cross_the_pipe(starter_model: Path, tmp_path: Path) -> None:
+    engine = ProcessEngine()
+    seen: list[float] = []
+    try:
+        engine.load(LoadConfig(starter_model, 2048, 2), lambda f, _what: seen.append(f))
+        assert seen[0] == 0.0 and seen[-1] == 1.0 and len(seen) > 3
+        not_a_model = tmp_path / "notes.gguf"
+        not_a_model.write_text("hello")
+        with pytest.raises(InvalidModelFileError):
+            engine.load(LoadConfig(not_a_model, 2048, 2), lambda _f, _s: None)
+        assert engine.loaded is None
+        with pytest.raises(NoModelLoadedError):
+            engine.tokenize("hi", add_bos=False)
+    finally:
+        engine.close()
+
+
+def test_stop_reaches_the_child_within_a_token(engine: ProcessEngine) -> None:
+    cancel = threading.Event()
+    tokens = engine.tokenize(PROMPT, add_bos=False)
+    events = []
+    for event in engine.generate(tokens, GREEDY, cancel):
+        events.append(event)
+        cancel.set()
+    done = events[-1]
+    assert isinstance(done, Done) and done.reason is FinishReason.CANCELLED
+    assert done.completion_tokens <= 3
+    assert reply(engine)  # the next reply is not cancelled by the old stop
+
+
+def test_a_killed_child_is_reported_and_a_new_one_takes_over(
+    engine: ProcessEngine, starter_model: Path
+) -> None:
+    tokens = engine.tokenize(PROMPT, add_bos=False)
+    events = engine.generate(tokens, GREEDY, threading.Event())
+    assert isinstance(next(events), Piece)
+    assert engine.pid is not None
+    os.kill(engine.pid, signal.SIGKILL)
+    with pytest.raises(EngineCrashedError, match="while writing a reply: it was killed"):
+        list(events)
+    assert engine.loaded is None and engine.pid is None
+    engine.load(LoadConfig(starter_model, 2048, 2), lambda _f, _s: None)
+    assert reply(engine)
+
+
+def test_a_file_that_makes_llama_cpp_abort_is_reported(tmp_path: Path) -> None:
+    path = aborting_gguf(tmp_path / "duplicate-tokens.gguf")
+    engine = ProcessEngine()
+    started = time.perf_counter()
+    with pytest.raises(EngineCrashedError) as caught:
+        engine.load(LoadConfig(path, 256, 2), lambda _f, _s: None)
+    assert time.perf_counter() - started < 10
+    message = str(caught.value)
+    assert "while loading duplicate-tokens.gguf: it crashed (SIGABRT)" in message
+    assert "llama.cpp said: GGML_ASSERT(" in message  # without the build path
+    engine.close()
+
+
+def test_the_child_does_not_outlive_a_killed_app(starter_model: Path, tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from desktopchat.core.inference.engine import LoadConfig
+        from desktopchat.core.inference.process_engine import ProcessEngine
+        engine = ProcessEngine()
+        engine.load(LoadConfig(Path({str(starter_model)!r}), 512, 1), lambda f, s: None)
+        print(engine.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as app:
+        assert app.stdout is not None
+        child = int(app.stdout.readline())
+        app.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{child}/stat") as stat:  # a zombie waiting for init is gone too
+            if stat.read().split()[2] == "Z":
+                return
+        time.sleep(0.05)
+    pytest.fail(f"engine process {child} outlived the app")
