@@ -18,6 +18,7 @@ from desktopchat.core.inference.process_engine import ProcessEngine
 from desktopchat.core.inference.service import ChatService
 from desktopchat.core.models.library import ModelLibrary, starter_model_path
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.secrets import RedactingFormatter
 from desktopchat.core.storage.backups import Recovery, recover
 from desktopchat.core.storage.database import BUSY_TIMEOUT_MS, Database
 from desktopchat.core.storage.repositories import ConversationRepository, ModelRepository
@@ -86,8 +87,9 @@ def configure_logging(paths: AppPaths, *, verbose: bool = False) -> None:
     handler = logging.handlers.RotatingFileHandler(
         paths.logs / "desktopchat.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
     )
+    # Every line is redacted as it is written: a token cannot reach the file by mistake.
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+        RedactingFormatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

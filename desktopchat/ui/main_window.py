@@ -38,6 +38,7 @@ from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.service import ReplyResult, ReplyStarted
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.library import InstalledModel, default_params
+from desktopchat.core.secrets import redact
 from desktopchat.core.settings import AppSettings, save_settings
 from desktopchat.core.storage.backups import daily_backup
 from desktopchat.ui.chat_view import ChatView
@@ -312,7 +313,7 @@ class MainWindow(QMainWindow):
     def show_notice(self, message: str, *, error: bool = False) -> None:
         color = "#b42318" if error else "#57606a"
         self.notice.setStyleSheet(f"color: {color};")
-        self.notice.setText(message)
+        self.notice.setText(redact(message))
         self.notice.setVisible(bool(message))
 
     def ask_text(self, title: str, label: str, value: str) -> str | None:
