@@ -7,15 +7,21 @@ source scripts/bootstrap.sh
 ensure_venv test
 export QT_QPA_PLATFORM=offscreen
 "$VENV/bin/python" -m desktopchat.platform_check --platform offscreen --install
-# The secrets tests use a real keychain: GNOME Keyring on a private D-Bus session bus.
-if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-daemon >/dev/null; then
+# System tools some tests use: a real keychain (GNOME Keyring on a private D-Bus session
+# bus) and strace + unshare to prove a chat makes no network connection.
+packages=()
+command -v gnome-keyring-daemon >/dev/null || packages+=(gnome-keyring)
+command -v dbus-daemon >/dev/null || packages+=(dbus-daemon)
+command -v strace >/dev/null || packages+=(strace)
+command -v unshare >/dev/null || packages+=(util-linux)
+if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "test.sh: installing gnome-keyring and dbus-daemon for the keychain tests" >&2
+        echo "test.sh: installing ${packages[*]} for the tests" >&2
         export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -qq gnome-keyring dbus-daemon >/dev/null ||
-            { apt-get update -qq && apt-get install -y -qq gnome-keyring dbus-daemon >/dev/null; }
+        apt-get install -y -qq "${packages[@]}" >/dev/null ||
+            { apt-get update -qq && apt-get install -y -qq "${packages[@]}" >/dev/null; }
     else
-        echo "test.sh: the keychain tests need: sudo apt-get install -y gnome-keyring dbus-daemon" >&2
+        echo "test.sh: some tests need: sudo apt-get install -y ${packages[*]}" >&2
         exit 1
     fi
 fi

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from desktopchat import __version__, app
+from desktopchat.core import network
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.inference.service import ReplyStarted
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    network.install()  # every connection from here on is recorded, and explained or flagged
     paths = AppPaths.resolve(args.home)
     try:
         paths.ensure()

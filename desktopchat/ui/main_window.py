@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktopchat.app import Core
+from desktopchat.core import network
 from desktopchat.core.chat import GenerationParams, Message, MessageStatus
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.service import ReplyResult, ReplyStarted
@@ -44,6 +45,7 @@ from desktopchat.core.storage.backups import daily_backup
 from desktopchat.ui.chat_view import ChatView
 from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.conversation_list import ConversationList
+from desktopchat.ui.network_dialog import NetworkActivityDialog
 from desktopchat.ui.settings_panel import SettingsPanel
 from desktopchat.ui.workers import ReplyFailure, TaskRunner
 
@@ -188,6 +190,19 @@ class MainWindow(QMainWindow):
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
+        import_action = QAction("Import GGUF…", self)
+        import_action.triggered.connect(self.on_import_clicked)
+        self.network_action = QAction("Network activity…", self)
+        self.network_action.triggered.connect(self.show_network_activity)
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        file_menu.addActions([new_chat, import_action])
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        chat_menu = menus.addMenu("&Chat")
+        chat_menu.addAction(stop)
+        tools_menu = menus.addMenu("&Tools")
+        tools_menu.addAction(self.network_action)
         self.addActions([new_chat, stop, quit_action])
 
     def _connect(self) -> None:
@@ -306,6 +321,13 @@ class MainWindow(QMainWindow):
         except DesktopChatError as exc:
             self.show_error(str(exc))
             return None
+
+    @Slot()
+    def show_network_activity(self) -> NetworkActivityDialog:
+        dialog = NetworkActivityDialog(network.activity, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def show_error(self, message: str) -> None:
         self.show_notice(message, error=True)

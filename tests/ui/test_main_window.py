@@ -486,3 +486,31 @@ def test_a_model_file_that_makes_llama_cpp_abort_leaves_the_window_up(
     reopened = make_window(wait_for_model=False)
     qtbot.waitUntil(lambda: "duplicate-tokens.gguf" in reopened.notice.text(), timeout=10_000)
     assert reopened.controller.state is ModelState.NONE
+
+
+def test_network_activity_window_lists_connections_and_flags_unexpected_ones(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    from desktopchat.core import network
+    from desktopchat.ui.network_dialog import NONE_YET, NetworkActivityDialog
+
+    window = make_window(wait_for_model=False)
+    window.network_action.trigger()
+    shown = window.findChild(NetworkActivityDialog)
+    assert shown is not None and shown.isVisible()
+    assert shown.table.rowCount() == len(network.activity.connections())
+    shown.close()
+
+    quiet = NetworkActivityDialog(network.NetworkActivity())
+    qtbot.addWidget(quiet)
+    assert quiet.summary.text() == NONE_YET and quiet.table.rowCount() == 0
+    activity = network.NetworkActivity()
+    with activity.purpose("Download SmolLM2 (asked for by you)"):
+        activity.record("huggingface.co", 443)
+    activity.record("203.0.113.9", 80)
+    busy = NetworkActivityDialog(activity)
+    qtbot.addWidget(busy)
+    assert busy.table.rowCount() == 2
+    why = busy.table.item(0, 3)
+    assert why is not None and why.text() == "Download SmolLM2 (asked for by you)"
+    assert "1 not asked for by any feature" in busy.summary.text()
