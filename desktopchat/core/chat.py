@@ -60,6 +60,10 @@ class GenerationParams:
     n_threads: int = 0  # 0: automatic
     n_gpu_layers: int = 0  # -1: all layers
 
+    def __post_init__(self) -> None:
+        # However it was made (typed, pasted, read back from JSON), the prompt is valid text.
+        object.__setattr__(self, "system_prompt", clean_text(self.system_prompt))
+
     def validated(self) -> GenerationParams:
         problems = []
         if not 0.0 <= self.temperature <= 5.0:

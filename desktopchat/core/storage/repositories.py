@@ -64,6 +64,11 @@ def _message(row: sqlite3.Row) -> Message:
     )
 
 
+def clean_title(title: str) -> str:
+    """One line of valid text, or the default title."""
+    return " ".join(clean_text(title).split()) or DEFAULT_TITLE
+
+
 class ConversationRepository:
     """Conversations and their message trees."""
 
@@ -85,7 +90,7 @@ class ConversationRepository:
             cursor = conn.execute(
                 "INSERT INTO conversations (title, created_at, updated_at, model_path, params_json)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (clean_text(title), now, now, model_path, params.to_json()),
+                (clean_title(title), now, now, model_path, params.to_json()),
             )
             new_id = cursor.lastrowid
         assert new_id is not None
@@ -121,8 +126,7 @@ class ConversationRepository:
         ]
 
     def rename(self, conversation_id: int, title: str) -> None:
-        title = " ".join(clean_text(title).split()) or DEFAULT_TITLE
-        self._update(conversation_id, "title = ?", (title,))
+        self._update(conversation_id, "title = ?", (clean_title(title),))
 
     def set_params(self, conversation_id: int, params: GenerationParams) -> None:
         self._update(conversation_id, "params_json = ?", (params.validated().to_json(),))
