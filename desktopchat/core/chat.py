@@ -82,6 +82,8 @@ class GenerationParams:
             problems.append("context length must be at least 256")
         if self.n_threads < 0:
             problems.append("CPU threads must be 0 (automatic) or more")
+        if not -1 <= self.seed < 2**32:
+            problems.append("the seed must be -1 (random) or between 0 and 4294967295")
         if self.n_gpu_layers < -1:
             problems.append("GPU layers must be -1 (all), 0 (none) or more")
         if problems:
@@ -90,7 +92,8 @@ class GenerationParams:
 
     @property
     def threads(self) -> int:
-        return self.n_threads or default_threads()
+        """Threads to use: more than the machine has cores only slows llama.cpp down."""
+        return min(self.n_threads, os.cpu_count() or 1) if self.n_threads else default_threads()
 
     def load_key(self) -> tuple[int, int, int]:
         """The settings that need the model reloaded when they change."""

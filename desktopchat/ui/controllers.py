@@ -35,6 +35,7 @@ class ChatController(QObject):
     _request_generate = Signal(int, str, object)
     _request_unload = Signal()
     _request_shutdown = Signal()
+    _request_count = Signal(int, str)
 
     # events for the window
     model_state_changed = Signal(object, str)  # ModelState, detail text
@@ -43,6 +44,7 @@ class ChatController(QObject):
     reply_text_changed = Signal(int, int, str)  # conversation id, message id, full text
     reply_finished = Signal(object)  # ReplyResult
     reply_failed = Signal(object)  # ReplyFailure
+    tokens_counted = Signal(int, int, bool)  # request id, tokens (-1: unknown), exact
     busy_changed = Signal(bool)
 
     def __init__(
@@ -59,6 +61,7 @@ class ChatController(QObject):
         self._closed = False  # after shutdown, late worker events are dropped
         self._message_id = 0
         self._text_parts: list[str] = []
+        self._count_requests = 0
         self._dirty = False
         self._thread = QThread()
         self._thread.setObjectName("inference")
@@ -68,6 +71,8 @@ class ChatController(QObject):
         self._request_generate.connect(self._worker.generate)
         self._request_unload.connect(self._worker.unload)
         self._request_shutdown.connect(self._worker.shutdown)
+        self._request_count.connect(self._worker.count_tokens)
+        self._worker.tokens_counted.connect(self.on_worker_tokens_counted)
         self._worker.load_progress.connect(self.on_worker_load_progress)
         self._worker.model_loaded.connect(self.on_worker_model_loaded)
         self._worker.model_load_failed.connect(self.on_worker_model_load_failed)
@@ -111,6 +116,13 @@ class ChatController(QObject):
         self._text_parts = []
         self.busy_changed.emit(True)
         self._request_generate.emit(conversation_id, text, params)
+
+    def count_tokens(self, text: str) -> int:
+        """Ask for the text's token count (answered by tokens_counted); returns the id."""
+        self._count_requests += 1
+        self._worker.latest_count_request = self._count_requests
+        self._request_count.emit(self._count_requests, text)
+        return self._count_requests
 
     def stop(self) -> None:
         self.cancel.set()
@@ -163,6 +175,11 @@ class ChatController(QObject):
         self.loaded = None
         self.state = ModelState.NONE
         self.model_state_changed.emit(self.state, "")
+
+    @Slot(int, int, bool)
+    def on_worker_tokens_counted(self, request_id: int, count: int, exact: bool) -> None:
+        if not self._closed:
+            self.tokens_counted.emit(request_id, count, exact)
 
     @Slot(object)
     def on_worker_reply_started(self, started: ReplyStarted) -> None:

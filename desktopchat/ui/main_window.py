@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -38,7 +38,7 @@ from desktopchat.core.chat import GenerationParams, Message, MessageStatus
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.service import ReplyResult, ReplyStarted
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
-from desktopchat.core.models.library import InstalledModel, default_params
+from desktopchat.core.models.library import InstalledModel, default_params, human_size
 from desktopchat.core.secrets import redact
 from desktopchat.core.settings import AppSettings, save_settings
 from desktopchat.core.storage.backups import daily_backup
@@ -52,12 +52,24 @@ from desktopchat.ui.workers import ReplyFailure, TaskRunner
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 EXTERNAL_CHANGES_MS = 1500  # how often to look for changes made by other programs
+PASTE_INLINE_LIMIT = 50_000  # characters; a bigger paste is attached, not laid out in the box
+TOKEN_COUNT_DELAY_MS = 400  # count tokens once typing pauses
 
 
 class Composer(QPlainTextEdit):
-    """Enter sends; Shift+Enter starts a new line."""
+    """Enter sends; Shift+Enter starts a new line. A huge paste (laying out megabytes of
+    text would freeze the window for seconds) is handed over as an attachment instead."""
 
     submitted = Signal()
+    large_paste = Signal(str)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        if source.hasText():
+            text = source.text()
+            if len(text) > PASTE_INLINE_LIMIT:
+                self.large_paste.emit(text)
+                return
+        super().insertFromMimeData(source)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
@@ -138,6 +150,24 @@ class MainWindow(QMainWindow):
         self.composer.setAccessibleName("Message")
         self.composer.setPlaceholderText("Type a message — Enter sends, Shift+Enter for a new line")
         self.composer.setMaximumHeight(96)
+        self.attachment = ""
+        self.attachment_label = QLabel()
+        self.attachment_label.setAccessibleName("Attached text")
+        self.attachment_remove = QPushButton("Remove")
+        self.attachment_remove.setAccessibleName("Remove attached text")
+        self.attachment_bar = QWidget()
+        attachment_layout = QHBoxLayout(self.attachment_bar)
+        attachment_layout.setContentsMargins(0, 0, 0, 0)
+        attachment_layout.addWidget(self.attachment_label, 1)
+        attachment_layout.addWidget(self.attachment_remove)
+        self.attachment_bar.setVisible(False)
+        self.token_label = QLabel()
+        self.token_label.setAccessibleName("Token count")
+        self.token_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self._count_id = 0
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(TOKEN_COUNT_DELAY_MS)
         self.send_button = QPushButton("Send")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setVisible(False)
@@ -156,7 +186,9 @@ class MainWindow(QMainWindow):
         center_layout.addWidget(self.model_state)
         center_layout.addWidget(self.chat_view, 1)
         center_layout.addWidget(self.notice)
+        center_layout.addWidget(self.attachment_bar)
         center_layout.addLayout(compose)
+        center_layout.addWidget(self.token_label)
 
         self.settings_panel = SettingsPanel()
         self.settings_scroll = QScrollArea()
@@ -212,6 +244,11 @@ class MainWindow(QMainWindow):
         self.sidebar.delete_requested.connect(self.on_sidebar_delete_requested)
         self.sidebar.filter_changed.connect(self.on_sidebar_filter_changed)
         self.composer.submitted.connect(self.on_composer_submitted)
+        self.composer.large_paste.connect(self.on_composer_large_paste)
+        self.composer.textChanged.connect(self._count_timer.start)
+        self._count_timer.timeout.connect(self.request_token_count)
+        self.attachment_remove.clicked.connect(self.on_attachment_remove_clicked)
+        self.controller.tokens_counted.connect(self.on_controller_tokens_counted)
         self.send_button.clicked.connect(self.on_composer_submitted)
         self.stop_button.clicked.connect(self.on_stop_clicked)
         self.load_button.clicked.connect(self.on_load_clicked)
@@ -491,7 +528,7 @@ class MainWindow(QMainWindow):
     def on_composer_submitted(self) -> None:
         if not self.send_button.isEnabled():
             return
-        text = self.composer.toPlainText()
+        text = self.message_text()
         if not text.strip():
             self.show_error("The message is empty. Type something to send.")
             return
@@ -533,10 +570,70 @@ class MainWindow(QMainWindow):
         if self.controller.generating_conversation is not None:
             self.controller.stop()
 
+    # -- the message being written ---------------------------------------------------
+
+    def message_text(self) -> str:
+        typed = self.composer.toPlainText()
+        if not self.attachment:
+            return typed
+        return f"{typed}\n\n{self.attachment}" if typed.strip() else self.attachment
+
+    @Slot(str)
+    def on_composer_large_paste(self, text: str) -> None:
+        self.attachment = text
+        self.attachment_bar.setVisible(True)
+        self._describe_attachment()
+        self.request_token_count()
+
+    def _describe_attachment(self, counted: str = "counting tokens…") -> None:
+        size = human_size(len(self.attachment.encode("utf-8", "replace")))
+        self.attachment_label.setText(
+            f"Pasted text attached: {len(self.attachment):,} characters ({size}), {counted}. "
+            "It is sent with your message."
+        )
+
+    @Slot()
+    def on_attachment_remove_clicked(self) -> None:
+        self.attachment = ""
+        self.attachment_bar.setVisible(False)
+        self.request_token_count()
+
+    @Slot()
+    def request_token_count(self) -> None:
+        self._count_timer.stop()
+        text = self.message_text()
+        if self.controller.state is not ModelState.READY or not text:
+            self._count_id = 0
+            self.token_label.setText("")
+            return
+        self._count_id = self.controller.count_tokens(text)
+
+    @Slot(int, int, bool)
+    def on_controller_tokens_counted(self, request_id: int, count: int, exact: bool) -> None:
+        if request_id != self._count_id:
+            return
+        loaded = self.controller.loaded
+        if count < 0 or loaded is None:
+            self.token_label.setText("")
+            return
+        counted = f"{count:,} tokens" if exact else f"more than {count:,} tokens"
+        if self.attachment:
+            self._describe_attachment(counted)
+        if count > loaded.n_ctx:
+            self.token_label.setStyleSheet("color: #b42318;")
+            self.token_label.setText(
+                f"{counted}: longer than the whole {loaded.n_ctx:,}-token context. "
+                "Shorten it, or raise the context length in the chat settings."
+            )
+        else:
+            self.token_label.setStyleSheet("color: #57606a;")
+            self.token_label.setText(f"{counted} · context {loaded.n_ctx:,}")
+
     @Slot(object)
     def on_controller_reply_started(self, started: ReplyStarted) -> None:
         self.composer.setReadOnly(False)
         self.composer.clear()
+        self.on_attachment_remove_clicked()
         if self.chat_view.conversation_id == started.user_message.conversation_id:
             self.chat_view.append_message(started.user_message)
             self.chat_view.append_message(started.assistant_message, live=True)

@@ -43,6 +43,7 @@ class InferenceWorker(QObject):
     token_received = Signal(str)
     reply_finished = Signal(object)  # ReplyResult
     reply_failed = Signal(object)  # ReplyFailure
+    tokens_counted = Signal(int, int, bool)  # request id, tokens (-1: no model), exact
 
     def __init__(
         self,
@@ -60,6 +61,7 @@ class InferenceWorker(QObject):
         self._service: ChatService | None = None
         self._close_service: Callable[[], None] = lambda: None
         self._started = False
+        self.latest_count_request = 0  # set from the GUI thread; older requests are skipped
 
     def _ready(self) -> tuple[Engine, ChatService]:
         """Create the engine and this thread's database connection on first use."""
@@ -103,6 +105,7 @@ class InferenceWorker(QObject):
     @Slot(int, str, object)
     def generate(self, conversation_id: int, text: str, params: GenerationParams) -> None:
         self._started = False
+        self.latest_count_request = 0  # set from the GUI thread; older requests are skipped
         try:
             _, service = self._ready()
             result = service.reply(conversation_id, text, params, self._cancel, self)
@@ -123,6 +126,23 @@ class InferenceWorker(QObject):
             )
             return
         self.reply_finished.emit(result)
+
+    @Slot(int, str)
+    def count_tokens(self, request_id: int, text: str) -> None:
+        if request_id < self.latest_count_request:
+            return  # the text changed again while we were busy
+        engine = self._engine
+        count, exact = -1, True
+        if engine is not None and engine.loaded is not None:
+            # Far beyond any context, a prefix tells enough ("at least N") in a fraction
+            # of the time the whole would take.
+            limit = engine.loaded.n_ctx * 32
+            exact = len(text) <= limit
+            try:
+                count = len(engine.tokenize(text[:limit], add_bos=False))
+            except DesktopChatError:
+                count = -1
+        self.tokens_counted.emit(request_id, count, exact)
 
     # ReplyListener, called on this thread by the chat service
     def on_reply_started(self, started: ReplyStarted) -> None:

@@ -114,3 +114,23 @@ def test_stop_matcher(pieces: list[str], shown: str, hit: bool) -> None:
     if not reached:
         out += matcher.flush()
     assert (out, reached) == (shown, hit)
+
+
+def test_a_huge_message_is_refused_from_a_prefix_without_rendering_it() -> None:
+    seen: list[int] = []
+
+    def counting(text: str) -> list[int]:
+        seen.append(len(text))
+        return words(text)
+
+    huge = "word " * 2_000_000  # 10 MB
+    history = [*turns(2), ChatMessage(Role.USER, huge)]
+    with pytest.raises(ContextOverflowError, match="needs at least"):
+        plan_prompt(ChatTemplate(CHATML), counting, "", history, n_ctx=4096, max_tokens=256)
+    assert seen and max(seen) <= 4096 * 16  # only a prefix was ever tokenized
+
+
+def test_a_long_message_that_fits_is_planned_normally() -> None:
+    message = ChatMessage(Role.USER, "word " * 1000)  # 5,000 characters, 1,000 "tokens"
+    plan = plan_prompt(ChatTemplate(CHATML), words, "", [message], n_ctx=4096, max_tokens=256)
+    assert plan.dropped_messages == 0 and len(plan.tokens) >= 1000

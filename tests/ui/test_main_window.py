@@ -514,3 +514,67 @@ def test_network_activity_window_lists_connections_and_flags_unexpected_ones(
     why = busy.table.item(0, 3)
     assert why is not None and why.text() == "Download SmolLM2 (asked for by you)"
     assert "1 not asked for by any feature" in busy.summary.text()
+
+
+def test_a_10_mb_paste_is_attached_counted_and_refused_without_freezing(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    import time
+
+    from PySide6.QtCore import QMimeData, QTimer
+
+    window = make_window()
+    conv = window.core.conversations.create(title="Keep")
+    window.refresh_conversations()
+    window.sidebar.list.setCurrentRow(0)
+    worst, last = [0.0], [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        worst[0] = max(worst[0], now - last[0])
+        last[0] = now
+
+    probe = QTimer()
+    probe.setInterval(10)
+    probe.timeout.connect(tick)
+    probe.start()
+    huge = "All work and no play makes Jack a dull boy. " * 230_000  # 10 MB
+    mime = QMimeData()
+    mime.setText(huge)
+    window.composer.setFocus()
+    window.composer.insertFromMimeData(mime)
+    assert window.composer.toPlainText() == ""  # not laid out in the box
+    assert window.attachment_bar.isVisible() and window.attachment == huge
+    qtbot.waitUntil(lambda: "longer than the whole" in window.token_label.text(), timeout=30_000)
+    assert "more than" in window.token_label.text()
+    assert "tokens" in window.attachment_label.text()
+    qtbot.keyClicks(window.composer, "Summarize this:")
+    with qtbot.waitSignal(window.controller.reply_failed, timeout=30_000):
+        qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+    probe.stop()
+    assert "too long for the context" in window.notice.text()
+    assert window.core.conversations.all_messages(conv.id) == []  # nothing stored
+    assert window.composer.toPlainText() == "Summarize this:"  # nothing lost either
+    assert window.attachment == huge
+    assert worst[0] < 0.25, f"the window froze for {worst[0] * 1000:.0f} ms"
+    qtbot.mouseClick(window.attachment_remove, Qt.MouseButton.LeftButton)
+    assert not window.attachment_bar.isVisible()
+    qtbot.waitUntil(lambda: "· context" in window.token_label.text(), timeout=30_000)
+
+
+def test_any_unicode_reaches_the_model_as_valid_text(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window()
+    small_params(window, max_tokens=8)
+    awkward = "Say hi \u202eשלום\u202c 👩‍👩‍👧 a\x00b \ud83d end"
+    window.composer.setPlainText(awkward)
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000):
+        qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+    conv = window.current_conversation
+    assert conv is not None
+    user, reply = window.core.conversations.active_path(conv)[-2:]
+    # Qt drops the lone surrogate on its way into the box; our storage would replace it.
+    assert user.content.replace("\ufffd", "") == awkward.replace("\ud83d", "")
+    user.content.encode("utf-8")
+    assert reply.status is MessageStatus.COMPLETE

@@ -20,6 +20,7 @@ from desktopchat.core.errors import ContextOverflowError, TemplateError
 
 MAX_TEMPLATE_CHARS = 256_000
 MAX_RENDER_CHARS = 8_000_000
+PREFIX_CHARS_PER_TOKEN = 16  # generous: English averages about 4 characters per token
 
 FALLBACK_TEMPLATE = (
     "{% for m in messages %}"
@@ -132,6 +133,15 @@ def plan_prompt(
     budget = n_ctx - reserve
     system = [ChatMessage(Role.SYSTEM, system_prompt)] if system_prompt.strip() else []
     cuts = [i for i, m in enumerate(history) if m.role is Role.USER and i > 0]
+    new = history[-1].content
+    if len(new) * 4 > budget:  # a character is at most 4 tokens: only then can it overflow alone
+        # Before rendering megabytes through the template: if a prefix alone overflows, so
+        # does the message (tokenizing 10 MB takes seconds; its first part, milliseconds).
+        prefix = new[: budget * PREFIX_CHARS_PER_TOKEN]
+        alone = len(tokenize(prefix))
+        if alone > budget:
+            at_least = "at least " if len(prefix) < len(new) else ""
+            raise ContextOverflowError(_too_long(alone, budget, n_ctx, reserve, at_least))
 
     def attempt(start: int) -> tuple[str, list[int]]:
         text = template.render([*system, *history[start:]])
@@ -153,14 +163,18 @@ def plan_prompt(
             low = mid + 1
     if best is None:
         last = attempt(cuts[-1])[1] if cuts else tokens
-        raise ContextOverflowError(
-            f"The message is too long for the context: the prompt needs {len(last):,} tokens "
-            f"but only {budget:,} of the {n_ctx:,}-token context are free "
-            f"({reserve:,} are kept for the reply). Shorten the message, lower max new tokens, "
-            "or raise the context length in the chat settings."
-        )
+        raise ContextOverflowError(_too_long(len(last), budget, n_ctx, reserve, ""))
     start, text, tokens = best
     return PromptPlan(text, tokens, start, reserve)
+
+
+def _too_long(needed: int, budget: int, n_ctx: int, reserve: int, at_least: str) -> str:
+    return (
+        f"The message is too long for the context: the prompt needs {at_least}{needed:,} tokens "
+        f"but only {budget:,} of the {n_ctx:,}-token context are free "
+        f"({reserve:,} are kept for the reply). Shorten the message, lower max new tokens, "
+        "or raise the context length in the chat settings."
+    )
 
 
 def history_from(messages: Sequence[Any]) -> list[ChatMessage]:
