@@ -50,3 +50,27 @@ def aborting_gguf(path: Path) -> Path:
         writer.add_token_types([1] * 8)
 
     return write_gguf(path, "llama", tiny_tensors(), metadata)
+
+
+def copy_gguf(source: Path, target: Path, overrides: dict[str, Any]) -> Path:
+    """Rewrite a real model file with some metadata values replaced (same tensors)."""
+    reader = gguf.GGUFReader(str(source))
+    architecture = reader.fields["general.architecture"].contents()
+    writer = gguf.GGUFWriter(str(target), architecture)
+    for name, field in reader.fields.items():
+        if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        kind = field.types[0]
+        sub_type = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
+        value = overrides.get(name, field.contents())
+        writer.add_key_value(name, value, kind, sub_type=sub_type)
+    for name, value in overrides.items():
+        if name not in reader.fields:
+            writer.add_key_value(name, value, gguf.GGUFValueType.STRING)
+    for tensor in reader.tensors:
+        writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return target

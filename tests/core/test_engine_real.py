@@ -17,11 +17,12 @@ from desktopchat.core.errors import (
     ModelLoadError,
     ModelTooLargeError,
     NoModelLoadedError,
+    TemplateError,
 )
 from desktopchat.core.inference.engine import Done, LoadConfig, Piece, SamplingConfig
 from desktopchat.core.inference.llama_engine import LlamaEngine
 from desktopchat.core.inference.service import ChatService, ReplyStarted
-from tests.gguf_files import tiny_tensors, write_gguf
+from tests.gguf_files import copy_gguf, tiny_tensors, write_gguf
 
 pytestmark = pytest.mark.real_model
 
@@ -270,3 +271,38 @@ def test_explanations_for_llama_cpp_log_lines() -> None:
     assert "damaged" in damaged and "Download the file again" in damaged
     generic = explain_load_failure("odd.gguf", ["something else"], "Failed to load model")
     assert "Failed to load model" in generic
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{% include '/etc/passwd' %}{{ lipsum.__globals__['os'].system('touch {marker}') }}",
+        "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+    ],
+    ids=["mro walk", "file read and shell", "endless loop"],
+)
+def test_a_model_file_with_a_hostile_chat_template_cannot_run_or_hang(
+    template: str, starter_model: Path, tmp_path: Path, core: Core
+) -> None:
+    marker = tmp_path / "pwned"
+    path = copy_gguf(
+        starter_model,
+        tmp_path / "hostile.gguf",
+        {"tokenizer.chat_template": template.replace("{marker}", str(marker))},
+    )
+    engine = LlamaEngine()
+    try:
+        loaded = engine.load(LoadConfig(path, 1024, 2), lambda _f, _s: None)
+        assert loaded.chat_template == template.replace("{marker}", str(marker))
+        conv = core.conversations.create()
+        started = time.perf_counter()
+        with pytest.raises(TemplateError, match="chat template"):
+            ChatService(core.conversations, engine).reply(
+                conv.id, "Hello", GREEDY, threading.Event()
+            )
+        assert time.perf_counter() - started < 3.0
+    finally:
+        engine.unload()
+    assert core.conversations.all_messages(conv.id) == []  # nothing stored
+    assert not marker.exists()

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from desktopchat.core.chat import Role
@@ -134,3 +137,42 @@ def test_a_long_message_that_fits_is_planned_normally() -> None:
     message = ChatMessage(Role.USER, "word " * 1000)  # 5,000 characters, 1,000 "tokens"
     plan = plan_prompt(ChatTemplate(CHATML), words, "", [message], n_ctx=4096, max_tokens=256)
     assert plan.dropped_messages == 0 and len(plan.tokens) >= 1000
+
+
+HOSTILE_TEMPLATES = {
+    "mro walk": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "globals through a global": "{{ cycler.__init__.__globals__.os.popen('touch {marker}') }}",
+    "lipsum globals": "{{ lipsum.__globals__['os'].system('touch {marker}') }}",
+    "include a file": "{% include '/etc/passwd' %}",
+    "import a file": "{% import '/etc/passwd' as p %}",
+    "mutate the messages": "{{ messages.append(1) }}{{ messages.clear() }}",
+    "huge repetition": "{{ 'x' * 10**9 }}",
+    "huge power": "{{ 7 ** 999999 }}",
+    "huge range": "{% for i in range(10**9) %}x{% endfor %}",
+}
+
+
+@pytest.mark.parametrize("source", HOSTILE_TEMPLATES.values(), ids=HOSTILE_TEMPLATES.keys())
+def test_a_hostile_template_fails_cleanly_and_runs_nothing(source: str, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    template = ChatTemplate(source.replace("{marker}", str(marker)))
+    started = time.perf_counter()
+    with pytest.raises(TemplateError, match="chat template"):
+        template.render([ChatMessage(Role.USER, "hi")])
+    assert time.perf_counter() - started < 1.0
+    assert not marker.exists()
+
+
+def test_template_internals_render_as_nothing() -> None:
+    template = ChatTemplate("[{{ self._TemplateReference__context }}{{ ''.__class__ }}]")
+    assert template.render([ChatMessage(Role.USER, "hi")]) == "[]"
+
+
+def test_a_template_that_loops_forever_is_stopped_by_the_time_limit() -> None:
+    endless = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+    template = ChatTemplate(endless)
+    started = time.perf_counter()
+    with pytest.raises(TemplateError, match="took more than 2 seconds"):
+        template.render([ChatMessage(Role.USER, "hi")])
+    assert time.perf_counter() - started < 3.0
+    assert ChatTemplate(CHATML).render([ChatMessage(Role.USER, "hi")])  # others unaffected

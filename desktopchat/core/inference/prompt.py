@@ -1,25 +1,32 @@
 """From a conversation to the exact prompt text and tokens the model sees.
 
 Chat templates come from model files, so they are untrusted: they are rendered in Jinja's
-immutable sandbox with a size limit on input and output. Models without a template get a
+immutable sandbox (no attribute access to Python internals, no file access: there is no
+loader to include from), with limits on the template's size, the output's size, the
+render time (checked in every range() loop and between output chunks) and the size of
+anything multiplied or raised to a power. Models without a template get a
 plain "User:/Assistant:" fallback, and the UI says so.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+import operator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from desktopchat.core.chat import Role
 from desktopchat.core.errors import ContextOverflowError, TemplateError
 
 MAX_TEMPLATE_CHARS = 256_000
 MAX_RENDER_CHARS = 8_000_000
+RENDER_SECONDS = 2.0
+MAX_PRODUCT = 1_000_000  # the longest string or list "*" may build, the largest "**" result
 PREFIX_CHARS_PER_TOKEN = 16  # generous: English averages about 4 characters per token
 
 FALLBACK_TEMPLATE = (
@@ -40,6 +47,54 @@ class ChatMessage:
     content: str
 
 
+class _OutOfTimeError(Exception):
+    pass
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox plus a render deadline and bounded arithmetic."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def __init__(self) -> None:
+        super().__init__(
+            loader=jinja2.BaseLoader(),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            extensions=["jinja2.ext.loopcontrols"],
+        )
+        self.deadline = float("inf")
+        self.globals["range"] = self.range
+        self.globals["raise_exception"] = _raise_exception
+        self.globals["strftime_now"] = _strftime_now
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _OutOfTimeError
+
+    def range(self, *args: int) -> Iterator[int]:
+        for i, value in enumerate(safe_range(*args)):
+            if i % 1024 == 0:
+                self.check_time()
+            yield value
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "*":
+            for sized, count in ((left, right), (right, left)):
+                if (
+                    isinstance(sized, (str, list, tuple))
+                    and isinstance(count, int)
+                    and len(sized) * count > MAX_PRODUCT
+                ):
+                    raise jinja2.TemplateError("a repetition is too large")
+            return operator.mul(left, right)
+        if operator_name == "**":
+            if isinstance(right, int) and abs(right) > 64:
+                raise jinja2.TemplateError("a power is too large")
+            return operator.pow(left, right)
+        return super().call_binop(context, operator_name, left, right)
+
+
 class ChatTemplate:
     """A compiled chat template (the model's own, or our fallback)."""
 
@@ -55,32 +110,40 @@ class ChatTemplate:
         self.eos_text = eos_text
         self.stop: tuple[str, ...] = FALLBACK_STOP if self.is_fallback else ()
         self.description = FALLBACK_DESCRIPTION if self.is_fallback else "the model's own"
-        env = ImmutableSandboxedEnvironment(
-            loader=jinja2.BaseLoader(),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            extensions=["jinja2.ext.loopcontrols"],
-        )
-        env.globals["raise_exception"] = _raise_exception
-        env.globals["strftime_now"] = _strftime_now
+        self._env = _Sandbox()
         try:
-            self._template = env.from_string(text)
+            self._template = self._env.from_string(text)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"The model's chat template is invalid: {exc}") from None
 
     def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+        self._env.deadline = time.monotonic() + RENDER_SECONDS
+        parts: list[str] = []
+        size = 0
         try:
-            text = self._template.render(
+            for chunk in self._template.generate(
                 messages=[{"role": m.role.value, "content": m.content} for m in messages],
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_text,
                 eos_token=self.eos_text,
-            )
-        except jinja2.TemplateError as exc:
+            ):
+                size += len(chunk)
+                if size > MAX_RENDER_CHARS:
+                    raise TemplateError(
+                        "The model's chat template produced an absurdly long prompt."
+                    )
+                self._env.check_time()
+                parts.append(chunk)
+        except _OutOfTimeError:
+            raise TemplateError(
+                f"The model's chat template took more than {RENDER_SECONDS:g} seconds to "
+                "render; it is broken or hostile. Use another model file."
+            ) from None
+        except (jinja2.TemplateError, OverflowError) as exc:
             raise TemplateError(f"The model's chat template failed: {exc}") from None
-        if len(text) > MAX_RENDER_CHARS:
-            raise TemplateError("The model's chat template produced an absurdly long prompt.")
-        return text
+        finally:
+            self._env.deadline = float("inf")
+        return "".join(parts)
 
 
 def _raise_exception(message: str) -> None:
