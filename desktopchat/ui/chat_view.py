@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktopchat.core.chat import Message, MessageStatus, Role
 from desktopchat.ui.markdown import COPY_SCHEME, MarkdownRenderer
@@ -20,11 +29,14 @@ STATUS_NOTES = {
     MessageStatus.STOPPED: "stopped",
     MessageStatus.ERROR: "failed",
 }
+RESUMABLE = (MessageStatus.PARTIAL, MessageStatus.STOPPED, MessageStatus.ERROR)
 STICK_THRESHOLD = 24  # pixels from the bottom that still count as "at the bottom"
 
 
 class MessageWidget(QFrame):
     code_copied = Signal(str)
+    continue_requested = Signal(int)
+    regenerate_requested = Signal(int)
 
     def __init__(self, message: Message, renderer: MarkdownRenderer, *, live: bool = False) -> None:
         super().__init__()
@@ -57,7 +69,29 @@ class MessageWidget(QFrame):
         self.body.linkActivated.connect(self.on_body_link_activated)
         layout.addWidget(self.header)
         layout.addWidget(self.body)
+        # Shown on an unfinished last reply (interrupted, stopped, failed).
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setAccessibleName("Continue this reply")
+        self.regenerate_button = QPushButton("Regenerate")
+        self.regenerate_button.setAccessibleName("Write this reply again")
+        self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self.message_id))
+        self.regenerate_button.clicked.connect(
+            lambda: self.regenerate_requested.emit(self.message_id)
+        )
+        self.actions_row = QWidget()
+        actions = QHBoxLayout(self.actions_row)
+        actions.setContentsMargins(0, 0, 0, 0)
+        actions.addWidget(self.continue_button)
+        actions.addWidget(self.regenerate_button)
+        actions.addStretch(1)
+        self.actions_row.setVisible(False)
+        layout.addWidget(self.actions_row)
+        self.live = live
         self.set_content(message.content, message.status, live=live)
+
+    @property
+    def resumable(self) -> bool:
+        return self.role is Role.ASSISTANT and self.status in RESUMABLE and not self.live
 
     @property
     def text(self) -> str:
@@ -66,6 +100,7 @@ class MessageWidget(QFrame):
     def set_content(self, text: str, status: MessageStatus, *, live: bool = False) -> None:
         self._text = text
         self.status = status
+        self.live = live
         note = "streaming…" if live else STATUS_NOTES.get(status)
         role = ROLE_NAMES[self.role]
         self.header.setText(f"{role} — {note}" if note else role)
@@ -93,6 +128,8 @@ class MessageWidget(QFrame):
 
 class ChatView(QScrollArea):
     code_copied = Signal(str)
+    continue_requested = Signal(int)
+    regenerate_requested = Signal(int)
 
     def __init__(self) -> None:
         super().__init__()
@@ -107,6 +144,8 @@ class ChatView(QScrollArea):
         self.setWidget(self._container)
         self._widgets: dict[int, MessageWidget] = {}
         self.conversation_id: int | None = None
+        self.actions_enabled = True
+        self._with_actions: MessageWidget | None = None
         self.stick_to_bottom = True
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self.on_scrollbar_value_changed)
@@ -120,6 +159,7 @@ class ChatView(QScrollArea):
         for widget in self._widgets.values():
             widget.deleteLater()
         self._widgets.clear()
+        self._with_actions = None
         self._placeholder.setVisible(True)
 
     def show_conversation(self, conversation_id: int | None, messages: list[Message]) -> None:
@@ -133,10 +173,26 @@ class ChatView(QScrollArea):
     def append_message(self, message: Message, *, live: bool = False) -> MessageWidget:
         widget = MessageWidget(message, self._renderer, live=live)
         widget.code_copied.connect(self.code_copied)
+        widget.continue_requested.connect(self.continue_requested)
+        widget.regenerate_requested.connect(self.regenerate_requested)
         self._widgets[message.id] = widget
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._placeholder.setVisible(False)
+        self.refresh_actions()
         return widget
+
+    def set_actions_enabled(self, enabled: bool) -> None:
+        self.actions_enabled = enabled
+        self.refresh_actions()
+
+    def refresh_actions(self) -> None:
+        """Continue/Regenerate only on the last message, when it is an unfinished reply."""
+        last = next(reversed(self._widgets.values()), None)
+        if self._with_actions is not None and self._with_actions is not last:
+            self._with_actions.actions_row.setVisible(False)
+        self._with_actions = last
+        if last is not None:
+            last.actions_row.setVisible(last.resumable and self.actions_enabled)
 
     def message_widget(self, message_id: int) -> MessageWidget | None:
         return self._widgets.get(message_id)
@@ -150,6 +206,7 @@ class ChatView(QScrollArea):
         widget = self._widgets.get(message_id)
         if widget is not None:
             widget.set_content(text, status, live=live)
+            self.refresh_actions()
 
     def scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()

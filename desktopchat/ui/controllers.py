@@ -15,7 +15,12 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from desktopchat.core.chat import GenerationParams
 from desktopchat.core.inference.engine import Engine, LoadedModel
-from desktopchat.core.inference.service import ChatService, ReplyResult, ReplyStarted
+from desktopchat.core.inference.service import (
+    ChatService,
+    ReplyResult,
+    ReplyStarted,
+    ResumeMode,
+)
 from desktopchat.core.paths import AppPaths
 from desktopchat.ui.workers import InferenceWorker, ReplyFailure
 
@@ -36,6 +41,7 @@ class ChatController(QObject):
     _request_unload = Signal()
     _request_shutdown = Signal()
     _request_count = Signal(int, str)
+    _request_resume = Signal(int, int, str, object)
 
     # events for the window
     model_state_changed = Signal(object, str)  # ModelState, detail text
@@ -72,6 +78,7 @@ class ChatController(QObject):
         self._request_unload.connect(self._worker.unload)
         self._request_shutdown.connect(self._worker.shutdown)
         self._request_count.connect(self._worker.count_tokens)
+        self._request_resume.connect(self._worker.resume)
         self._worker.tokens_counted.connect(self.on_worker_tokens_counted)
         self._worker.load_progress.connect(self.on_worker_load_progress)
         self._worker.model_loaded.connect(self.on_worker_model_loaded)
@@ -110,12 +117,22 @@ class ChatController(QObject):
 
     def send(self, conversation_id: int, text: str, params: GenerationParams) -> None:
         """Queue a reply. The worker loads the model first if the settings need it."""
+        self._begin_reply(conversation_id)
+        self._request_generate.emit(conversation_id, text, params)
+
+    def _begin_reply(self, conversation_id: int) -> None:
         self.cancel.clear()
         self.generating_conversation = conversation_id
         self._message_id = 0
         self._text_parts = []
         self.busy_changed.emit(True)
-        self._request_generate.emit(conversation_id, text, params)
+
+    def resume(
+        self, conversation_id: int, message_id: int, mode: ResumeMode, params: GenerationParams
+    ) -> None:
+        """Continue or regenerate an earlier reply (see ChatService.resume)."""
+        self._begin_reply(conversation_id)
+        self._request_resume.emit(conversation_id, message_id, mode.value, params)
 
     def count_tokens(self, text: str) -> int:
         """Ask for the text's token count (answered by tokens_counted); returns the id."""
@@ -186,6 +203,7 @@ class ChatController(QObject):
         if self._closed:
             return
         self._message_id = started.assistant_message.id
+        self._text_parts = [started.assistant_message.content]  # continuing: the old text
         self._repaint.start()
         self.reply_started.emit(started)
 

@@ -36,7 +36,7 @@ from desktopchat.app import Core
 from desktopchat.core import network
 from desktopchat.core.chat import GenerationParams, Message, MessageStatus
 from desktopchat.core.errors import DesktopChatError
-from desktopchat.core.inference.service import ReplyResult, ReplyStarted
+from desktopchat.core.inference.service import ReplyResult, ReplyStarted, ResumeMode
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.library import InstalledModel, default_params, human_size
 from desktopchat.core.secrets import redact
@@ -244,6 +244,8 @@ class MainWindow(QMainWindow):
         self.sidebar.delete_requested.connect(self.on_sidebar_delete_requested)
         self.sidebar.filter_changed.connect(self.on_sidebar_filter_changed)
         self.composer.submitted.connect(self.on_composer_submitted)
+        self.chat_view.continue_requested.connect(self.on_chat_view_continue_requested)
+        self.chat_view.regenerate_requested.connect(self.on_chat_view_regenerate_requested)
         self.composer.large_paste.connect(self.on_composer_large_paste)
         self.composer.textChanged.connect(self._count_timer.start)
         self._count_timer.timeout.connect(self.request_token_count)
@@ -398,6 +400,7 @@ class MainWindow(QMainWindow):
         generating = self.controller.generating_conversation is not None
         loading = self.controller.state is ModelState.LOADING
         self.composer.setEnabled(ready and not generating)
+        self.chat_view.set_actions_enabled(ready and not generating and not loading)
         self.send_button.setEnabled(ready and not generating)
         self.send_button.setVisible(not generating)
         self.stop_button.setVisible(generating)
@@ -532,16 +535,10 @@ class MainWindow(QMainWindow):
         if not text.strip():
             self.show_error("The message is empty. Type something to send.")
             return
-        model = self.loaded_model()
-        if model is None or self.controller.loaded is None:
-            self.show_error("Load a model first.")
+        ready = self._reply_settings()
+        if ready is None:
             return
-        self.settings_panel.flush()
-        try:
-            params = self.settings_panel.params().validated()
-        except ValueError as exc:
-            self.show_error(f"Check the chat settings: {exc}.")
-            return
+        model, params = ready
         if self.current_conversation is None:
             created = self.guarded(
                 lambda: self.core.conversations.create(params=params, model_path=str(model.path))
@@ -558,11 +555,48 @@ class MainWindow(QMainWindow):
                 )
             )
         conversation_id = self.current_conversation
-        if self.controller.needs_reload(str(model.path), params):
-            self.controller.load_model(str(model.path), params)
+        self._reload_if_needed(model, params)
         self.show_notice("")
         self.composer.setReadOnly(True)
         self.controller.send(conversation_id, text, params)
+        self._update_enabled()
+
+    def _reply_settings(self) -> tuple[InstalledModel, GenerationParams] | None:
+        """The model and the chat's checked settings for a reply, or None (and why)."""
+        model = self.loaded_model()
+        if model is None or self.controller.loaded is None:
+            self.show_error("Load a model first.")
+            return None
+        self.settings_panel.flush()
+        try:
+            return model, self.settings_panel.params().validated()
+        except ValueError as exc:
+            self.show_error(f"Check the chat settings: {exc}.")
+            return None
+
+    def _reload_if_needed(self, model: InstalledModel, params: GenerationParams) -> None:
+        if self.controller.needs_reload(str(model.path), params):
+            self.controller.load_model(str(model.path), params)
+
+    @Slot(int)
+    def on_chat_view_continue_requested(self, message_id: int) -> None:
+        self._resume(message_id, ResumeMode.CONTINUE)
+
+    @Slot(int)
+    def on_chat_view_regenerate_requested(self, message_id: int) -> None:
+        self._resume(message_id, ResumeMode.REGENERATE)
+
+    def _resume(self, message_id: int, mode: ResumeMode) -> None:
+        conversation_id = self.current_conversation
+        if conversation_id is None or self.controller.busy:
+            return
+        ready = self._reply_settings()
+        if ready is None:
+            return
+        model, params = ready
+        self._reload_if_needed(model, params)
+        self.show_notice("")
+        self.controller.resume(conversation_id, message_id, mode, params)
         self._update_enabled()
 
     @Slot()
@@ -632,13 +666,18 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def on_controller_reply_started(self, started: ReplyStarted) -> None:
         self.composer.setReadOnly(False)
-        self.composer.clear()
-        self.on_attachment_remove_clicked()
-        if self.chat_view.conversation_id == started.user_message.conversation_id:
-            self.chat_view.append_message(started.user_message)
-            self.chat_view.append_message(started.assistant_message, live=True)
-            self.chat_view.stick_to_bottom = True
-            self.chat_view.scroll_to_bottom()
+        shown = self.chat_view.conversation_id == started.user_message.conversation_id
+        if started.resumed:  # the composer keeps any draft: it was not what was sent
+            if shown:  # the reply, or its new sibling, now ends the displayed branch
+                self.open_conversation(started.user_message.conversation_id)
+        else:
+            self.composer.clear()
+            self.on_attachment_remove_clicked()
+            if shown:
+                self.chat_view.append_message(started.user_message)
+                self.chat_view.append_message(started.assistant_message, live=True)
+                self.chat_view.stick_to_bottom = True
+                self.chat_view.scroll_to_bottom()
         notes = []
         if started.dropped_messages:
             notes.append(

@@ -21,7 +21,12 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from desktopchat.core.chat import GenerationParams
 from desktopchat.core.errors import DesktopChatError, EngineCrashedError
 from desktopchat.core.inference.engine import Engine, LoadConfig
-from desktopchat.core.inference.service import ChatService, ReplyStarted
+from desktopchat.core.inference.service import (
+    ChatService,
+    ReplyResult,
+    ReplyStarted,
+    ResumeMode,
+)
 from desktopchat.core.paths import AppPaths
 
 log = logging.getLogger(__name__)
@@ -104,11 +109,27 @@ class InferenceWorker(QObject):
 
     @Slot(int, str, object)
     def generate(self, conversation_id: int, text: str, params: GenerationParams) -> None:
+        self._run_reply(
+            conversation_id,
+            lambda service: service.reply(conversation_id, text, params, self._cancel, self),
+        )
+
+    @Slot(int, int, str, object)
+    def resume(
+        self, conversation_id: int, message_id: int, mode: str, params: GenerationParams
+    ) -> None:
+        self._run_reply(
+            conversation_id,
+            lambda service: service.resume(
+                conversation_id, message_id, ResumeMode(mode), params, self._cancel, self
+            ),
+        )
+
+    def _run_reply(self, conversation_id: int, reply: Callable[[ChatService], ReplyResult]) -> None:
         self._started = False
-        self.latest_count_request = 0  # set from the GUI thread; older requests are skipped
         try:
             _, service = self._ready()
-            result = service.reply(conversation_id, text, params, self._cancel, self)
+            result = reply(service)
         except DesktopChatError as exc:
             self.reply_failed.emit(ReplyFailure(conversation_id, str(exc), self._started))
             if self._engine is not None and self._engine.loaded is None:

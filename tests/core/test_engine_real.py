@@ -13,15 +13,17 @@ from desktopchat.core.chat import FinishReason, GenerationParams, MessageStatus,
 from desktopchat.core.errors import (
     ContextOverflowError,
     EmptyPromptError,
+    GenerationError,
     InvalidModelFileError,
     ModelLoadError,
     ModelTooLargeError,
     NoModelLoadedError,
+    NotFoundError,
     TemplateError,
 )
 from desktopchat.core.inference.engine import Done, LoadConfig, Piece, SamplingConfig
 from desktopchat.core.inference.llama_engine import LlamaEngine
-from desktopchat.core.inference.service import ChatService, ReplyStarted
+from desktopchat.core.inference.service import ChatService, ReplyStarted, ResumeMode
 from tests.gguf_files import copy_gguf, tiny_tensors, write_gguf
 
 pytestmark = pytest.mark.real_model
@@ -306,3 +308,56 @@ def test_a_model_file_with_a_hostile_chat_template_cannot_run_or_hang(
         engine.unload()
     assert core.conversations.all_messages(conv.id) == []  # nothing stored
     assert not marker.exists()
+
+
+def interrupted_chat(core: Core) -> tuple[int, int, int]:
+    conv = core.conversations.create()
+    user = core.conversations.add_message(
+        conv.id, Role.USER, "Tell me a story about a fox.", parent_id=None
+    )
+    reply = core.conversations.add_message(
+        conv.id,
+        Role.ASSISTANT,
+        "Once upon a time, a fox",
+        parent_id=user.id,
+        status=MessageStatus.PARTIAL,
+    )  # what a crash in the middle of a reply leaves behind
+    return conv.id, user.id, reply.id
+
+
+def test_an_interrupted_reply_can_be_continued_where_it_ended(
+    core: Core, loaded_engine: LlamaEngine
+) -> None:
+    conv, user, reply = interrupted_chat(core)
+    service = ChatService(core.conversations, loaded_engine)
+    recorder = Recorder()
+    result = service.resume(conv, reply, ResumeMode.CONTINUE, GREEDY, threading.Event(), recorder)
+    assert result.assistant_message_id == reply and result.status is MessageStatus.COMPLETE
+    assert result.text.startswith("Once upon a time, a fox") and len(result.text) > 24
+    assert recorder.started is not None and recorder.started.resumed
+    assert "".join(recorder.pieces) == result.text.removeprefix("Once upon a time, a fox")
+    path = core.conversations.active_path(conv)
+    assert [m.id for m in path] == [user, reply] and path[-1].content == result.text
+
+
+def test_an_interrupted_reply_can_be_regenerated_beside_the_old_one(
+    core: Core, loaded_engine: LlamaEngine
+) -> None:
+    conv, user, reply = interrupted_chat(core)
+    service = ChatService(core.conversations, loaded_engine)
+    result = service.resume(conv, reply, ResumeMode.REGENERATE, GREEDY, threading.Event())
+    assert result.assistant_message_id != reply and result.text
+    path = core.conversations.active_path(conv)
+    assert [m.id for m in path] == [user, result.assistant_message_id]
+    old = core.conversations.get_message(reply)
+    assert old.parent_id == user and old.content == "Once upon a time, a fox"  # kept
+
+
+def test_only_a_reply_can_be_resumed(core: Core, loaded_engine: LlamaEngine) -> None:
+    conv, user, _ = interrupted_chat(core)
+    service = ChatService(core.conversations, loaded_engine)
+    with pytest.raises(GenerationError, match="Only an answer"):
+        service.resume(conv, user, ResumeMode.CONTINUE, GREEDY, threading.Event())
+    other = core.conversations.create()
+    with pytest.raises(NotFoundError):
+        service.resume(other.id, user, ResumeMode.REGENERATE, GREEDY, threading.Event())

@@ -306,7 +306,7 @@ def test_a_locked_database_is_reported_and_nothing_is_lost(
     assert window.core.conversations.get(conv.id).title == "New title"
 
 
-def test_an_interrupted_reply_is_shown_as_interrupted(
+def test_an_interrupted_reply_is_shown_as_interrupted_and_can_be_continued(
     qtbot: QtBot, make_window: WindowFactory
 ) -> None:
     window = make_window()
@@ -321,6 +321,31 @@ def test_an_interrupted_reply_is_shown_as_interrupted(
     reply = window.chat_view.messages()[-1]
     assert reply.text == "Once upon a"
     assert reply.header.text() == "Assistant — interrupted"
+    assert not reply.actions_row.isHidden()
+    assert window.chat_view.messages()[0].actions_row.isHidden()
+    small_params(window, max_tokens=12)
+    window.composer.setPlainText("a draft the user is writing")
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=60_000):
+        qtbot.mouseClick(reply.continue_button, Qt.MouseButton.LeftButton)
+    continued = window.chat_view.messages()[-1]
+    assert continued.message_id == reply.message_id
+    assert continued.text.startswith("Once upon a") and len(continued.text) > len("Once upon a")
+    assert continued.header.text() == "Assistant"
+    assert continued.actions_row.isHidden()  # finished: nothing to resume
+    assert window.composer.toPlainText() == "a draft the user is writing"  # draft kept
+    # A stopped reply can be written again; the old one stays in the tree.
+    stopped = core.conversations.add_message(
+        conv.id, Role.ASSISTANT, "Half an answ", parent_id=user.id, status=MessageStatus.STOPPED
+    )
+    window.open_conversation(conv.id)
+    last = window.chat_view.messages()[-1]
+    assert last.message_id == stopped.id and not last.actions_row.isHidden()
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=60_000) as finished:
+        qtbot.mouseClick(last.regenerate_button, Qt.MouseButton.LeftButton)
+    new_id = finished.args[0].assistant_message_id
+    assert window.chat_view.messages()[-1].message_id == new_id != stopped.id
+    siblings = [m.id for m in core.conversations.all_messages(conv.id) if m.parent_id == user.id]
+    assert siblings == [reply.message_id, stopped.id, new_id]
 
 
 def test_context_longer_than_the_model_knows_is_capped_with_a_notice(

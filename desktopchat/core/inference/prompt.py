@@ -184,13 +184,15 @@ def plan_prompt(
     *,
     n_ctx: int,
     max_tokens: int,
+    prefill: str = "",
 ) -> PromptPlan:
     """Render ``history`` (ending with the new user message), dropping the oldest turns
     until the prompt plus the reply reserve fits the context.
 
     The system prompt is always kept. A cut only happens before a user message, so the
     remaining history still alternates as templates expect. Raises ContextOverflowError
-    when even the last message alone does not fit.
+    when even the last message alone does not fit. ``prefill`` is the start of the reply
+    (continuing an interrupted one): it follows the generation prompt verbatim.
     """
     reserve = reply_reserve(max_tokens, n_ctx)
     budget = n_ctx - reserve
@@ -207,7 +209,7 @@ def plan_prompt(
             raise ContextOverflowError(_too_long(alone, budget, n_ctx, reserve, at_least))
 
     def attempt(start: int) -> tuple[str, list[int]]:
-        text = template.render([*system, *history[start:]])
+        text = template.render([*system, *history[start:]]) + prefill
         return text, tokenize(text)
 
     text, tokens = attempt(0)

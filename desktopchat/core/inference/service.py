@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from desktopchat.core.chat import (
@@ -27,6 +28,7 @@ from desktopchat.core.errors import (
     EmptyPromptError,
     GenerationError,
     NoModelLoadedError,
+    NotFoundError,
 )
 from desktopchat.core.inference.engine import Done, Engine, LoadedModel, SamplingConfig
 from desktopchat.core.inference.prompt import (
@@ -51,6 +53,7 @@ class ReplyStarted:
     dropped_messages: int
     context_size: int
     template: str
+    resumed: bool = False  # continuing or regenerating an existing reply
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class ReplyResult:
     finish_reason: FinishReason
     status: MessageStatus
     stats: GenerationStats
+
+
+class ResumeMode(StrEnum):
+    CONTINUE = "continue"
+    REGENERATE = "regenerate"
 
 
 class ReplyListener(Protocol):
@@ -106,11 +114,15 @@ class ChatService:
         path = self._conversations.active_path(conversation_id)
         return self._plan(path, user_text, params)
 
-    def _plan(self, path: list[Message], user_text: str, params: GenerationParams) -> PromptPlan:
+    def _plan(
+        self, path: list[Message], user_text: str, params: GenerationParams, prefill: str = ""
+    ) -> PromptPlan:
+        """Plan for the history in ``path`` followed by ``user_text`` (when not empty)."""
         model = self._require_model()
         template = self.template_for(model)
         history = history_from(path)
-        history.append(ChatMessage(Role.USER, user_text))
+        if user_text:
+            history.append(ChatMessage(Role.USER, user_text))
 
         def tokenize(text: str) -> list[int]:
             add_bos = model.add_bos and not (model.bos_text and text.startswith(model.bos_text))
@@ -123,6 +135,7 @@ class ChatService:
             history,
             n_ctx=model.n_ctx,
             max_tokens=params.max_tokens,
+            prefill=prefill,
         )
 
     def _require_model(self) -> LoadedModel:
@@ -169,10 +182,61 @@ class ChatService:
                 template.description,
             )
         )
-        seed = params.seed if params.seed >= 0 else random.randrange(2**31 - 1)
-        sampling = SamplingConfig.from_params(params, seed, template.stop)
         return self._stream(
-            conversation_id, user, assistant, plan, sampling, model, template, cancel, listener
+            conversation_id, user, assistant, plan, params, model, template, cancel, listener
+        )
+
+    def resume(
+        self,
+        conversation_id: int,
+        message_id: int,
+        mode: ResumeMode,
+        params: GenerationParams,
+        cancel: threading.Event,
+        listener: ReplyListener | None = None,
+    ) -> ReplyResult:
+        """Continue an interrupted, stopped or failed reply where it ended, or write a new
+        one beside it (the old one stays as a sibling in the message tree)."""
+        listener = listener or NullListener()
+        params = params.validated()
+        model = self._require_model()
+        path = self._conversations.path_to(message_id)
+        reply = path[-1] if path else None
+        if reply is None or reply.conversation_id != conversation_id:
+            raise NotFoundError("That reply is no longer in this conversation.")
+        user = path[-2] if len(path) > 1 else None
+        if reply.role is not Role.ASSISTANT or user is None or user.role is not Role.USER:
+            raise GenerationError("Only an answer to a message can be continued or regenerated.")
+        history = path[:-1]
+        template = self.template_for(model)
+        if mode is ResumeMode.CONTINUE:
+            plan = self._plan(history, "", params, prefill=reply.content)
+            self._conversations.update_message(reply.id, reply.content, MessageStatus.PARTIAL)
+            self._conversations.set_active_leaf(conversation_id, reply.id)
+            assistant = reply
+        else:
+            plan = self._plan(history, "", params)
+            assistant = self._conversations.add_message(
+                conversation_id,
+                Role.ASSISTANT,
+                "",
+                parent_id=user.id,
+                status=MessageStatus.PARTIAL,
+                model=model.name,
+            )
+        listener.on_reply_started(
+            ReplyStarted(
+                user,
+                assistant,
+                plan.n_tokens,
+                plan.dropped_messages,
+                model.n_ctx,
+                template.description,
+                resumed=True,
+            )
+        )
+        return self._stream(
+            conversation_id, user, assistant, plan, params, model, template, cancel, listener
         )
 
     def _stream(
@@ -181,13 +245,15 @@ class ChatService:
         user: Message,
         assistant: Message,
         plan: PromptPlan,
-        sampling: SamplingConfig,
+        params: GenerationParams,
         model: LoadedModel,
         template: ChatTemplate,
         cancel: threading.Event,
         listener: ReplyListener,
     ) -> ReplyResult:
-        parts: list[str] = []
+        seed = params.seed if params.seed >= 0 else random.randrange(2**31 - 1)
+        sampling = SamplingConfig.from_params(params, seed, template.stop)
+        parts: list[str] = [assistant.content]  # a continued reply starts from its old text
         started = time.perf_counter()
         first: float | None = None
         last_flush = self._clock()

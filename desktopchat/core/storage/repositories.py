@@ -256,6 +256,17 @@ class ConversationRepository:
         )
         return [_message(r) for r in rows]
 
+    def set_active_leaf(self, conversation_id: int, message_id: int) -> None:
+        """Show the branch that ends at ``message_id`` (a message of this conversation)."""
+        with self._db.write() as conn:
+            cursor = conn.execute(
+                "UPDATE conversations SET active_leaf_id = ? WHERE id = ? AND EXISTS"
+                " (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)",
+                (message_id, conversation_id, message_id, conversation_id),
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"There is no message {message_id} in that conversation.")
+
     def active_path(self, conversation_id: int) -> list[Message]:
         return self.path_to(self.get(conversation_id).active_leaf_id)
 
