@@ -14,14 +14,14 @@ from pytestqt.qtbot import QtBot
 
 from desktopchat.core.chat import GenerationParams, MessageStatus
 from desktopchat.core.paths import AppPaths
-from tests.ui.test_main_window import WindowFactory, make_window  # noqa: F401 - fixture
+from tests.ui.conftest import WindowFactory
 
 pytestmark = pytest.mark.real_model
 
 
 def test_closing_during_a_reply_saves_it_and_stops_fast(
     qtbot: QtBot,
-    make_window: WindowFactory,  # noqa: F811 - the fixture
+    make_window: WindowFactory,
 ) -> None:
     window = make_window()
     window.settings_panel.set_params(
