@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QSocketNotifier, QTimer
+from PySide6.QtCore import QSocketNotifier, Qt, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -55,7 +55,8 @@ def build_window(
 
 
 def install_excepthook(window: MainWindow, paths: AppPaths) -> None:
-    """A bug anywhere is logged with its traceback and shown; the app keeps running."""
+    """A bug anywhere is logged with its traceback and shown in a dialog that names the log
+    file; the app keeps running."""
     log_file = paths.logs / "desktopchat.log"
 
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
@@ -63,10 +64,19 @@ def install_excepthook(window: MainWindow, paths: AppPaths) -> None:
             window.close()
             return
         log.critical("uncaught exception", exc_info=(kind, value, tb))
-        window.show_error(
-            f"Something went wrong inside DesktopChat ({kind.__name__}). Your chats are safe; "
-            f"the details are in {log_file}."
+        summary = f"Something went wrong inside DesktopChat ({kind.__name__}). Your chats are safe."
+        window.show_error(f"{summary} The details are in {log_file}.")
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "DesktopChat", summary, QMessageBox.StandardButton.Ok, window
         )
+        box.setObjectName("uncaught-exception")
+        box.setInformativeText(
+            f"The details are in the log file:\n{log_file}\n\nDesktopChat keeps running; if "
+            "this happens again, please report it with that file."
+        )
+        box.setWindowModality(Qt.WindowModality.NonModal)  # never blocks the window
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.show()
 
     sys.excepthook = hook
 

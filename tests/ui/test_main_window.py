@@ -575,3 +575,28 @@ def test_any_unicode_reaches_the_model_as_valid_text(
     assert user.content.replace("\ufffd", "") == awkward.replace("\ud83d", "")
     user.content.encode("utf-8")
     assert reply.status is MessageStatus.COMPLETE
+
+
+def test_an_uncaught_exception_shows_a_dialog_naming_the_log_and_the_app_goes_on(
+    qtbot: QtBot, make_window: WindowFactory, paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktopchat.ui.application import install_excepthook
+
+    window = make_window(wait_for_model=False)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    install_excepthook(window, paths)
+    try:
+        raise RuntimeError("a bug")
+    except RuntimeError:
+        sys.excepthook(*sys.exc_info())
+    box = window.findChild(QMessageBox, "uncaught-exception")
+    assert box is not None and box.isVisible() and not box.isModal()
+    assert str(paths.logs / "desktopchat.log") in box.informativeText()
+    assert "RuntimeError" in box.text() and "RuntimeError" in window.notice.text()
+    box.close()
+    window.open_conversation(None)  # still working
+    assert window.isVisible()
