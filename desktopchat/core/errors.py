@@ -34,6 +34,9 @@ class ModelNotFoundError(ModelError):
 class NoModelLoadedError(ModelError):
     """A generation was asked for while no model is loaded."""
 
+    def __init__(self, message: str = "No model is loaded. Choose a model and load it first."):
+        super().__init__(message)
+
 
 class EngineCrashedError(ModelError):
     """The engine's child process died (llama.cpp aborted, or the system killed it)."""

@@ -247,7 +247,7 @@ class LlamaEngine:
 
     def _require(self) -> Any:
         if self._llama is None:
-            raise NoModelLoadedError("No model is loaded. Choose a model and load it first.")
+            raise NoModelLoadedError()
         return self._llama
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:

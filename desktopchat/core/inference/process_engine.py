@@ -104,6 +104,7 @@ class ProcessEngine:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console on Windows
         )
         assert process.stdin is not None and process.stdout is not None
         assert process.stderr is not None
@@ -248,7 +249,7 @@ class ProcessEngine:
 
     def _require(self) -> None:
         if self._loaded is None:
-            raise NoModelLoadedError("No model is loaded. Choose a model and load it first.")
+            raise NoModelLoadedError()
 
 
 def _short(line: str, limit: int = 200) -> str:

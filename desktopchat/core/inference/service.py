@@ -141,7 +141,7 @@ class ChatService:
     def _require_model(self) -> LoadedModel:
         model = self._engine.loaded
         if model is None:
-            raise NoModelLoadedError("No model is loaded. Choose a model and load it first.")
+            raise NoModelLoadedError()
         return model
 
     def reply(
@@ -159,32 +159,12 @@ class ChatService:
         model = self._require_model()
         path = self._conversations.active_path(conversation_id)
         plan = self._plan(path, user_text, params)  # before anything is stored
-        template = self.template_for(model)
         parent_id = path[-1].id if path else None
         user = self._conversations.add_message(
             conversation_id, Role.USER, user_text, parent_id=parent_id
         )
-        assistant = self._conversations.add_message(
-            conversation_id,
-            Role.ASSISTANT,
-            "",
-            parent_id=user.id,
-            status=MessageStatus.PARTIAL,
-            model=model.name,
-        )
-        listener.on_reply_started(
-            ReplyStarted(
-                user,
-                assistant,
-                plan.n_tokens,
-                plan.dropped_messages,
-                model.n_ctx,
-                template.description,
-            )
-        )
-        return self._stream(
-            conversation_id, user, assistant, plan, params, model, template, cancel, listener
-        )
+        assistant = self._new_reply(conversation_id, user, model)
+        return self._start(user, assistant, plan, params, model, cancel, listener, resumed=False)
 
     def resume(
         self,
@@ -208,7 +188,6 @@ class ChatService:
         if reply.role is not Role.ASSISTANT or user is None or user.role is not Role.USER:
             raise GenerationError("Only an answer to a message can be continued or regenerated.")
         history = path[:-1]
-        template = self.template_for(model)
         if mode is ResumeMode.CONTINUE:
             plan = self._plan(history, "", params, prefill=reply.content)
             self._conversations.update_message(reply.id, reply.content, MessageStatus.PARTIAL)
@@ -216,14 +195,33 @@ class ChatService:
             assistant = reply
         else:
             plan = self._plan(history, "", params)
-            assistant = self._conversations.add_message(
-                conversation_id,
-                Role.ASSISTANT,
-                "",
-                parent_id=user.id,
-                status=MessageStatus.PARTIAL,
-                model=model.name,
-            )
+            assistant = self._new_reply(conversation_id, user, model)
+        return self._start(user, assistant, plan, params, model, cancel, listener, resumed=True)
+
+    def _new_reply(self, conversation_id: int, user: Message, model: LoadedModel) -> Message:
+        """An empty, streaming reply to ``user`` (the conversation's new active leaf)."""
+        return self._conversations.add_message(
+            conversation_id,
+            Role.ASSISTANT,
+            "",
+            parent_id=user.id,
+            status=MessageStatus.PARTIAL,
+            model=model.name,
+        )
+
+    def _start(
+        self,
+        user: Message,
+        assistant: Message,
+        plan: PromptPlan,
+        params: GenerationParams,
+        model: LoadedModel,
+        cancel: threading.Event,
+        listener: ReplyListener,
+        *,
+        resumed: bool,
+    ) -> ReplyResult:
+        template = self.template_for(model)
         listener.on_reply_started(
             ReplyStarted(
                 user,
@@ -232,11 +230,19 @@ class ChatService:
                 plan.dropped_messages,
                 model.n_ctx,
                 template.description,
-                resumed=True,
+                resumed=resumed,
             )
         )
         return self._stream(
-            conversation_id, user, assistant, plan, params, model, template, cancel, listener
+            assistant.conversation_id,
+            user,
+            assistant,
+            plan,
+            params,
+            model,
+            template,
+            cancel,
+            listener,
         )
 
     def _stream(
