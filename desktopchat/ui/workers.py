@@ -78,24 +78,23 @@ class InferenceWorker(QObject):
     @Slot(str, object)
     def load(self, path: str, params: GenerationParams) -> None:
         marker = self._paths.loading_marker
+        crashed = False
         try:
             engine, _ = self._ready()
             marker.write_text(path, encoding="utf-8")
             loaded = engine.load(LoadConfig.from_params(Path(path), params), self._on_progress)
-        except EngineCrashedError as exc:
-            # llama.cpp died on this file: keep the marker so it is not auto-loaded again.
-            self.model_load_failed.emit(str(exc))
-            return
         except DesktopChatError as exc:
-            marker.unlink(missing_ok=True)
+            # llama.cpp dying on the file keeps the marker: it is not auto-loaded again.
+            crashed = isinstance(exc, EngineCrashedError)
             self.model_load_failed.emit(str(exc))
             return
         except Exception as exc:
-            marker.unlink(missing_ok=True)
             log.exception("model load failed")
             self.model_load_failed.emit(f"Loading failed unexpectedly ({type(exc).__name__}).")
             return
-        marker.unlink(missing_ok=True)
+        finally:
+            if not crashed:
+                marker.unlink(missing_ok=True)
         self.model_loaded.emit(loaded)
 
     def _on_progress(self, fraction: float, what: str) -> None:
