@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from desktopchat import __version__
-
-
-def run(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DESKTOPCHAT_HOME"}
-    env["DESKTOPCHAT_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "desktopchat", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
+from tests.processes import run_cli as run
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], message: str) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import run_cli
+
 pytestmark = pytest.mark.real_model
 
 FLUSH_SLACK = 1.3  # the 1 s flush interval plus scheduling slack on a loaded 2-core machine
@@ -135,12 +137,5 @@ def test_sigkill_at_many_random_points_keeps_the_database_consistent(tmp_path: P
     assert dangling == 0
     assert fts == len(rows)  # the search index never drifts from the messages
     # the app opens it normally afterwards
-    result = subprocess.run(
-        [sys.executable, "-m", "desktopchat", "conversations", "list", "--json"],
-        env={**os.environ, "DESKTOPCHAT_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(tmp_path, "conversations", "list", "--json", timeout=60)
     assert result.returncode == 0, result.stderr

@@ -20,6 +20,7 @@ import pytest
 from pytest_socket import SocketBlockedError
 
 from desktopchat.core import network
+from tests.processes import run_cli
 
 
 def test_the_test_suite_itself_cannot_open_network_sockets() -> None:
@@ -73,8 +74,8 @@ def inet_connects(trace: Path) -> list[str]:
     return [line for line in text.splitlines() if re.search(r"connect\(.*AF_INET6?\b", line)]
 
 
-def offline(command: list[str], trace: Path) -> list[str]:
-    """The command under a network namespace with no network, traced by strace."""
+def offline(trace: Path) -> list[str]:
+    """A command prefix: a network namespace with no network, traced by strace."""
     for tool in ("unshare", "strace"):
         assert shutil.which(tool), f"{tool} is missing; test.sh installs it"
     return [
@@ -87,22 +88,13 @@ def offline(command: list[str], trace: Path) -> list[str]:
         "trace=connect,execve",
         "-o",
         str(trace),
-        *command,
     ]
 
 
 @pytest.mark.real_model
 def test_a_chat_without_any_network_works_and_tries_no_connection(tmp_path: Path) -> None:
     trace = tmp_path / "cli.trace"
-    env = {**os.environ, "DESKTOPCHAT_HOME": str(tmp_path / "home")}
-    done = subprocess.run(
-        offline([sys.executable, "-m", "desktopchat", "chat", "--max-tokens", "8", "Hi!"], trace),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_cli(tmp_path / "home", "chat", "--max-tokens", "8", "Hi!", wrap=offline(trace))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
     assert inet_connects(trace) == []
@@ -116,7 +108,7 @@ def test_the_window_without_any_network_loads_a_model_and_tries_no_connection(
     home = tmp_path / "home"
     env = {**os.environ, "DESKTOPCHAT_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
     process = subprocess.Popen(
-        offline([sys.executable, "-m", "desktopchat"], trace),
+        [*offline(trace), sys.executable, "-m", "desktopchat"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

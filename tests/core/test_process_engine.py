@@ -21,6 +21,7 @@ from desktopchat.core.inference.engine import Done, LoadConfig, Piece, SamplingC
 from desktopchat.core.inference.llama_engine import LlamaEngine
 from desktopchat.core.inference.process_engine import ProcessEngine
 from tests.gguf_files import aborting_gguf
+from tests.processes import gone_within
 
 pytestmark = pytest.mark.real_model
 
@@ -126,14 +127,4 @@ def test_the_child_does_not_outlive_a_killed_app(starter_model: Path, tmp_path: 
         assert app.stdout is not None
         child = int(app.stdout.readline())
         app.kill()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            return
-        with open(f"/proc/{child}/stat") as stat:  # a zombie waiting for init is gone too
-            if stat.read().split()[2] == "Z":
-                return
-        time.sleep(0.05)
-    pytest.fail(f"engine process {child} outlived the app")
+    assert gone_within(child, 10), f"engine process {child} outlived the app"

@@ -26,6 +26,7 @@ from desktopchat.core.secrets import (
     redact,
     remember_secret,
 )
+from tests.processes import run_cli
 
 TOKEN = "hf_TestTokenAbcdefGhijklMnopqrSTUVwxyz012"
 
@@ -213,14 +214,7 @@ def test_the_token_appears_in_no_file_the_app_writes(
         """,
         env,
     )
-    chat = subprocess.run(
-        [sys.executable, "-m", "desktopchat", "--verbose", "chat", "--max-tokens", "4", "Hello"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    chat = run_cli(home, "--verbose", "chat", "--max-tokens", "4", "Hello", env=keychain)
     assert chat.returncode == 0, chat.stderr
     written = [p for p in home.rglob("*") if p.is_file()]
     assert any(p.name == "desktopchat.log" for p in written)

@@ -20,6 +20,7 @@ from pytestqt.qtbot import QtBot
 
 from desktopchat.core.chat import MessageStatus
 from desktopchat.core.paths import AppPaths
+from tests.processes import gone_within
 from tests.ui.conftest import WindowFactory
 
 pytestmark = pytest.mark.real_model
@@ -86,10 +87,8 @@ def test_sigkill_of_the_gui_mid_reply_keeps_the_reply_and_ends_the_engine(
     gui.wait(timeout=10)
     gui.stdout.close()
 
-    deadline = time.monotonic() + 10  # the engine process notices and exits
-    while time.monotonic() < deadline and _alive(engine_pid):
-        time.sleep(0.05)
-    assert not _alive(engine_pid), "the engine process outlived the killed window"
+    # the engine process notices and exits
+    assert gone_within(engine_pid, 10), "the engine process outlived the killed window"
 
     conn = sqlite3.connect(paths.database)
     try:
@@ -110,15 +109,6 @@ def test_sigkill_of_the_gui_mid_reply_keeps_the_reply_and_ends_the_engine(
         qtbot.mouseClick(reply.continue_button, Qt.MouseButton.LeftButton)
     assert finished.args[0].text.startswith(rows[1][2])
     assert finished.args[0].status is MessageStatus.COMPLETE
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
 CHURN = textwrap.dedent(

@@ -13,6 +13,7 @@ from desktopchat.core.chat import GenerationParams, MessageStatus, Role
 from desktopchat.core.paths import AppPaths
 from desktopchat.ui.controllers import ModelState
 from desktopchat.ui.main_window import MainWindow
+from tests.processes import run_cli
 from tests.ui.conftest import WindowFactory
 
 pytestmark = pytest.mark.real_model
@@ -360,21 +361,10 @@ def test_a_damaged_database_is_restored_at_start_and_the_user_told(
 def test_conversations_added_by_the_cli_appear(
     qtbot: QtBot, make_window: WindowFactory, paths: AppPaths
 ) -> None:
-    import os
-    import subprocess
-    import sys
 
     window = make_window()
     assert window.sidebar.ids() == []
-    env = {**os.environ, "DESKTOPCHAT_HOME": str(paths.data.parent)}
-    result = subprocess.run(
-        [sys.executable, "-m", "desktopchat", "chat", "--max-tokens", "8", "Hello from a script"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_cli(paths.data.parent, "chat", "--max-tokens", "8", "Hello from a script")
     assert result.returncode == 0, result.stderr
     qtbot.waitUntil(lambda: len(window.sidebar.ids()) == 1, timeout=10_000)
     window.sidebar.list.setCurrentRow(0)
