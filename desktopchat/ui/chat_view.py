@@ -86,7 +86,6 @@ class MessageWidget(QFrame):
         actions.addStretch(1)
         self.actions_row.setVisible(False)
         layout.addWidget(self.actions_row)
-        self.live = live
         self.set_content(message.content, message.status, live=live)
 
     @property

@@ -40,7 +40,7 @@ class ChatController(QObject):
     _request_generate = Signal(int, str, object)
     _request_unload = Signal()
     _request_shutdown = Signal()
-    _request_count = Signal(int, str)
+    _request_count = Signal(int, str, bool)
     _request_resume = Signal(int, int, str, object)
 
     # events for the window
@@ -135,10 +135,14 @@ class ChatController(QObject):
         self._request_resume.emit(conversation_id, message_id, mode.value, params)
 
     def count_tokens(self, text: str) -> int:
-        """Ask for the text's token count (answered by tokens_counted); returns the id."""
+        """Ask for the text's token count (answered by tokens_counted); returns the id.
+
+        Far beyond the context only a prefix is sent: it tells enough ("more than N") in a
+        fraction of the time, and megabytes never cross to the inference thread."""
         self._count_requests += 1
         self._worker.latest_count_request = self._count_requests
-        self._request_count.emit(self._count_requests, text)
+        limit = self.loaded.n_ctx * 32 if self.loaded is not None else len(text)
+        self._request_count.emit(self._count_requests, text[:limit], len(text) <= limit)
         return self._count_requests
 
     def stop(self) -> None:

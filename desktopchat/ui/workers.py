@@ -147,19 +147,17 @@ class InferenceWorker(QObject):
             return
         self.reply_finished.emit(result)
 
-    @Slot(int, str)
-    def count_tokens(self, request_id: int, text: str) -> None:
+    @Slot(int, str, bool)
+    def count_tokens(self, request_id: int, text: str, exact: bool) -> None:
+        """Count ``text``'s tokens; ``exact`` says whether it is the whole message or only
+        a prefix, and is passed back with the count."""
         if request_id < self.latest_count_request:
             return  # the text changed again while we were busy
         engine = self._engine
-        count, exact = -1, True
+        count = -1
         if engine is not None and engine.loaded is not None:
-            # Far beyond any context, a prefix tells enough ("at least N") in a fraction
-            # of the time the whole would take.
-            limit = engine.loaded.n_ctx * 32
-            exact = len(text) <= limit
             try:
-                count = len(engine.tokenize(text[:limit], add_bos=False))
+                count = len(engine.tokenize(text, add_bos=False))
             except DesktopChatError:
                 count = -1
         self.tokens_counted.emit(request_id, count, exact)

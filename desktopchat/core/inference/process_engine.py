@@ -77,8 +77,8 @@ def describe_exit(returncode: int | None) -> str:
 class ProcessEngine:
     """An Engine whose llama.cpp lives in a child process. One thread drives it."""
 
-    def __init__(self, command: list[str] | None = None) -> None:
-        self._command = command or host_command(
+    def __init__(self) -> None:
+        self._command = host_command(
             verbose=logging.getLogger("desktopchat.llama").isEnabledFor(logging.DEBUG)
         )
         self._process: subprocess.Popen[bytes] | None = None
@@ -196,7 +196,7 @@ class ProcessEngine:
                 cancel_sent = True
             if frame is None:
                 continue
-            if frame is _DIED or frame[0] == "died":
+            if frame is _DIED:
                 raise self._crashed(doing, advice)
             if frame[0] == "error":
                 raise _rebuild_error(frame[1], frame[2])
