@@ -204,6 +204,7 @@ class _StreamPrinter:
     def __init__(self, *, quiet: bool) -> None:
         self.quiet = quiet
         self.notice = ""
+        self.progress_shown = False
 
     def on_reply_started(self, started: ReplyStarted) -> None:
         if started.dropped_messages:
@@ -213,9 +214,18 @@ class _StreamPrinter:
             )
 
     def on_reply_piece(self, text: str) -> None:
+        if self.progress_shown:
+            sys.stderr.write("\r\033[K")
+            self.progress_shown = False
         if not self.quiet:
             sys.stdout.write(text)
             sys.stdout.flush()
+
+    def on_prompt_progress(self, done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rReading the prompt: {done:,} of {total:,} tokens")
+            sys.stderr.flush()
+            self.progress_shown = True
 
 
 def _conversations(args: argparse.Namespace, core: Any) -> int:

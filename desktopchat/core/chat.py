@@ -40,6 +40,9 @@ def clean_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
+
+
 def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
@@ -58,7 +61,12 @@ class GenerationParams:
     n_ctx: int = 4096
     seed: int = -1  # -1: a new random seed for every reply
     n_threads: int = 0  # 0: automatic
-    n_gpu_layers: int = 0  # -1: all layers
+    n_gpu_layers: int = -2  # -2: planned from free VRAM (AUTO_GPU_LAYERS), -1: all, 0: none
+    # Advanced, per model: flash attention, and the KV cache's number format. A quantized
+    # cache (q8_0, q4_0) halves or quarters its memory; llama.cpp needs flash attention
+    # for it.
+    flash_attn: bool = False
+    kv_cache_type: str = "f16"
 
     def __post_init__(self) -> None:
         # However it was made (typed, pasted, read back from JSON), the prompt is valid text.
@@ -84,8 +92,14 @@ class GenerationParams:
             problems.append("CPU threads must be 0 (automatic) or more")
         if not -1 <= self.seed < 2**32:
             problems.append("the seed must be -1 (random) or between 0 and 4294967295")
-        if self.n_gpu_layers < -1:
-            problems.append("GPU layers must be -1 (all), 0 (none) or more")
+        if self.n_gpu_layers < -2:
+            problems.append("GPU layers must be -2 (automatic), -1 (all), 0 (none) or more")
+        if self.kv_cache_type not in KV_CACHE_TYPES:
+            problems.append(f"the KV cache type must be one of {', '.join(KV_CACHE_TYPES)}")
+        elif self.kv_cache_type != "f16" and not self.flash_attn:
+            problems.append(
+                f"a {self.kv_cache_type} KV cache needs flash attention: turn it on, or use f16"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -95,9 +109,9 @@ class GenerationParams:
         """Threads to use: more than the machine has cores only slows llama.cpp down."""
         return min(self.n_threads, os.cpu_count() or 1) if self.n_threads else default_threads()
 
-    def load_key(self) -> tuple[int, int, int]:
+    def load_key(self) -> tuple[int, int, int, bool, str]:
         """The settings that need the model reloaded when they change."""
-        return (self.n_ctx, self.threads, self.n_gpu_layers)
+        return (self.n_ctx, self.threads, self.n_gpu_layers, self.flash_attn, self.kv_cache_type)
 
     def with_changes(self, **changes: Any) -> GenerationParams:
         return replace(self, **changes)
@@ -126,7 +140,7 @@ class GenerationParams:
             kind = type(getattr(result, key))
             if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
                 changes[key] = float(value)
-            elif isinstance(value, kind) and not isinstance(value, bool):
+            elif isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
                 changes[key] = value
         return replace(result, **changes)
 
@@ -134,6 +148,7 @@ class GenerationParams:
 @dataclass(frozen=True)
 class GenerationStats:
     prompt_tokens: int = 0
+    prompt_evaluated: int | None = None  # tokens llama.cpp evaluated; the rest were reused
     completion_tokens: int = 0
     time_to_first_token: float | None = None  # seconds
     tokens_per_second: float | None = None

@@ -48,6 +48,7 @@ class ChatController(QObject):
     load_progress = Signal(float, str)
     reply_started = Signal(object)  # ReplyStarted
     reply_text_changed = Signal(int, int, str)  # conversation id, message id, full text
+    prompt_progress = Signal(int, int)  # prompt tokens evaluated, of (long prompts only)
     reply_finished = Signal(object)  # ReplyResult
     reply_failed = Signal(object)  # ReplyFailure
     tokens_counted = Signal(int, int, bool)  # request id, tokens (-1: unknown), exact
@@ -86,6 +87,7 @@ class ChatController(QObject):
         self._worker.model_unloaded.connect(self.on_worker_model_unloaded)
         self._worker.reply_started.connect(self.on_worker_reply_started)
         self._worker.token_received.connect(self.on_worker_token_received)
+        self._worker.prompt_progress.connect(self.on_worker_prompt_progress)
         self._worker.reply_finished.connect(self.on_worker_reply_finished)
         self._worker.reply_failed.connect(self.on_worker_reply_failed)
         self._repaint = QTimer(self)
@@ -109,11 +111,7 @@ class ChatController(QObject):
         if self.loaded is None:
             return True
         config = self.loaded.config
-        return str(config.path) != path or (
-            config.n_ctx,
-            config.n_threads,
-            config.n_gpu_layers,
-        ) != (params.load_key())
+        return str(config.path) != path or config.load_key() != params.load_key()
 
     def send(self, conversation_id: int, text: str, params: GenerationParams) -> None:
         """Queue a reply. The worker loads the model first if the settings need it."""
@@ -211,12 +209,19 @@ class ChatController(QObject):
         self._repaint.start()
         self.reply_started.emit(started)
 
+    @Slot(int, int)
+    def on_worker_prompt_progress(self, done: int, total: int) -> None:
+        if not self._closed:
+            self.prompt_progress.emit(done, total)
+
     @Slot(str)
     def on_worker_token_received(self, text: str) -> None:
         if self._closed:
             return
         self._text_parts.append(text)
         self._dirty = True
+        if len(self._text_parts) == 2:  # the first piece: show it now, not at the next tick
+            self.on_repaint_timeout()
 
     @Slot()
     def on_repaint_timeout(self) -> None:

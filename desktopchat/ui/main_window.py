@@ -266,6 +266,7 @@ class MainWindow(QMainWindow):
         c.load_progress.connect(self.on_controller_load_progress)
         c.reply_started.connect(self.on_controller_reply_started)
         c.reply_text_changed.connect(self.on_controller_reply_text_changed)
+        c.prompt_progress.connect(self.on_controller_prompt_progress)
         c.reply_finished.connect(self.on_controller_reply_finished)
         c.reply_failed.connect(self.on_controller_reply_failed)
         c.busy_changed.connect(self.on_controller_busy_changed)
@@ -690,6 +691,13 @@ class MainWindow(QMainWindow):
         self.context_label.setText(f"Context {started.prompt_tokens:,} / {started.context_size:,}")
         self.refresh_conversations()
 
+    @Slot(int, int)
+    def on_controller_prompt_progress(self, done: int, total: int) -> None:
+        self.load_bar.setVisible(done < total)
+        self.load_bar.setValue(int(100 * done / max(total, 1)))
+        self.load_bar.setFormat("Prompt %p%")
+        self.load_bar.setToolTip(f"Reading the prompt: {done:,} of {total:,} tokens")
+
     @Slot(int, int, str)
     def on_controller_reply_text_changed(
         self, conversation_id: int, message_id: int, text: str
@@ -724,6 +732,7 @@ class MainWindow(QMainWindow):
 
     @Slot(bool)
     def on_controller_busy_changed(self, _busy: bool) -> None:
+        self.load_bar.setVisible(self.controller.state is ModelState.LOADING)
         self._update_enabled()
 
     # -- models ------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -15,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopchat.core.chat import GenerationParams, default_threads
+from desktopchat.core.chat import KV_CACHE_TYPES, GenerationParams, default_threads
+from desktopchat.core.models.fit import AUTO_GPU_LAYERS
 
 SAVE_DELAY_MS = 400
 
@@ -59,8 +62,21 @@ class SettingsPanel(QWidget):
         self.seed.setSpecialValueText("random")
         self.n_threads = _int(0, 256)
         self.n_threads.setSpecialValueText(f"auto ({default_threads()})")
-        self.n_gpu_layers = _int(-1, 1000)
-        self.n_gpu_layers.setSpecialValueText("all")
+        self.n_gpu_layers = _int(AUTO_GPU_LAYERS, 1000)
+        self.n_gpu_layers.setSpecialValueText("auto")
+        self.flash_attn = QCheckBox("Flash attention")
+        self.flash_attn.setToolTip(
+            "Faster attention with less memory on most GPUs; needed for a quantized KV "
+            "cache. Reloads the model."
+        )
+        self.flash_attn.setAccessibleName("Flash attention")
+        self.kv_cache_type = QComboBox()
+        self.kv_cache_type.addItems(KV_CACHE_TYPES)
+        self.kv_cache_type.setToolTip(
+            "Number format of the context cache: f16 is exact; q8_0 halves and q4_0 "
+            "quarters its memory (needs flash attention). Reloads the model."
+        )
+        self.kv_cache_type.setAccessibleName("KV cache type")
         form = QFormLayout()
         form.addRow("System prompt", self.system_prompt)
         # GenerationParams field -> (label, widget, tooltip): the one list of numeric settings
@@ -101,13 +117,16 @@ class SettingsPanel(QWidget):
             "n_gpu_layers": (
                 "GPU layers",
                 self.n_gpu_layers,
-                "Layers offloaded to a GPU build; reloads",
+                "Layers offloaded to a GPU build: auto plans from free VRAM, -1 all, "
+                "0 none; reloads",
             ),
         }
         for label, widget, tip in rows.values():
             widget.setToolTip(tip)
             widget.setAccessibleName(label)
             form.addRow(label, widget)
+        form.addRow("Advanced", self.flash_attn)
+        form.addRow("KV cache", self.kv_cache_type)
         self.system_prompt.setAccessibleName("System prompt")
         self.note = QLabel()
         self.note.setWordWrap(True)
@@ -136,21 +155,28 @@ class SettingsPanel(QWidget):
         self._numbers = {name: widget for name, (_, widget, _) in rows.items()}
         for number in self._numbers.values():
             number.valueChanged.connect(self._timer.start)
+        self.flash_attn.toggled.connect(self._timer.start)
+        self.kv_cache_type.currentTextChanged.connect(self._timer.start)
 
     def set_params(self, params: GenerationParams) -> None:
-        blockers = [QSignalBlocker(w) for w in [self.system_prompt, *self._numbers.values()]]
+        widgets = [self.system_prompt, self.flash_attn, self.kv_cache_type]
+        blockers = [QSignalBlocker(w) for w in [*widgets, *self._numbers.values()]]
         if self.system_prompt.toPlainText() != params.system_prompt:
             self.system_prompt.setPlainText(params.system_prompt)
         for name, widget in self._numbers.items():
             widget.setValue(getattr(params, name))
+        self.flash_attn.setChecked(params.flash_attn)
+        self.kv_cache_type.setCurrentText(params.kv_cache_type)
         del blockers
         self._timer.stop()
 
     def params(self) -> GenerationParams:
         values = {name: widget.value() for name, widget in self._numbers.items()}
-        return GenerationParams(system_prompt=self.system_prompt.toPlainText()).with_changes(
-            **values
-        )
+        return GenerationParams(
+            system_prompt=self.system_prompt.toPlainText(),
+            flash_attn=self.flash_attn.isChecked(),
+            kv_cache_type=self.kv_cache_type.currentText(),
+        ).with_changes(**values)
 
     def flush(self) -> None:
         """Emit pending changes now (before a send, or when switching conversations)."""

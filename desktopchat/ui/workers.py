@@ -46,6 +46,7 @@ class InferenceWorker(QObject):
     model_unloaded = Signal()
     reply_started = Signal(object)  # ReplyStarted
     token_received = Signal(str)
+    prompt_progress = Signal(int, int)  # prompt tokens evaluated, of
     reply_finished = Signal(object)  # ReplyResult
     reply_failed = Signal(object)  # ReplyFailure
     tokens_counted = Signal(int, int, bool)  # request id, tokens (-1: no model), exact
@@ -169,6 +170,9 @@ class InferenceWorker(QObject):
 
     def on_reply_piece(self, text: str) -> None:
         self.token_received.emit(text)
+
+    def on_prompt_progress(self, done: int, total: int) -> None:
+        self.prompt_progress.emit(done, total)
 
     @Slot()
     def shutdown(self) -> None:

@@ -39,12 +39,16 @@ class Recorder:
     def __init__(self) -> None:
         self.started: ReplyStarted | None = None
         self.pieces: list[str] = []
+        self.progress: list[tuple[int, int]] = []
 
     def on_reply_started(self, started: ReplyStarted) -> None:
         self.started = started
 
     def on_reply_piece(self, text: str) -> None:
         self.pieces.append(text)
+
+    def on_prompt_progress(self, done: int, total: int) -> None:
+        self.progress.append((done, total))
 
 
 def test_streams_tokens(loaded_engine: LlamaEngine) -> None:

@@ -24,10 +24,23 @@ class LoadConfig:
     n_ctx: int
     n_threads: int
     n_gpu_layers: int = 0
+    flash_attn: bool = False
+    kv_cache_type: str = "f16"
 
     @classmethod
     def from_params(cls, path: Path, params: GenerationParams) -> LoadConfig:
-        return cls(path, params.n_ctx, params.threads, params.n_gpu_layers)
+        return cls(
+            path,
+            params.n_ctx,
+            params.threads,
+            params.n_gpu_layers,
+            params.flash_attn,
+            params.kv_cache_type,
+        )
+
+    def load_key(self) -> tuple[int, int, int, bool, str]:
+        """Compare with GenerationParams.load_key to see whether a reload is needed."""
+        return (self.n_ctx, self.n_threads, self.n_gpu_layers, self.flash_attn, self.kv_cache_type)
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,8 @@ class LoadedModel:
     eos_text: str
     add_bos: bool
     load_seconds: float
+    placement: str = "CPU only"  # where the weights went, in words (see OffloadPlan)
+    n_gpu_layers: int = 0  # what llama.cpp was given
 
 
 @dataclass(frozen=True)
@@ -79,12 +94,21 @@ class Piece:
 
 
 @dataclass(frozen=True)
+class PromptProgress:
+    """Prompt evaluation went one batch further (only sent for multi-batch prompts)."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Done:
     reason: FinishReason
     completion_tokens: int
+    prompt_evaluated: int | None = None  # prompt tokens evaluated (the rest were reused)
 
 
-GenerationEvent = Piece | Done
+GenerationEvent = Piece | PromptProgress | Done
 
 
 class Engine(Protocol):
@@ -104,5 +128,6 @@ class Engine(Protocol):
     def generate(
         self, prompt_tokens: list[int], sampling: SamplingConfig, cancel: threading.Event
     ) -> Iterator[GenerationEvent]:
-        """Stream the reply; the last event is always Done. Checks ``cancel`` per token."""
+        """Stream the reply; the last event is always Done. Checks ``cancel`` between
+        prompt batches and after every token."""
         ...

@@ -21,7 +21,7 @@ import traceback
 from typing import IO, Any
 
 from desktopchat.core.errors import DesktopChatError
-from desktopchat.core.inference.engine import Done, LoadConfig, SamplingConfig
+from desktopchat.core.inference.engine import Done, LoadConfig, PromptProgress, SamplingConfig
 from desktopchat.core.inference.ipc import (
     FrameWriter,
     PipeClosedError,
@@ -101,6 +101,8 @@ def serve(
                 for event in engine.generate(tokens, sampling, cancel):
                     if isinstance(event, Done):
                         writer.send("ok", event)
+                    elif isinstance(event, PromptProgress):
+                        writer.send("prompt", event.done, event.total)
                     else:
                         writer.send("piece", event.text)
             elif kind == "unload":

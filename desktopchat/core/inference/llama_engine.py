@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from desktopchat.core.chat import FinishReason
@@ -33,16 +34,29 @@ from desktopchat.core.inference.engine import (
     LoadedModel,
     Piece,
     ProgressCallback,
+    PromptProgress,
     SamplingConfig,
 )
+from desktopchat.core.inference.state_cache import StateCache, common_prefix
 from desktopchat.core.inference.stops import StopMatcher
-from desktopchat.core.models.fit import available_memory, estimate
+from desktopchat.core.models.fit import (
+    GpuDevice,
+    available_memory,
+    estimate,
+    plan_offload,
+)
 from desktopchat.core.models.gguf import read_gguf
 from desktopchat.core.models.library import human_size
 
 log = logging.getLogger("desktopchat.llama")
 
 N_BATCH = 512
+# Save the context before a prompt overwrites it only when that throws away at least this
+# many evaluated tokens (another conversation), and restore a saved one only when it
+# saves evaluating at least RESTORE_GAIN tokens.
+SAVE_MIN_TOKENS = 128
+RESTORE_GAIN = 32
+_KV_TYPES = {"f16": "GGML_TYPE_F16", "q8_0": "GGML_TYPE_Q8_0", "q4_0": "GGML_TYPE_Q4_0"}
 _LOG_TAIL: collections.deque[str] = collections.deque(maxlen=40)
 # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 "continue the previous line"
 _LOG_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
@@ -109,6 +123,56 @@ def explain_load_failure(file_name: str, log_lines: list[str], error: str) -> st
     )
 
 
+# ggml_backend_dev_type: CPU, GPU, integrated GPU, accelerator
+_GPU_DEVICE_TYPES = (1, 2)
+
+
+def gpu_devices() -> list[GpuDevice]:
+    """The GPUs this build of llama.cpp can use, with their free memory. Empty for a CPU
+    build (what pip installs by default) or a machine without a GPU. Asks ggml's device
+    registry directly: llama-cpp-python does not bind it."""
+    llama_cpp = _import_llama()
+    if not llama_cpp.llama_supports_gpu_offload():
+        return []
+    try:
+        ggml = _ggml_library(llama_cpp)
+    except (OSError, AttributeError) as exc:
+        log.warning("cannot list GPU devices: %s", exc)
+        return []
+    devices = []
+    for index in range(ggml.ggml_backend_dev_count()):
+        device = ggml.ggml_backend_dev_get(index)
+        if ggml.ggml_backend_dev_type(device) not in _GPU_DEVICE_TYPES:
+            continue
+        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+        ggml.ggml_backend_dev_memory(device, ctypes.byref(free), ctypes.byref(total))
+        name = (ggml.ggml_backend_dev_description(device) or b"GPU").decode("utf-8", "replace")
+        devices.append(GpuDevice(name, int(free.value), int(total.value)))
+    return devices
+
+
+def _ggml_library(llama_cpp: Any) -> Any:
+    folder = Path(llama_cpp.__file__).parent / "lib"
+    names = ("libggml.so", "libggml.dylib", "ggml.dll")
+    path = next((folder / n for n in names if (folder / n).exists()), None)
+    if path is None:
+        raise OSError(f"no ggml library in {folder}")
+    ggml = ctypes.CDLL(str(path))
+    ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
+    ggml.ggml_backend_dev_get.restype = ctypes.c_void_p
+    ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+    ggml.ggml_backend_dev_type.restype = ctypes.c_int
+    ggml.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+    ggml.ggml_backend_dev_description.restype = ctypes.c_char_p
+    ggml.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
+    ggml.ggml_backend_dev_memory.argtypes = [
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_size_t),
+        ctypes.POINTER(ctypes.c_size_t),
+    ]
+    return ggml
+
+
 class LlamaEngine:
     """Holds at most one loaded model. Not thread-safe: one thread owns it."""
 
@@ -117,11 +181,14 @@ class LlamaEngine:
         memory_probe: Callable[[], int | None] = available_memory,
         *,
         quiet: bool = True,
+        states: StateCache | None = None,
     ) -> None:
         """``quiet`` silences llama.cpp's own stderr during loads (its log reaches us
-        anyway); the engine process turns it off so an abort message is not lost."""
+        anyway); the engine process turns it off so an abort message is not lost.
+        ``states`` keeps recent contexts for switching back (see state_cache)."""
         self._memory_probe = memory_probe
         self._quiet = quiet
+        self.states = states if states is not None else StateCache()
         self._llama: Any = None
         self._loaded: LoadedModel | None = None
         self._vocab: Any = None
@@ -140,25 +207,36 @@ class LlamaEngine:
         n_ctx = config.n_ctx
         if info.context_length and n_ctx > info.context_length:
             n_ctx = info.context_length
-        needed = estimate(info, n_ctx)
+        needed = estimate(info, n_ctx, config.kv_cache_type)
+        llama_cpp = _import_llama()
+        devices = gpu_devices() if config.n_gpu_layers != 0 else []
+        plan = plan_offload(needed, devices, config.n_gpu_layers)
         free = self._memory_probe()
-        if free is not None and needed.total > free:
+        if free is not None and plan.ram_bytes > free:
             raise ModelTooLargeError(
-                f"{info.name} needs about {human_size(needed.total)} of memory "
+                f"{info.name} needs about {human_size(plan.ram_bytes)} of memory "
                 f"({human_size(needed.weights)} weights + {human_size(needed.kv_cache)} for a "
                 f"{n_ctx:,}-token context), but only {human_size(free)} is free. "
                 "Choose a smaller context, a smaller quantization, or close other programs."
             )
-        llama_cpp = _import_llama()
+        log.info("loading %s: %s", config.path.name, plan.describe())
         progress(0.05, "Loading weights")
-        _LOG_TAIL.clear()
-        try:
-            llama = self._construct(llama_cpp, config, n_ctx, progress)
-        except DesktopChatError:
-            raise
-        except (ValueError, RuntimeError, OSError) as exc:
-            message = explain_load_failure(config.path.name, list(_LOG_TAIL), str(exc))
-            raise ModelLoadError(message) from None
+        while True:
+            _LOG_TAIL.clear()
+            try:
+                llama = self._construct(llama_cpp, config, n_ctx, plan.n_gpu_layers, progress)
+                break
+            except DesktopChatError:
+                raise
+            except (ValueError, RuntimeError, OSError) as exc:
+                message = explain_load_failure(config.path.name, list(_LOG_TAIL), str(exc))
+                if plan.n_gpu_layers > 0 and "not enough memory" in message:
+                    # The GPU had less room than it said: try again with half the layers.
+                    fewer = plan.n_gpu_layers // 2
+                    log.warning("GPU load failed; retrying with %d layers", fewer)
+                    plan = plan_offload(needed, devices, fewer)
+                    continue
+                raise ModelLoadError(message) from None
         metadata: dict[str, str] = llama.metadata
         model = llama._model
         vocab = llama_cpp.llama_model_get_vocab(model.model)
@@ -177,12 +255,19 @@ class LlamaEngine:
             eos_text=self._token_text(llama.token_eos()),
             add_bos=add_bos,
             load_seconds=time.perf_counter() - started,
+            placement=plan.describe(),
+            n_gpu_layers=plan.n_gpu_layers,
         )
         progress(1.0, "Ready")
         return self._loaded
 
     def _construct(
-        self, llama_cpp: Any, config: LoadConfig, n_ctx: int, progress: ProgressCallback
+        self,
+        llama_cpp: Any,
+        config: LoadConfig,
+        n_ctx: int,
+        n_gpu_layers: int,
+        progress: ProgressCallback,
     ) -> Any:
         # Llama() has no load-progress hook, but it reads its model parameters from
         # llama_model_default_params(): hand it parameters that report progress.
@@ -199,6 +284,7 @@ class LlamaEngine:
             params.progress_callback = on_progress
             return params
 
+        kv_type = getattr(llama_cpp, _KV_TYPES.get(config.kv_cache_type, "GGML_TYPE_F16"))
         with _load_lock:
             bindings.llama_model_default_params = params_with_progress
             try:
@@ -208,7 +294,10 @@ class LlamaEngine:
                     n_batch=min(N_BATCH, n_ctx),
                     n_threads=config.n_threads,
                     n_threads_batch=config.n_threads,
-                    n_gpu_layers=config.n_gpu_layers,
+                    n_gpu_layers=n_gpu_layers,
+                    flash_attn=config.flash_attn,
+                    type_k=kv_type,
+                    type_v=kv_type,
                     use_mmap=True,
                     verbose=not self._quiet,
                 )
@@ -242,6 +331,7 @@ class LlamaEngine:
             self._llama.close()
         self._llama = None
         self._loaded = None
+        self.states.clear()  # saved contexts belong to the model
 
     close = unload
 
@@ -259,50 +349,142 @@ class LlamaEngine:
     def generate(
         self, prompt_tokens: list[int], sampling: SamplingConfig, cancel: threading.Event
     ) -> Iterator[GenerationEvent]:
+        """llama.cpp's own sampler chain, one decode per token, incremental detokenizing.
+
+        The prompt is evaluated after the longest prefix already in the context (or in a
+        saved context of a recent conversation), in batches, with progress, and can be
+        cancelled between batches."""
         llama = self._require()
         llama_cpp = _import_llama()
         n_ctx = llama.n_ctx()
         room = n_ctx - len(prompt_tokens)
-        if room <= 0:
-            yield Done(FinishReason.CONTEXT, 0)
+        if room <= 0 or not prompt_tokens:
+            yield Done(FinishReason.CONTEXT, 0, 0)
             return
         limit = min(sampling.max_tokens, room)
-        llama.set_seed(sampling.seed)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stops = StopMatcher(sampling.stop)
-        count = 0
         reason = FinishReason.LENGTH if limit == sampling.max_tokens else FinishReason.CONTEXT
-        tokens = llama.generate(
-            prompt_tokens,
+        pending = self._prepare_context(llama, prompt_tokens)
+        evaluated = len(pending)
+        batch = llama.n_batch
+        for start in range(0, len(pending), batch):
+            if cancel.is_set():
+                yield Done(FinishReason.CANCELLED, 0, start)
+                return
+            llama.eval(pending[start : start + batch])
+            if len(pending) > batch:
+                yield PromptProgress(min(start + batch, len(pending)), len(pending))
+        llama.set_seed(sampling.seed)
+        sampler = llama._init_sampler(
             top_k=sampling.top_k,
             top_p=sampling.top_p,
             min_p=sampling.min_p,
             temp=sampling.temperature,
             repeat_penalty=sampling.repeat_penalty,
         )
-        try:
-            for token in tokens if not cancel.is_set() else ():
-                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = StopMatcher(sampling.stop)
+        count = 0
+        vocab = self._vocab
+        is_eog = llama_cpp.llama_vocab_is_eog
+        while not cancel.is_set():
+            token = sampler.sample(llama._ctx, -1)  # samples and accepts
+            if is_eog(vocab, token):
+                reason = FinishReason.STOP
+                break
+            count += 1
+            text = decoder.decode(self._piece(token))
+            if text:
+                visible, hit = stops.feed(text)
+                if visible:
+                    yield Piece(visible)
+                if hit:
                     reason = FinishReason.STOP
                     break
-                count += 1
-                text = decoder.decode(self._piece(token))
-                if text:
-                    visible, hit = stops.feed(text)
-                    if visible:
-                        yield Piece(visible)
-                    if hit:
-                        reason = FinishReason.STOP
-                        break
-                if cancel.is_set():
-                    break
-                if count >= limit:
-                    break
-        finally:
-            tokens.close()
+            if count >= limit or cancel.is_set():
+                break
+            self._decode_one(llama, token)
         if cancel.is_set() and reason is not FinishReason.STOP:
             reason = FinishReason.CANCELLED
         tail = stops.flush() + decoder.decode(b"", final=True)
         if tail:
             yield Piece(tail)
-        yield Done(reason, count)
+        yield Done(reason, count, evaluated)
+
+    @staticmethod
+    def _decode_one(llama: Any, token: int) -> None:
+        """Evaluate one sampled token (Llama.eval without its per-call bookkeeping)."""
+        n_past = llama.n_tokens
+        llama._batch.set_batch(batch=[token], n_past=n_past, logits_all=False)
+        llama._ctx.decode(llama._batch)
+        llama.input_ids[n_past] = token
+        llama.n_tokens = n_past + 1
+
+    def _prepare_context(self, llama: Any, prompt: list[int]) -> list[int]:
+        """Make the context hold the longest available prefix of ``prompt``; returns the
+        tokens still to evaluate (at least one: sampling needs fresh logits)."""
+        current = llama.input_ids[: llama.n_tokens].tolist()
+        reuse = common_prefix(current, prompt)
+        found = self.states.best(prompt)
+        if found is not None and found[1] < reuse + RESTORE_GAIN:
+            found = None
+        if found is not None:
+            self.states.take(found[0])  # before saving: the save may need its room
+        if len(current) - reuse >= SAVE_MIN_TOKENS:  # leaving a conversation: keep it
+            self._save(llama, current)
+        if found is not None:
+            entry, shared = found
+            reuse = shared if self._restore(llama, entry.tokens, entry.data) else 0
+        reuse = min(reuse, len(prompt) - 1)
+        if reuse <= 0 or not llama._ctx.kv_cache_seq_rm(-1, reuse, -1):
+            llama.reset()
+            llama._ctx.kv_cache_clear()
+            reuse = 0
+        llama.n_tokens = reuse
+        return prompt[reuse:]
+
+    def _save(self, llama: Any, tokens: list[int]) -> None:
+        llama_cpp = _import_llama()
+        ctx = llama._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        if 0 < written <= size:
+            kept = self.states.put(tokens, bytes(memoryview(buffer)[:written]))
+            log.debug("saved a %d-token context (%d bytes, kept: %s)", len(tokens), written, kept)
+
+    def _restore(self, llama: Any, tokens: list[int], data: bytes) -> bool:
+        llama_cpp = _import_llama()
+        llama._ctx.kv_cache_clear()
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(data), 0) == 0:
+            log.warning("could not restore a saved %d-token context", len(tokens))
+            llama._ctx.kv_cache_clear()
+            llama.n_tokens = 0
+            return False
+        llama.input_ids[: len(tokens)] = tokens
+        llama.n_tokens = len(tokens)
+        log.debug("restored a %d-token context", len(tokens))
+        return True
+
+    def benchmark_decode(
+        self, prompt_tokens: list[int], n_tokens: int, sampling: SamplingConfig
+    ) -> float:
+        """The raw decode loop, for the benchmark's baseline: llama.cpp's sampler chain and
+        one decode per token, nothing else (no text, no stops, no events). Returns the
+        seconds taken by ``n_tokens`` decodes after the prompt."""
+        llama = self._require()
+        llama.reset()
+        llama._ctx.kv_cache_clear()
+        llama.eval(prompt_tokens)
+        llama.set_seed(sampling.seed)
+        sampler = llama._init_sampler(
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        started = time.perf_counter()
+        for _ in range(n_tokens):
+            self._decode_one(llama, sampler.sample(llama._ctx, -1))
+        return time.perf_counter() - started

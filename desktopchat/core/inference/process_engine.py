@@ -30,6 +30,7 @@ from desktopchat.core.inference.engine import (
     LoadedModel,
     Piece,
     ProgressCallback,
+    PromptProgress,
     SamplingConfig,
 )
 from desktopchat.core.inference.ipc import (
@@ -242,6 +243,8 @@ class ProcessEngine:
             frame = self._receive("while writing a reply", cancel=cancel)
             if frame[0] == "piece":
                 yield Piece(frame[1])
+            elif frame[0] == "prompt":
+                yield PromptProgress(frame[1], frame[2])
             else:
                 done: Done = frame[1]
                 yield done

@@ -30,7 +30,13 @@ from desktopchat.core.errors import (
     NoModelLoadedError,
     NotFoundError,
 )
-from desktopchat.core.inference.engine import Done, Engine, LoadedModel, SamplingConfig
+from desktopchat.core.inference.engine import (
+    Done,
+    Engine,
+    LoadedModel,
+    PromptProgress,
+    SamplingConfig,
+)
 from desktopchat.core.inference.prompt import (
     ChatMessage,
     ChatTemplate,
@@ -77,12 +83,17 @@ class ReplyListener(Protocol):
 
     def on_reply_piece(self, text: str) -> None: ...
 
+    def on_prompt_progress(self, done: int, total: int) -> None: ...
+
 
 class NullListener:
     def on_reply_started(self, started: ReplyStarted) -> None:
         pass
 
     def on_reply_piece(self, text: str) -> None:
+        pass
+
+    def on_prompt_progress(self, done: int, total: int) -> None:
         pass
 
 
@@ -270,6 +281,7 @@ class ChatService:
             decode = elapsed - (first or 0.0)
             return GenerationStats(
                 prompt_tokens=plan.n_tokens,
+                prompt_evaluated=done.prompt_evaluated,
                 completion_tokens=done.completion_tokens,
                 time_to_first_token=first,
                 tokens_per_second=(
@@ -288,6 +300,9 @@ class ChatService:
                 if isinstance(event, Done):
                     done = event
                     break
+                if isinstance(event, PromptProgress):
+                    listener.on_prompt_progress(event.done, event.total)
+                    continue
                 if first is None:
                     first = time.perf_counter() - started
                 parts.append(event.text)

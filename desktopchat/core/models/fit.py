@@ -2,7 +2,7 @@
 
 A first, honest estimate: the weights (tensor data as stored), the KV cache for the chosen
 context (f16 K and V for every layer and KV head), and a fixed overhead for compute
-buffers. The model manager issue refines this into a full RAM/VRAM planner.
+buffers. plan_offload splits that between the GPU and RAM by layers.
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ import sys
 from dataclasses import dataclass
 
 from desktopchat.core.models.gguf import GGUFInfo
+from desktopchat.core.models.library import human_size
 
 OVERHEAD_BYTES = 160 * 1024 * 1024
-KV_BYTES_PER_VALUE = 2  # f16 cache
+GPU_RESERVE_BYTES = 384 * 1024 * 1024  # per device: compute buffers, the driver's share
+# Bytes per cached value for each KV cache type (ggml block sizes: 34 bytes hold 32 q8_0
+# values, 18 bytes hold 32 q4_0 values).
+KV_BYTES_PER_VALUE = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+AUTO_GPU_LAYERS = -2  # n_gpu_layers: let the planner choose from free VRAM
+ALL_GPU_LAYERS = -1
 
 
 @dataclass(frozen=True)
@@ -23,13 +29,15 @@ class MemoryEstimate:
     weights: int
     kv_cache: int
     overhead: int
+    layers: int = 0
+    layer_weights: tuple[int, ...] = ()  # the bytes of each repeating layer (blk.N.*)
 
     @property
     def total(self) -> int:
         return self.weights + self.kv_cache + self.overhead
 
 
-def estimate(info: GGUFInfo, n_ctx: int) -> MemoryEstimate:
+def estimate(info: GGUFInfo, n_ctx: int, kv_cache_type: str = "f16") -> MemoryEstimate:
     weights = info.file_size - info.data_offset
     arch = info.architecture
     meta = info.metadata
@@ -40,8 +48,90 @@ def estimate(info: GGUFInfo, n_ctx: int) -> MemoryEstimate:
     head_dim = embedding // heads if heads else 0
     key_length = _int(meta.get(f"{arch}.attention.key_length"), head_dim)
     value_length = _int(meta.get(f"{arch}.attention.value_length"), head_dim)
-    kv = layers * n_ctx * kv_heads * (key_length + value_length) * KV_BYTES_PER_VALUE
-    return MemoryEstimate(weights, kv, OVERHEAD_BYTES)
+    per_value = KV_BYTES_PER_VALUE.get(kv_cache_type, 2.0)
+    kv = int(layers * n_ctx * kv_heads * (key_length + value_length) * per_value)
+    per_layer = [0] * layers
+    for tensor in info.tensors:
+        parts = tensor.name.split(".")
+        if len(parts) > 2 and parts[0] == "blk" and parts[1].isdigit():
+            index = int(parts[1])
+            if index < layers:
+                per_layer[index] += tensor.n_bytes
+    return MemoryEstimate(weights, kv, OVERHEAD_BYTES, layers, tuple(per_layer))
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    name: str
+    free: int
+    total: int
+
+
+@dataclass(frozen=True)
+class OffloadPlan:
+    """How many layers go to the GPU, and what that costs on each side."""
+
+    n_gpu_layers: int  # what llama.cpp is given (0: none; layers + 1: all, with the output)
+    layers: int
+    gpu_bytes: int
+    ram_bytes: int
+    device: str = ""
+
+    @property
+    def full(self) -> bool:
+        return self.layers > 0 and self.n_gpu_layers > self.layers
+
+    def describe(self) -> str:
+        if self.n_gpu_layers == 0:
+            return f"CPU only: {human_size(self.ram_bytes)} of RAM"
+        where = f" on {self.device}" if self.device else ""
+        if self.full:
+            return f"fits fully on the GPU{where}: {human_size(self.gpu_bytes)} of VRAM"
+        return (
+            f"partly on the GPU{where}: {self.n_gpu_layers} of {self.layers} layers, "
+            f"{human_size(self.gpu_bytes)} of VRAM and {human_size(self.ram_bytes)} of RAM"
+        )
+
+
+def plan_offload(
+    needed: MemoryEstimate, devices: list[GpuDevice], requested: int = AUTO_GPU_LAYERS
+) -> OffloadPlan:
+    """Choose ``n_gpu_layers``: everything when it fits in free VRAM, else as many layers
+    (weights plus their share of the KV cache) as fit, else none. An explicit request
+    (0, N, or -1 for all) is kept, and costed the same way."""
+    layers = needed.layers
+    per_layer = list(needed.layer_weights) or [needed.weights // max(layers, 1)] * layers
+    kv_per_layer = needed.kv_cache // max(layers, 1)
+    rest = max(needed.weights - sum(per_layer), 0)  # embeddings, output, norms
+    device = max(devices, key=lambda d: d.free) if devices else None
+    budget = sum(max(d.free - GPU_RESERVE_BYTES, 0) for d in devices)
+    if device is None or layers == 0 or requested == 0:
+        count = 0
+    elif requested == ALL_GPU_LAYERS:
+        count = layers + 1
+    elif requested > 0:
+        count = min(requested, layers + 1)
+    else:
+        count = 0
+        used = 0
+        # llama.cpp offloads the last layers first; the output layer only with all of them.
+        for weight in reversed(per_layer):
+            if used + weight + kv_per_layer > budget:
+                break
+            used += weight + kv_per_layer
+            count += 1
+        if count == layers and used + rest <= budget:
+            count = layers + 1
+    on_gpu = per_layer[layers - min(count, layers) :] if count else []
+    gpu = sum(on_gpu) + kv_per_layer * len(on_gpu) + (rest if count > layers else 0)
+    total = needed.weights + needed.kv_cache
+    return OffloadPlan(
+        count,
+        layers,
+        gpu,
+        total - gpu + needed.overhead,
+        device.name if device is not None and count else "",
+    )
 
 
 def _int(value: object, default: int) -> int:
