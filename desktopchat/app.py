@@ -34,6 +34,7 @@ class Core:
     model_records: ModelRepository
     library: ModelLibrary
     recovery: Recovery | None = None  # set when a damaged database was replaced at open
+    checked: bool = False  # the database was integrity-checked at open
 
     def close(self) -> None:
         self.db.close()
@@ -64,7 +65,7 @@ def open_core(
         )
     records = ModelRepository(db)
     library = ModelLibrary(paths.models, records, starter_model_path())
-    return Core(paths, db, ConversationRepository(db), records, library, recovery)
+    return Core(paths, db, ConversationRepository(db), records, library, recovery, check)
 
 
 def make_engine() -> Engine:

@@ -66,6 +66,12 @@ class AppPaths:
     def loading_marker(self) -> Path:
         return self.data / "loading-model.marker"
 
+    @property
+    def session_marker(self) -> Path:
+        """Present while the app runs: found at start, the last session did not end
+        cleanly, and the database is checked before it is used."""
+        return self.data / "session-open.marker"
+
     def ensure(self) -> None:
         for folder in (self.data, self.config, self.cache, self.logs, self.models):
             folder.mkdir(parents=True, exist_ok=True)

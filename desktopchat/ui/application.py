@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -42,8 +43,16 @@ def build_window(
 ) -> MainWindow:
     """Everything the window needs, wired; raises DesktopChatError if storage is unusable."""
     # The GUI thread waits at most a second for a lock another program holds, then says so;
-    # the inference thread (which saves replies) waits the full default.
-    core = open_core(paths, busy_timeout_ms=GUI_BUSY_TIMEOUT_MS, check=True)
+    # the inference thread (which saves replies) waits the full default. After a clean exit
+    # the integrity check runs in the background once the window is up (reading every page
+    # of a large history takes longer than the whole rest of the start); after a crash it
+    # runs first, so a damaged database is replaced by a backup before anything reads it.
+    dirty = paths.session_marker.exists()
+    core = open_core(paths, busy_timeout_ms=GUI_BUSY_TIMEOUT_MS, check=dirty)
+    try:
+        paths.session_marker.write_text(str(os.getpid()), encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot write %s: %s", paths.session_marker, exc)
 
     def make_service(engine: Engine) -> tuple[ChatService, Callable[[], None]]:
         worker_core = open_core(paths)  # the inference thread's own connection
@@ -148,6 +157,8 @@ def run_application(
     window.show()
     window.start()
     code = app.exec()
+    if not window.database_damaged:  # else the next start checks (and recovers) first
+        paths.session_marker.unlink(missing_ok=True)
     signal.set_wakeup_fd(-1)
     for end in wakeup:
         end.close()

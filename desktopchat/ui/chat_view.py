@@ -6,7 +6,7 @@ user scrolls up; scrolling back to the bottom resumes it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktopchat.core.chat import Message, MessageStatus, Role
-from desktopchat.ui.markdown import COPY_SCHEME, MarkdownRenderer
+from desktopchat.ui.markdown import COPY_SCHEME, MarkdownRenderer, stable_prefix
 
 ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
 STATUS_NOTES = {
@@ -31,6 +31,42 @@ STATUS_NOTES = {
 }
 RESUMABLE = (MessageStatus.PARTIAL, MessageStatus.STOPPED, MessageStatus.ERROR)
 STICK_THRESHOLD = 24  # pixels from the bottom that still count as "at the bottom"
+
+
+class TextLabel(QLabel):
+    """A word-wrapped rich-text label that remembers its height for a width. QLabel
+    lays its whole text out again for every heightForWidth call, and a layout pass asks
+    every message: without this, one streamed token re-lays out the conversation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._heights: dict[int, int] = {}
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
+        self.setOpenExternalLinks(False)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:
+        if text != self.text():
+            self._heights.clear()
+            super().setText(text)
+
+    def heightForWidth(self, width: int) -> int:
+        height = self._heights.get(width)
+        if height is None:
+            height = self._heights[width] = super().heightForWidth(width)
+        return height
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._heights.clear()
+        super().changeEvent(event)
 
 
 class MessageWidget(QFrame):
@@ -45,6 +81,11 @@ class MessageWidget(QFrame):
         self._renderer = renderer
         self._code_blocks: tuple[str, ...] = ()
         self._text = ""
+        # While streaming, the finished blocks (up to _stable_end) are rendered once into
+        # body and only the block being written is rendered again, into tail.
+        self._stable_end = 0
+        self._stable_text = ""
+        self._stable_blocks: tuple[str, ...] = ()
         self.setObjectName(f"message-{message.role.value}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         background = "#eef4ff" if message.role is Role.USER else "#ffffff"
@@ -55,20 +96,14 @@ class MessageWidget(QFrame):
         layout.setContentsMargins(10, 6, 10, 8)
         self.header = QLabel()
         self.header.setStyleSheet("color: #57606a; font-weight: bold;")
-        self.body = QLabel()
-        self.body.setWordWrap(True)
-        self.body.setTextFormat(Qt.TextFormat.RichText)
-        self.body.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-            | Qt.TextInteractionFlag.TextSelectableByKeyboard
-            | Qt.TextInteractionFlag.LinksAccessibleByMouse
-            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
-        )
-        self.body.setOpenExternalLinks(False)
-        self.body.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.body.linkActivated.connect(self.on_body_link_activated)
+        self.body = TextLabel()
+        self.tail = TextLabel()
+        self.tail.setVisible(False)
+        for label in (self.body, self.tail):
+            label.linkActivated.connect(self.on_body_link_activated)
         layout.addWidget(self.header)
         layout.addWidget(self.body)
+        layout.addWidget(self.tail)
         # Shown on an unfinished last reply (interrupted, stopped, failed).
         self.continue_button = QPushButton("Continue")
         self.continue_button.setAccessibleName("Continue this reply")
@@ -106,11 +141,33 @@ class MessageWidget(QFrame):
         if not text and live:
             self.body.setText("<i>…</i>")
             self._code_blocks = ()
+            self._stable_end, self._stable_text = 0, ""
             return
-        rendered = self._renderer.render(text)
-        self._code_blocks = rendered.code_blocks
-        self.body.setText(rendered.html)
+        if live:
+            self._show_streaming(text)
+        else:
+            rendered = self._renderer.render(text)
+            self._code_blocks = rendered.code_blocks
+            self.body.setText(rendered.html)
+            self.body.setVisible(True)
+            self.tail.setVisible(False)
+            self.tail.clear()
+            self._stable_end, self._stable_text = 0, ""
         self.body.setAccessibleDescription(text)
+
+    def _show_streaming(self, text: str) -> None:
+        start = self._stable_end if text.startswith(self._stable_text) else 0
+        end = stable_prefix(text, start)
+        if end != self._stable_end or start == 0:
+            stable = self._renderer.render(text[:end])
+            self._stable_end, self._stable_blocks = end, stable.code_blocks
+            self._stable_text = text[:end]
+            self.body.setText(stable.html if end else "")
+            self.body.setVisible(end > 0)
+        tail = self._renderer.render(text[end:], first_code_block=len(self._stable_blocks))
+        self.tail.setText(tail.html)
+        self.tail.setVisible(True)
+        self._code_blocks = self._stable_blocks + tail.code_blocks
 
     @property
     def code_blocks(self) -> tuple[str, ...]:

@@ -42,6 +42,7 @@ from desktopchat.core.models.library import InstalledModel, default_params, huma
 from desktopchat.core.secrets import redact
 from desktopchat.core.settings import AppSettings, save_settings
 from desktopchat.core.storage.backups import daily_backup
+from desktopchat.core.storage.database import Database
 from desktopchat.ui.chat_view import ChatView
 from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.conversation_list import ConversationList
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self._shutting_down = False
         self._displayed_leaf: int | None = None
         self._data_version = -1
+        self.database_damaged = False  # the background integrity check failed
         self._watch = QTimer(self)
         self._watch.setInterval(EXTERNAL_CHANGES_MS)
         self._watch.timeout.connect(self.on_watch_timeout)
@@ -291,10 +293,23 @@ class MainWindow(QMainWindow):
             )
             self._recovery_box.open()  # not modal: the window stays usable
         paths = self.core.paths
+        if not self.core.checked:
+            self.tasks.run(
+                lambda: Database.verify(paths.database),
+                lambda _ok: None,
+                self._on_database_damaged,
+            )
         self.tasks.run(
             lambda: daily_backup(paths.database, paths.data / "backups"),
             lambda _written: None,
             self.show_error,
+        )
+
+    def _on_database_damaged(self, message: str) -> None:
+        self.database_damaged = True
+        self.show_error(
+            f"{message} Quit and start DesktopChat again: it will keep the damaged file "
+            "aside and restore the newest backup."
         )
 
     def refresh_models(self, *, autoload: bool = False, select: str | None = None) -> None:

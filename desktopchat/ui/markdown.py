@@ -27,6 +27,22 @@ class Rendered:
     code_blocks: tuple[str, ...]
 
 
+def stable_prefix(text: str, start: int = 0) -> int:
+    """Where the finished blocks of a growing Markdown text end: after the last blank line
+    outside a code fence. ``start`` is a previous answer (always outside a fence), so a
+    streaming reply is scanned once, not once per repaint."""
+    end = position = start
+    in_fence = False
+    while (newline := text.find("\n", position)) >= 0:
+        line = text[position:newline].strip()
+        if line.startswith(("```", "~~~")):
+            in_fence = not in_fence
+        elif not line and not in_fence:
+            end = newline + 1
+        position = newline + 1
+    return end
+
+
 class MarkdownRenderer:
     def __init__(self) -> None:
         self._md = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(
@@ -41,8 +57,10 @@ class MarkdownRenderer:
         self._md.add_render_rule("code_block", fence)
         self._formatter = HtmlFormatter(nowrap=True, noclasses=True, style="default")
 
-    def render(self, text: str) -> Rendered:
-        env: dict[str, Any] = {"code_blocks": []}
+    def render(self, text: str, *, first_code_block: int = 0) -> Rendered:
+        """``first_code_block`` numbers the Copy links when ``text`` is the tail of a
+        message whose earlier part has that many code blocks."""
+        env: dict[str, Any] = {"code_blocks": [], "first": first_code_block}
         body = self._md.render(text, env).replace(
             "<table>", '<table border="1" cellspacing="0" cellpadding="4">'
         )
@@ -52,7 +70,7 @@ class MarkdownRenderer:
         code: str = token.content
         language = (token.info or "").strip().split(" ")[0]
         blocks: list[str] = env["code_blocks"]
-        index = len(blocks)
+        index = env["first"] + len(blocks)
         blocks.append(code)
         body = self._highlight(code, language)
         label = html.escape(language) if language else "code"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from desktopchat.app import Core
 from desktopchat.core.chat import GenerationParams, GenerationStats, MessageStatus, Role
 from desktopchat.core.errors import (
     NotFoundError,
@@ -16,7 +17,11 @@ from desktopchat.core.errors import (
     StorageTooNewError,
 )
 from desktopchat.core.storage.database import MIGRATIONS, SCHEMA_VERSION, Database
-from desktopchat.core.storage.repositories import DEFAULT_TITLE, ConversationRepository
+from desktopchat.core.storage.repositories import (
+    DEFAULT_TITLE,
+    SNIPPET_MARKS,
+    ConversationRepository,
+)
 
 
 @pytest.fixture
@@ -235,3 +240,35 @@ def test_an_unreadable_database_can_be_moved_aside(tmp_path: Path) -> None:
     assert moved.with_name(moved.name + "-wal").read_bytes() == b"wal"
     assert not path.exists()
     assert ConversationRepository(Database.open(path)).summaries() == []
+
+
+def test_search_finds_every_word_with_marked_snippets(core: Core) -> None:
+    repo = core.conversations
+    first = repo.create(title="Bread")
+    second = repo.create(title="Rivers")
+    old = repo.add_message(
+        first.id, Role.USER, "How do I bake sourdough bread at home?", parent_id=None
+    )
+    repo.add_message(
+        first.id, Role.ASSISTANT, "Bread needs flour, water and time.", parent_id=old.id
+    )
+    new = repo.add_message(
+        second.id, Role.USER, "Which rivers flow north? Bread later.", parent_id=None
+    )
+    hits = repo.search("bread")
+    assert {h.message_id for h in hits} >= {old.id, new.id}
+    start, end = SNIPPET_MARKS
+    assert all(f"{start}" in h.snippet and end in h.snippet for h in hits)
+    newest = repo.search("bread", newest_first=True)
+    assert newest[0].message_id == new.id and newest[0].title == "Rivers"
+    assert [h.message_id for h in repo.search("sourdough bre")] == [old.id]  # prefix
+    assert repo.search("") == [] and repo.search("  ?! ") == []
+
+
+def test_search_treats_operators_as_words(core: Core) -> None:
+    repo = core.conversations
+    conv = repo.create()
+    repo.add_message(conv.id, Role.USER, 'say "NEAR" OR NOT - x* AND (y)', parent_id=None)
+    for text in ('"', "NEAR(", "OR", "x* -y", "AND (", "col:umn", "^start"):
+        repo.search(text)  # never an FTS syntax error
+    assert len(repo.search('"NEAR" OR')) == 1

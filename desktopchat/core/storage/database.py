@@ -204,6 +204,19 @@ class Database:
         """Changes whenever another connection (another thread, the CLI) commits."""
         return int(self.query("PRAGMA data_version")[0][0])
 
+    @classmethod
+    def verify(cls, path: Path) -> None:
+        """SQLite's quick_check on a read-only connection of its own, so it can run on a
+        worker thread beside the app's connections. Raises StorageCorruptError."""
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=True)
+        except sqlite3.Error as exc:
+            raise _translated(exc, path) from None
+        try:
+            cls(path, conn, BUSY_TIMEOUT_MS).quick_check()
+        finally:
+            conn.close()
+
     def quick_check(self) -> None:
         rows = self.query("PRAGMA quick_check")
         problems = [str(r[0]) for r in rows if r[0] != "ok"]

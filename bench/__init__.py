@@ -1,0 +1,1 @@
+"""DesktopChat's benchmark harness: ``python -m bench`` (see bench/harness.py)."""

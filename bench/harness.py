@@ -1,0 +1,427 @@
+"""The benchmark: ``python -m bench [--model X.gguf ...] [--rounds N] [--out FILE]``.
+
+Every figure comes from the real parts: llama.cpp on a real GGUF, the app's worker and
+engine process, a real offscreen MainWindow, a real SQLite history. Each figure is the
+median of ``--rounds`` runs; ratios are taken pair by pair inside one run (raw engine,
+then the app, on the same model, context, threads, prompt and token count). The harness
+prints a table and writes JSON. It asserts nothing: CI runs it and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
+from PySide6.QtWidgets import QApplication
+
+from bench.history import SEARCH_QUERIES, make_history
+from desktopchat.app import Core, make_chat_service, make_isolated_engine, open_core
+from desktopchat.core.chat import GenerationParams, Role, default_threads
+from desktopchat.core.inference.engine import LoadConfig, SamplingConfig
+from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.service import ReplyResult
+from desktopchat.core.models.library import starter_model_path
+from desktopchat.core.paths import AppPaths
+from desktopchat.ui.application import build_window
+from desktopchat.ui.main_window import MainWindow
+from desktopchat.ui.probes import StallProbe
+from desktopchat.ui.workers import TaskRunner
+
+STREAM_PROMPT = "Write a long, detailed story about a lighthouse keeper and a storm."
+FRESH_PROMPT = "Hello! What can you do?"
+TOPICS = ["rivers", "bridges", "bread", "clocks", "owls", "glass", "tides", "maps"]
+
+
+@dataclass
+class Figures:
+    """One model's results: lists of per-round samples, summarised by median."""
+
+    model: str
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, name: str, value: float) -> None:
+        self.samples.setdefault(name, []).append(value)
+
+    def median(self, name: str) -> float | None:
+        values = self.samples.get(name)
+        return statistics.median(values) if values else None
+
+
+class Waiter(QObject):
+    """Timestamps the window's events on the GUI thread and waits without spinning."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__()
+        self.window = window
+        self.first_text: float | None = None
+        self.finished: float | None = None
+        self.result: ReplyResult | None = None
+        self._loop: QEventLoop | None = None
+        controller = window.controller
+        controller.reply_text_changed.connect(self.on_reply_text_changed)
+        controller.reply_finished.connect(self.on_reply_finished)
+        controller.reply_failed.connect(self.on_reply_failed)
+        controller.model_state_changed.connect(self.on_model_state_changed)
+
+    def wait(self, done: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the app did not answer in time")
+            self._loop = QEventLoop()
+            QTimer.singleShot(int(min(left, 1.0) * 1000), self._loop.quit)
+            self._loop.exec()
+        self._loop = None
+
+    def reset(self) -> None:
+        self.first_text = self.finished = None
+        self.result = None
+
+    def _wake(self) -> None:
+        if self._loop is not None:
+            self._loop.quit()
+
+    @Slot(int, int, str)
+    def on_reply_text_changed(self, _conversation: int, _message: int, text: str) -> None:
+        if self.first_text is None and text:
+            self.first_text = time.perf_counter()
+            self._wake()
+
+    @Slot(object)
+    def on_reply_finished(self, result: ReplyResult) -> None:
+        self.finished = time.perf_counter()
+        self.result = result
+        self._wake()
+
+    @Slot(object)
+    def on_reply_failed(self, failure: object) -> None:
+        raise RuntimeError(f"reply failed: {failure}")
+
+    @Slot(object, str)
+    def on_model_state_changed(self, _state: object, _detail: str) -> None:
+        self._wake()
+
+    def send(self, conversation_id: int, text: str) -> tuple[float, ReplyResult]:
+        """Type ``text`` into the composer of ``conversation_id`` and press Enter, as a
+        user does; returns the seconds until the first text was in the chat view."""
+        window = self.window
+        if window.current_conversation != conversation_id:
+            window.open_conversation(conversation_id)
+        self.reset()
+        window.composer.setPlainText(text)
+        started = time.perf_counter()
+        window.on_composer_submitted()
+        self.wait(lambda: self.result is not None, 600)
+        assert self.first_text is not None and self.result is not None
+        return self.first_text - started, self.result
+
+
+def add_history(core: Core, exchanges: int, params: GenerationParams, label: str) -> int:
+    """A conversation with about 80 tokens of history per exchange."""
+    conv = core.conversations.create(title=f"History {label}", params=params)
+    parent = None
+    for i in range(exchanges):
+        topic = TOPICS[i % len(TOPICS)]
+        user = core.conversations.add_message(
+            conv.id,
+            Role.USER,
+            f"Conversation {label}: tell me about {topic}, part {i}.",
+            parent_id=parent,
+        )
+        reply = core.conversations.add_message(
+            conv.id,
+            Role.ASSISTANT,
+            f"Here is a note on {topic}, number {i}. People have studied {topic} for a long "
+            f"time, and each generation finds new details about {topic} worth writing down. "
+            "The short version is that it is more interesting than it first looks.",
+            parent_id=user.id,
+        )
+        parent = reply.id
+    return conv.id
+
+
+def run_model(model: Path, args: argparse.Namespace, home: Path) -> Figures:
+    figures = Figures(model.name)
+    paths = AppPaths.under(home)
+    stream = GenerationParams(
+        temperature=0.0, seed=1, max_tokens=args.tokens, n_ctx=args.ctx, n_threads=args.threads
+    )
+    quick = stream.with_changes(max_tokens=8)
+    core = open_core(paths)
+    core.model_records.add(str(model), "imported")
+    core.model_records.set_defaults(str(model), stream)
+    history = add_history(core, args.history_exchanges, quick, "A")
+    other = add_history(core, 3, quick, "B")
+    window = build_window(
+        paths,
+        open_core=open_core,
+        make_engine=make_isolated_engine,
+        make_chat_service=make_chat_service,
+        tasks=TaskRunner(),
+    )
+    window.settings = window.settings.with_changes(last_model=str(model))
+    waiter = Waiter(window)
+    window.show()
+    window.start()
+    waiter.wait(lambda: window.controller.loaded is not None, 300)
+    raw = LlamaEngine()
+    raw.load(LoadConfig(model, args.ctx, args.threads), lambda _f, _s: None)
+    try:
+        measure_streaming(figures, waiter, raw, stream, core, args.rounds)
+        measure_stalls(figures, waiter, core, stream, args.rounds)
+        measure_first_tokens(figures, waiter, core, quick, history, other, args.rounds)
+    finally:
+        raw.unload()
+        window.close()
+        core.close()
+    return figures
+
+
+def measure_streaming(
+    figures: Figures,
+    waiter: Waiter,
+    raw: LlamaEngine,
+    params: GenerationParams,
+    core: Core,
+    rounds: int,
+) -> None:
+    """Pairs: the app streams a reply into the window, then the raw decode loop runs the
+    same number of tokens after the same prompt."""
+    sampling = SamplingConfig.from_params(params, params.seed, ())
+    for _ in range(rounds):
+        conv = core.conversations.create(params=params).id
+        cpu = time.process_time()
+        _, result = waiter.send(conv, STREAM_PROMPT)
+        cpu = time.process_time() - cpu
+        assert waiter.first_text is not None and waiter.finished is not None
+        decodes = result.stats.completion_tokens - 1
+        app_rate = decodes / (waiter.finished - waiter.first_text)
+        prompt = raw.tokenize(
+            f"<|im_start|>user\n{STREAM_PROMPT}<|im_end|>\n<|im_start|>assistant\n",
+            add_bos=False,
+        )
+        raw_rate = decodes / raw.benchmark_decode(prompt, decodes, sampling)
+        figures.add("raw_tokens_per_second", raw_rate)
+        figures.add("app_tokens_per_second", app_rate)
+        figures.add("engine_tokens_per_second", result.stats.tokens_per_second or 0.0)
+        figures.add("app_to_raw_ratio", app_rate / raw_rate)
+        figures.add("reply_tokens", float(result.stats.completion_tokens))
+        figures.add("app_cpu_ms_per_token", cpu * 1000 / result.stats.completion_tokens)
+
+
+def measure_stalls(
+    figures: Figures, waiter: Waiter, core: Core, params: GenerationParams, rounds: int
+) -> None:
+    probe = StallProbe(5)
+    for _ in range(rounds):
+        conv = core.conversations.create(params=params).id
+        probe.start()
+        waiter.send(conv, STREAM_PROMPT)
+        figures.add("worst_gui_stall_ms", probe.stop() * 1000)
+
+
+def measure_first_tokens(
+    figures: Figures,
+    waiter: Waiter,
+    core: Core,
+    params: GenerationParams,
+    history: int,
+    other: int,
+    rounds: int,
+) -> None:
+    cold, result = waiter.send(history, "Which topic came first?")
+    figures.notes["history_prompt_tokens"] = result.stats.prompt_tokens
+    figures.add("ttft_history_cold_s", cold)
+    for i in range(rounds):
+        conv = core.conversations.create(params=params).id
+        fresh, _ = waiter.send(conv, FRESH_PROMPT)
+        figures.add("ttft_fresh_s", fresh)
+        waiter.send(history, f"Thanks. Which topic is number {i}?")  # back to the history
+        follow, result = waiter.send(history, f"And which topic is number {i + 1}?")
+        figures.add("ttft_turn_n_s", follow)
+        figures.add("turn_n_to_fresh_ratio", follow / fresh)
+        waiter.send(other, "Say one word.")  # another conversation takes the context
+        back, result = waiter.send(history, f"Which topic is number {i + 2}?")
+        figures.add("ttft_switch_back_s", back)
+        figures.add("switch_back_to_fresh_ratio", back / fresh)
+        figures.add("switch_back_evaluated_tokens", float(result.stats.prompt_evaluated or 0))
+
+
+def measure_history(figures: Figures, args: argparse.Namespace, home: Path) -> None:
+    started = time.perf_counter()
+    paths = make_history(home, args.conversations, args.messages_each)
+    figures.notes["history_build_s"] = round(time.perf_counter() - started, 1)
+    figures.notes["history_database_mb"] = round(paths.database.stat().st_size / 1e6, 1)
+    core = open_core(paths)
+    try:
+        for _ in range(args.rounds):
+            for query in SEARCH_QUERIES:
+                for newest in (False, True):
+                    t = time.perf_counter()
+                    core.conversations.search(query, newest_first=newest)
+                    figures.add("search_ms", (time.perf_counter() - t) * 1000)
+    finally:
+        core.close()
+    for crashed in (False, True):
+        for _ in range(args.rounds):
+            if crashed:  # the last session did not end: the integrity check runs first
+                paths.session_marker.write_text("0", encoding="utf-8")
+            report = start_app(home)
+            name = "startup_after_crash" if crashed else "startup"
+            figures.add(f"{name}_paint_s", report["painted"] - report["launched"])
+            figures.add(f"{name}_responsive_s", report["responsive"] - report["launched"])
+            figures.notes["llama_cpp_imported_at_paint"] = report["llama_cpp_imported"]
+            figures.notes["sidebar_rows"] = report.get("sidebar_rows")
+
+
+def start_app(home: Path) -> dict[str, Any]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    launched = time.time()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.startup_probe", str(home)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"the app did not start: {done.stderr[-2000:]}")
+    report: dict[str, Any] = json.loads(lines[-1])
+    report["launched"] = launched
+    return report
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+                cpu,
+            )
+    except OSError:
+        pass
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        memory = 0
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory / (1 << 30), 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "llama_cpp_python": metadata.version("llama-cpp-python"),
+        "pyside6": metadata.version("PySide6-Essentials"),
+    }
+
+
+ROWS = [
+    ("raw_tokens_per_second", "Raw engine decode", "tok/s", "{:.1f}"),
+    ("engine_tokens_per_second", "Engine in its process", "tok/s", "{:.1f}"),
+    ("app_tokens_per_second", "App, into the chat view", "tok/s", "{:.1f}"),
+    ("app_to_raw_ratio", "App / raw (pairwise)", "", "{:.3f}"),
+    ("app_cpu_ms_per_token", "App process CPU per token", "ms", "{:.2f}"),
+    ("worst_gui_stall_ms", "Worst GUI stall while streaming", "ms", "{:.0f}"),
+    ("ttft_fresh_s", "First token, fresh chat", "s", "{:.3f}"),
+    ("ttft_history_cold_s", "First token, history not cached", "s", "{:.2f}"),
+    ("ttft_turn_n_s", "First token, turn N (history)", "s", "{:.3f}"),
+    ("turn_n_to_fresh_ratio", "Turn N / fresh (pairwise)", "", "{:.2f}"),
+    ("ttft_switch_back_s", "First token, switching back", "s", "{:.3f}"),
+    ("switch_back_to_fresh_ratio", "Switch back / fresh (pairwise)", "", "{:.2f}"),
+    ("startup_paint_s", "Startup to first paint", "s", "{:.2f}"),
+    ("startup_responsive_s", "Startup to responsive", "s", "{:.2f}"),
+    ("startup_after_crash_paint_s", "Startup after a crash (checked)", "s", "{:.2f}"),
+    ("search_ms", "Full-text search", "ms", "{:.1f}"),
+]
+
+
+def table(results: list[Figures]) -> str:
+    lines = []
+    for figures in results:
+        lines.append(f"\n{figures.model}")
+        for key, label, unit, fmt in ROWS:
+            values = figures.samples.get(key)
+            if not values:
+                continue
+            median = fmt.format(statistics.median(values))
+            spread = f"{fmt.format(min(values))}–{fmt.format(max(values))}"
+            lines.append(f"  {label:<34} {median:>9} {unit:<6} (n={len(values)}, {spread})")
+        for key, value in figures.notes.items():
+            lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--model", action="append", type=Path, default=[], help="a GGUF file")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=300, help="reply length to stream")
+    parser.add_argument("--ctx", type=int, default=4096)
+    parser.add_argument("--threads", type=int, default=default_threads())
+    parser.add_argument("--history-exchanges", type=int, default=38, help="~80 tokens each")
+    parser.add_argument("--conversations", type=int, default=10_000)
+    parser.add_argument("--messages-each", type=int, default=20)
+    parser.add_argument("--skip-history", action="store_true", help="no startup/search runs")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
+    args = parser.parse_args(argv)
+    starter = starter_model_path()
+    models = ([starter] if starter is not None else []) + args.model
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert app is not None
+    results: list[Figures] = []
+    with tempfile.TemporaryDirectory(prefix="desktopchat-bench-") as temp:
+        for index, model in enumerate(models):
+            print(f"streaming and first-token runs on {model.name}…", file=sys.stderr)
+            results.append(run_model(model, args, Path(temp) / f"chat-{index}"))
+        if not args.skip_history:
+            print(
+                f"history of {args.conversations:,} conversations × {args.messages_each}…",
+                file=sys.stderr,
+            )
+            history = Figures(f"history: {args.conversations:,} conversations")
+            measure_history(history, args, Path(temp) / "history")
+            results.append(history)
+    info = machine()
+    report: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": info,
+        "settings": {k: str(v) for k, v in vars(args).items()},
+        "results": [
+            {
+                "model": f.model,
+                "median": {k: f.median(k) for k in f.samples},
+                "samples": f.samples,
+                "notes": f.notes,
+            }
+            for f in results
+        ],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"DesktopChat benchmark, {report['when']}: {info['cpu']}, {info['cores']} cores, "
+        f"{info['memory_gib']} GiB, {info['os']}, llama-cpp-python {info['llama_cpp_python']}"
+    )
+    print(table(results))
+    print(f"\nJSON: {args.out}")
+    return 0
