@@ -44,6 +44,7 @@ from desktopchat.ui.workers import TaskRunner
 
 STREAM_PROMPT = "Write a long, detailed story about a lighthouse keeper and a storm."
 FRESH_PROMPT = "Hello! What can you do?"
+LONG_MESSAGES = 1000
 TOPICS = ["rivers", "bridges", "bread", "clocks", "owls", "glass", "tides", "maps"]
 
 
@@ -89,6 +90,12 @@ class Waiter(QObject):
             QTimer.singleShot(int(min(left, 1.0) * 1000), self._loop.quit)
             self._loop.exec()
         self._loop = None
+
+    def idle(self, seconds: float) -> None:
+        """Let the event loop run for ``seconds``."""
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
 
     def reset(self) -> None:
         self.first_text = self.finished = None
@@ -187,6 +194,7 @@ def run_model(model: Path, args: argparse.Namespace, home: Path) -> Figures:
         measure_streaming(figures, waiter, raw, stream, core, args.rounds)
         measure_stalls(figures, waiter, core, stream, args.rounds)
         measure_first_tokens(figures, waiter, core, quick, history, other, args.rounds)
+        measure_long_conversation(figures, waiter, core, args.rounds)
     finally:
         raw.unload()
         window.close()
@@ -262,6 +270,41 @@ def measure_first_tokens(
         figures.add("ttft_switch_back_s", back)
         figures.add("switch_back_to_fresh_ratio", back / fresh)
         figures.add("switch_back_evaluated_tokens", float(result.stats.prompt_evaluated or 0))
+
+
+def measure_long_conversation(figures: Figures, waiter: Waiter, core: Core, rounds: int) -> None:
+    """Open a 1,000-message conversation in the window and scroll from the bottom to the
+    top and back, as fast as a wheel flick (300 px every 16 ms), with the stall probe on."""
+    conv = core.conversations.create(title="Long")
+    parent = None
+    for i in range(LONG_MESSAGES):
+        role = Role.USER if i % 2 == 0 else Role.ASSISTANT
+        text = f"Message {i}. " + " ".join(TOPICS[(i * j) % len(TOPICS)] for j in range(60))
+        if i % 10 == 5:
+            text += "\n\n```python\nfor i in range(10):\n    print(i)\n```\n"
+        parent = core.conversations.add_message(conv.id, role, text, parent_id=parent).id
+    window = waiter.window
+    view = window.chat_view
+    bar = view.verticalScrollBar()
+    probe = StallProbe(5)
+    for _ in range(rounds):
+        window.open_conversation(None)
+        probe.start()
+        started = time.perf_counter()
+        window.open_conversation(conv.id)
+        figures.add("long_open_ms", (time.perf_counter() - started) * 1000)
+        waiter.idle(0.05)
+        figures.add("long_open_stall_ms", probe.stop() * 1000)
+        probe.start()
+        while view.unbuilt or bar.value() > 0:
+            bar.setValue(max(bar.value() - 300, 0))
+            waiter.idle(0.016)
+        figures.add("long_scroll_up_stall_ms", probe.stop() * 1000)
+        probe.start()
+        while bar.value() < bar.maximum():
+            bar.setValue(bar.value() + 300)
+            waiter.idle(0.016)
+        figures.add("long_scroll_down_stall_ms", probe.stop() * 1000)
 
 
 def measure_history(figures: Figures, args: argparse.Namespace, home: Path) -> None:
@@ -348,6 +391,10 @@ ROWS = [
     ("turn_n_to_fresh_ratio", "Turn N / fresh (pairwise)", "", "{:.2f}"),
     ("ttft_switch_back_s", "First token, switching back", "s", "{:.3f}"),
     ("switch_back_to_fresh_ratio", "Switch back / fresh (pairwise)", "", "{:.2f}"),
+    ("long_open_ms", "Open a 1,000-message chat", "ms", "{:.0f}"),
+    ("long_open_stall_ms", "  worst GUI stall while opening", "ms", "{:.0f}"),
+    ("long_scroll_up_stall_ms", "  worst stall scrolling to the top", "ms", "{:.0f}"),
+    ("long_scroll_down_stall_ms", "  worst stall scrolling back down", "ms", "{:.0f}"),
     ("startup_paint_s", "Startup to first paint", "s", "{:.2f}"),
     ("startup_responsive_s", "Startup to responsive", "s", "{:.2f}"),
     ("startup_after_crash_paint_s", "Startup after a crash (checked)", "s", "{:.2f}"),
@@ -378,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=300, help="reply length to stream")
     parser.add_argument("--ctx", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=default_threads())
-    parser.add_argument("--history-exchanges", type=int, default=38, help="~80 tokens each")
+    parser.add_argument("--history-exchanges", type=int, default=41, help="~75 tokens each")
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--messages-each", type=int, default=20)
     parser.add_argument("--skip-history", action="store_true", help="no startup/search runs")

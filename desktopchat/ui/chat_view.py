@@ -6,7 +6,9 @@ user scrolls up; scrolling back to the bottom resumes it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal, Slot
+import time
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -31,6 +33,17 @@ STATUS_NOTES = {
 }
 RESUMABLE = (MessageStatus.PARTIAL, MessageStatus.STOPPED, MessageStatus.ERROR)
 STICK_THRESHOLD = 24  # pixels from the bottom that still count as "at the bottom"
+FIRST_MESSAGES = 12  # built when a conversation opens; older ones as the user scrolls up
+PAGE_SIZE = 6  # older messages are added to the view this many at a time
+TRASH_PER_PASS = 2  # pages of a closed conversation deleted per pass of the event loop
+BUILD_BUDGET = 0.012  # seconds of building older messages per pass of the event loop
+STYLE = (
+    "QFrame#message-user { background: #eef4ff; border-radius: 6px; }"
+    "QFrame#message-assistant, QFrame#message-system { background: #ffffff;"
+    " border-radius: 6px; }"
+    "QLabel#message-header { color: #57606a; font-weight: bold; }"
+    "QLabel#chat-placeholder { color: #8c959f; }"
+)
 
 
 class TextLabel(QLabel):
@@ -86,16 +99,13 @@ class MessageWidget(QFrame):
         self._stable_end = 0
         self._stable_text = ""
         self._stable_blocks: tuple[str, ...] = ()
-        self.setObjectName(f"message-{message.role.value}")
+        self.setObjectName(f"message-{message.role.value}")  # styled by ChatView's sheet
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        background = "#eef4ff" if message.role is Role.USER else "#ffffff"
-        self.setStyleSheet(
-            f"QFrame#{self.objectName()} {{ background: {background}; border-radius: 6px; }}"
-        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 8)
+        self._layout = layout
         self.header = QLabel()
-        self.header.setStyleSheet("color: #57606a; font-weight: bold;")
+        self.header.setObjectName("message-header")
         self.body = TextLabel()
         self.tail = TextLabel()
         self.tail.setVisible(False)
@@ -104,24 +114,53 @@ class MessageWidget(QFrame):
         layout.addWidget(self.header)
         layout.addWidget(self.body)
         layout.addWidget(self.tail)
-        # Shown on an unfinished last reply (interrupted, stopped, failed).
-        self.continue_button = QPushButton("Continue")
-        self.continue_button.setAccessibleName("Continue this reply")
-        self.regenerate_button = QPushButton("Regenerate")
-        self.regenerate_button.setAccessibleName("Write this reply again")
-        self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self.message_id))
-        self.regenerate_button.clicked.connect(
-            lambda: self.regenerate_requested.emit(self.message_id)
-        )
-        self.actions_row = QWidget()
-        actions = QHBoxLayout(self.actions_row)
-        actions.setContentsMargins(0, 0, 0, 0)
-        actions.addWidget(self.continue_button)
-        actions.addWidget(self.regenerate_button)
-        actions.addStretch(1)
-        self.actions_row.setVisible(False)
-        layout.addWidget(self.actions_row)
+        self._actions: tuple[QWidget, QPushButton, QPushButton] | None = None
         self.set_content(message.content, message.status, live=live)
+
+    def _action_widgets(self) -> tuple[QWidget, QPushButton, QPushButton]:
+        """Continue/Regenerate, shown on an unfinished last reply (interrupted, stopped,
+        failed). Made on first use: a long conversation needs them on one message only."""
+        if self._actions is None:
+            row = QWidget()
+            continue_button = QPushButton("Continue")
+            continue_button.setAccessibleName("Continue this reply")
+            regenerate_button = QPushButton("Regenerate")
+            regenerate_button.setAccessibleName("Write this reply again")
+            continue_button.clicked.connect(self.on_continue_clicked)
+            regenerate_button.clicked.connect(self.on_regenerate_clicked)
+            actions = QHBoxLayout(row)
+            actions.setContentsMargins(0, 0, 0, 0)
+            actions.addWidget(continue_button)
+            actions.addWidget(regenerate_button)
+            actions.addStretch(1)
+            row.setVisible(False)
+            self._layout.addWidget(row)
+            self._actions = (row, continue_button, regenerate_button)
+        return self._actions
+
+    def show_actions(self, visible: bool) -> None:
+        if visible or self._actions is not None:
+            self.actions_row.setVisible(visible)
+
+    @property
+    def actions_row(self) -> QWidget:
+        return self._action_widgets()[0]
+
+    @property
+    def continue_button(self) -> QPushButton:
+        return self._action_widgets()[1]
+
+    @property
+    def regenerate_button(self) -> QPushButton:
+        return self._action_widgets()[2]
+
+    @Slot()
+    def on_continue_clicked(self) -> None:
+        self.continue_requested.emit(self.message_id)
+
+    @Slot()
+    def on_regenerate_clicked(self) -> None:
+        self.regenerate_requested.emit(self.message_id)
 
     @property
     def resumable(self) -> bool:
@@ -183,6 +222,10 @@ class MessageWidget(QFrame):
 
 
 class ChatView(QScrollArea):
+    """Builds widgets only for the newest messages and, as the user scrolls up, for older
+    ones a few at a time: a 1,000-message conversation opens as fast as a short one, and
+    scrolling never stops the window for long."""
+
     code_copied = Signal(str)
     continue_requested = Signal(int)
     regenerate_requested = Signal(int)
@@ -193,12 +236,25 @@ class ChatView(QScrollArea):
         self.setAccessibleName("Conversation")
         self._renderer = MarkdownRenderer()
         self._container = QWidget()
+        self._container.setObjectName("chat-container")
+        self._container.setStyleSheet(STYLE)
         self._layout = QVBoxLayout(self._container)
         self._layout.setContentsMargins(12, 12, 12, 12)
         self._layout.setSpacing(8)
         self._layout.addStretch(1)
         self.setWidget(self._container)
         self._widgets: dict[int, MessageWidget] = {}
+        self._shown: list[MessageWidget] = []  # display order
+        self._older: list[Message] = []  # not built yet, oldest first
+        # Older messages are built into pages of PAGE_SIZE, each put in the view when full:
+        # the view's layout then has a few dozen items, not a thousand.
+        self._page: QWidget | None = None
+        self._pages: list[QWidget] = []
+        self._trash: list[QWidget] = []  # pages of a closed conversation, deleted bit by bit
+        self._bottom_distance: int | None = None  # kept while older messages go in on top
+        self._build_timer = QTimer(self)
+        self._build_timer.setSingleShot(True)
+        self._build_timer.timeout.connect(self.on_build_timer_timeout)
         self.conversation_id: int | None = None
         self.actions_enabled = True
         self._with_actions: MessageWidget | None = None
@@ -207,34 +263,87 @@ class ChatView(QScrollArea):
         bar.valueChanged.connect(self.on_scrollbar_value_changed)
         bar.rangeChanged.connect(self.on_scrollbar_range_changed)
         self._placeholder = QLabel("Start a conversation: type a message below and press Enter.")
+        self._placeholder.setObjectName("chat-placeholder")
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._placeholder.setStyleSheet("color: #8c959f;")
         self._layout.insertWidget(0, self._placeholder)
 
     def clear(self) -> None:
-        for widget in self._widgets.values():
-            widget.deleteLater()
+        for widget in self._shown:
+            if widget.parent() is self._container:
+                widget.deleteLater()
+        for page in self._pages:
+            page.setVisible(False)  # deleting a thousand widgets at once would freeze us
+        self._trash.extend(self._pages)
+        if self._page is not None:
+            self._page.deleteLater()
+        self._page = None
+        self._pages = []
         self._widgets.clear()
+        self._shown.clear()
+        self._older = []
+        self._build_timer.stop()
+        if self._trash:
+            self._build_timer.start(0)
         self._with_actions = None
         self._placeholder.setVisible(True)
 
     def show_conversation(self, conversation_id: int | None, messages: list[Message]) -> None:
         self.clear()
         self.conversation_id = conversation_id
-        for message in messages:
+        split = max(len(messages) - FIRST_MESSAGES, 0)
+        self._older = messages[:split]
+        for message in messages[split:]:
             self.append_message(message)
         self.stick_to_bottom = True
         self.scroll_to_bottom()
 
+    @property
+    def unbuilt(self) -> int:
+        """Older messages not made into widgets yet (they are, on scrolling up)."""
+        return len(self._older)
+
+    def build_older(self, budget: float = BUILD_BUDGET) -> None:
+        """Build older messages, newest first, for about ``budget`` seconds, keeping what
+        is on screen where it is."""
+        if not self._older:
+            return
+        deadline = time.perf_counter() + budget
+        while self._older and time.perf_counter() < deadline:
+            if self._page is None:
+                self._page = QWidget()
+                page_layout = QVBoxLayout(self._page)
+                page_layout.setContentsMargins(0, 0, 0, 0)
+                page_layout.setSpacing(self._layout.spacing())
+            widget = self._make(self._older.pop())
+            self._shown.insert(0, widget)
+            layout = self._page.layout()
+            assert isinstance(layout, QVBoxLayout)
+            layout.insertWidget(0, widget)
+            if layout.count() >= PAGE_SIZE or not self._older:
+                bar = self.verticalScrollBar()
+                self._bottom_distance = bar.maximum() - bar.value()
+                self._layout.insertWidget(1, self._page)  # after the (hidden) placeholder
+                self._page.show()  # now, not at the next pass: the layout must count it
+                self._pages.insert(0, self._page)
+                self._page = None
+                break
+        if self._older and self._bottom_distance is None:
+            self._build_timer.start(0)  # the page is not full yet
+
     def append_message(self, message: Message, *, live: bool = False) -> MessageWidget:
+        widget = self._make(message, live=live)
+        self._shown.append(widget)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._placeholder.setVisible(False)
+        self.refresh_actions()
+        return widget
+
+    def _make(self, message: Message, *, live: bool = False) -> MessageWidget:
         widget = MessageWidget(message, self._renderer, live=live)
         widget.code_copied.connect(self.code_copied)
         widget.continue_requested.connect(self.continue_requested)
         widget.regenerate_requested.connect(self.regenerate_requested)
         self._widgets[message.id] = widget
-        self._layout.insertWidget(self._layout.count() - 1, widget)
-        self._placeholder.setVisible(False)
-        self.refresh_actions()
         return widget
 
     def set_actions_enabled(self, enabled: bool) -> None:
@@ -243,18 +352,19 @@ class ChatView(QScrollArea):
 
     def refresh_actions(self) -> None:
         """Continue/Regenerate only on the last message, when it is an unfinished reply."""
-        last = next(reversed(self._widgets.values()), None)
+        last = self._shown[-1] if self._shown else None
         if self._with_actions is not None and self._with_actions is not last:
-            self._with_actions.actions_row.setVisible(False)
-        self._with_actions = last
+            self._with_actions.show_actions(False)
+        show = last is not None and last.resumable and self.actions_enabled
         if last is not None:
-            last.actions_row.setVisible(last.resumable and self.actions_enabled)
+            last.show_actions(show)
+        self._with_actions = last if show else None
 
     def message_widget(self, message_id: int) -> MessageWidget | None:
         return self._widgets.get(message_id)
 
     def messages(self) -> list[MessageWidget]:
-        return list(self._widgets.values())
+        return list(self._shown)
 
     def update_message(
         self, message_id: int, text: str, status: MessageStatus, *, live: bool = False
@@ -272,8 +382,26 @@ class ChatView(QScrollArea):
     def on_scrollbar_value_changed(self, value: int) -> None:
         bar = self.verticalScrollBar()
         self.stick_to_bottom = value >= bar.maximum() - STICK_THRESHOLD
+        if self._older and value < self.viewport().height() and not self._build_timer.isActive():
+            self._build_timer.start(0)
+
+    @Slot()
+    def on_build_timer_timeout(self) -> None:
+        if self._trash:
+            for page in self._trash[:TRASH_PER_PASS]:
+                page.deleteLater()
+            del self._trash[:TRASH_PER_PASS]
+            self._build_timer.start(0)
+            return
+        self.build_older()
 
     @Slot(int, int)
     def on_scrollbar_range_changed(self, _minimum: int, maximum: int) -> None:
-        if self.stick_to_bottom:
-            self.verticalScrollBar().setValue(maximum)
+        bar = self.verticalScrollBar()
+        if self._bottom_distance is not None:  # older messages went in above
+            bar.setValue(maximum - self._bottom_distance)
+            self._bottom_distance = None
+            if self._older and bar.value() < self.viewport().height():
+                self._build_timer.start(0)  # still near the top: keep going
+        elif self.stick_to_bottom:
+            bar.setValue(maximum)

@@ -791,7 +791,7 @@ class MainWindow(QMainWindow):
             )
             self.model_state.setToolTip(
                 f"{loaded.config.path}\nloaded in {loaded.load_seconds:.2f} s, "
-                f"{loaded.config.n_threads} threads, {loaded.config.n_gpu_layers} GPU layers"
+                f"{loaded.config.n_threads} threads; {loaded.placement}"
             )
             self.settings = self.settings.with_changes(last_model=str(loaded.config.path))
             self._save_settings()

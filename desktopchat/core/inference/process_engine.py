@@ -44,7 +44,7 @@ from desktopchat.core.inference.ipc import (
 log = logging.getLogger("desktopchat.engine")
 
 QUIT_TIMEOUT = 2.0  # seconds the child gets to exit before it is killed
-_POLL = 0.05  # how often a waiting call looks at the cancel flag
+_POLL = 0.02  # how often a waiting call looks at the cancel flag (~2 tokens at 100/s)
 _DIED = ("died",)
 _LOAD_ADVICE = (
     "The file may be damaged or made for another version of llama.cpp; it will not be "
@@ -188,13 +188,13 @@ class ProcessEngine:
     ) -> tuple[Any, ...]:
         cancel_sent = False
         while True:
+            if cancel is not None and not cancel_sent and cancel.is_set():
+                self._send("cancel")
+                cancel_sent = True
             try:
                 frame = self._inbox.get(timeout=_POLL)
             except queue.Empty:
                 frame = None
-            if cancel is not None and not cancel_sent and cancel.is_set():
-                self._send("cancel")
-                cancel_sent = True
             if frame is None:
                 continue
             if frame is _DIED:
