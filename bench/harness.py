@@ -29,7 +29,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
-from bench.history import SEARCH_QUERIES, make_history
+from bench.history import SEARCH_QUERIES, TOPICS, add_history, make_history
 from desktopchat.app import Core, make_chat_service, make_isolated_engine, open_core
 from desktopchat.core.chat import GenerationParams, Role, default_threads
 from desktopchat.core.inference.engine import LoadConfig, SamplingConfig
@@ -45,7 +45,6 @@ from desktopchat.ui.workers import TaskRunner
 STREAM_PROMPT = "Write a long, detailed story about a lighthouse keeper and a storm."
 FRESH_PROMPT = "Hello! What can you do?"
 LONG_MESSAGES = 1000
-TOPICS = ["rivers", "bridges", "bread", "clocks", "owls", "glass", "tides", "maps"]
 
 
 @dataclass
@@ -138,30 +137,6 @@ class Waiter(QObject):
         self.wait(lambda: self.result is not None, 600)
         assert self.first_text is not None and self.result is not None
         return self.first_text - started, self.result
-
-
-def add_history(core: Core, exchanges: int, params: GenerationParams, label: str) -> int:
-    """A conversation with about 80 tokens of history per exchange."""
-    conv = core.conversations.create(title=f"History {label}", params=params)
-    parent = None
-    for i in range(exchanges):
-        topic = TOPICS[i % len(TOPICS)]
-        user = core.conversations.add_message(
-            conv.id,
-            Role.USER,
-            f"Conversation {label}: tell me about {topic}, part {i}.",
-            parent_id=parent,
-        )
-        reply = core.conversations.add_message(
-            conv.id,
-            Role.ASSISTANT,
-            f"Here is a note on {topic}, number {i}. People have studied {topic} for a long "
-            f"time, and each generation finds new details about {topic} worth writing down. "
-            "The short version is that it is more interesting than it first looks.",
-            parent_id=user.id,
-        )
-        parent = reply.id
-    return conv.id
 
 
 def run_model(model: Path, args: argparse.Namespace, home: Path) -> Figures:

@@ -8,7 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from desktopchat.app import open_core
+from desktopchat.app import Core, open_core
+from desktopchat.core.chat import GenerationParams, Role
 from desktopchat.core.paths import AppPaths
 
 # A vocabulary with a long tail, so searches hit thousands of messages or a handful.
@@ -77,6 +78,7 @@ _WORDS = [
     ]
     for suffix in ("", "s", "ing", "ed", "er", "ful", "less", "ness", "ish", "ward")
 ]
+TOPICS = ["rivers", "bridges", "bread", "clocks", "owls", "glass", "tides", "maps"]
 SEARCH_QUERIES = ("river", "kettle lamp", "orchardness", "zephyrward quartz", "the")
 
 
@@ -133,3 +135,28 @@ def make_history(home: Path, conversations: int, messages_each: int, seed: int =
     finally:
         conn.close()
     return paths
+
+
+def add_history(core: Core, exchanges: int, params: GenerationParams, label: str) -> int:
+    """A conversation with about 75 tokens of history per exchange (for first-token
+    measurements). Conversations share their first message only if given the same label."""
+    conv = core.conversations.create(title=f"History {label}", params=params)
+    parent = None
+    for i in range(exchanges):
+        topic = TOPICS[i % len(TOPICS)]
+        user = core.conversations.add_message(
+            conv.id,
+            Role.USER,
+            f"Conversation {label}: tell me about {topic}, part {i}.",
+            parent_id=parent,
+        )
+        reply = core.conversations.add_message(
+            conv.id,
+            Role.ASSISTANT,
+            f"Here is a note on {topic}, number {i}. People have studied {topic} for a long "
+            f"time, and each generation finds new details about {topic} worth writing down. "
+            "The short version is that it is more interesting than it first looks.",
+            parent_id=user.id,
+        )
+        parent = reply.id
+    return conv.id

@@ -4,13 +4,16 @@ report progress and can be cancelled. Real llama.cpp, real model, real database.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bench.history import TOPICS
+from bench.history import add_history as history
 from desktopchat.app import Core
-from desktopchat.core.chat import FinishReason, GenerationParams, MessageStatus, Role
+from desktopchat.core.chat import FinishReason, GenerationParams, MessageStatus
 from desktopchat.core.inference.engine import (
     Done,
     LoadConfig,
@@ -24,7 +27,6 @@ from desktopchat.core.inference.service import ChatService, ReplyResult
 pytestmark = pytest.mark.real_model
 
 GREEDY = GenerationParams(temperature=0.0, max_tokens=12, seed=1, n_ctx=4096, n_threads=2)
-TOPICS = ["rivers", "bridges", "bread", "clocks", "owls", "glass", "tides", "maps"]
 
 
 @pytest.fixture
@@ -36,24 +38,7 @@ def engine(starter_model: Path) -> Iterator[LlamaEngine]:
 
 
 def add_history(core: Core, exchanges: int, label: str = "") -> int:
-    """A conversation with about 80 tokens per exchange of history. Each has its own first
-    message unless two are given the same ``label``."""
-    conv = core.conversations.create(params=GREEDY)
-    label = label or str(conv.id)
-    parent = None
-    for i in range(exchanges):
-        topic = TOPICS[i % len(TOPICS)]
-        question = f"Conversation {label}: tell me something about {topic}, part {i}."
-        answer = (
-            f"Here is a note on {topic}, number {i}. People have studied {topic} for a long "
-            f"time, and each generation finds new details about {topic} worth writing down. "
-            "The short version is that it is more interesting than it first looks, and the "
-            "long version would fill a library."
-        )
-        user = core.conversations.add_message(conv.id, Role.USER, question, parent_id=parent)
-        reply = core.conversations.add_message(conv.id, Role.ASSISTANT, answer, parent_id=user.id)
-        parent = reply.id
-    return conv.id
+    return history(core, exchanges, GREEDY, label or str(time.monotonic_ns()))
 
 
 def ask(service: ChatService, conversation_id: int, text: str) -> ReplyResult:

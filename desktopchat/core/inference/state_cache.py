@@ -11,7 +11,7 @@ The cache keeps the most recently used few, within a memory budget.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass
 
 MAX_ENTRIES = 4
@@ -40,7 +40,7 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 @dataclass(frozen=True)
 class SavedState:
     tokens: list[int]
-    data: bytes
+    data: Sized  # llama.cpp's state bytes for the sequence (a ctypes buffer, or bytes)
 
     @property
     def size(self) -> int:
@@ -60,7 +60,7 @@ class StateCache:
     def size(self) -> int:
         return sum(entry.size for entry in self._entries)
 
-    def put(self, tokens: Sequence[int], data: bytes) -> bool:
+    def put(self, tokens: Sequence[int], data: Sized) -> bool:
         """Keep a context; returns False when it is bigger than the whole budget."""
         saved = SavedState(list(tokens), data)
         if saved.size > self.max_bytes or self.max_entries <= 0:
