@@ -188,18 +188,17 @@ def measure_streaming(
     """Pairs: the app streams a reply into the window, then the raw decode loop runs the
     same number of tokens after the same prompt."""
     sampling = SamplingConfig.from_params(params, params.seed, ())
+    # The prompt the app sends, through the model's own template (planned before sending).
+    raw_service = make_chat_service(core, raw)
     for _ in range(rounds):
         conv = core.conversations.create(params=params).id
+        prompt = raw_service.plan(conv, STREAM_PROMPT, params).tokens
         cpu = time.process_time()
         _, result = waiter.send(conv, STREAM_PROMPT)
         cpu = time.process_time() - cpu
         assert waiter.first_text is not None and waiter.finished is not None
         decodes = result.stats.completion_tokens - 1
         app_rate = decodes / (waiter.finished - waiter.first_text)
-        prompt = raw.tokenize(
-            f"<|im_start|>user\n{STREAM_PROMPT}<|im_end|>\n<|im_start|>assistant\n",
-            add_bos=False,
-        )
         raw_rate = decodes / raw.benchmark_decode(prompt, decodes, sampling)
         figures.add("raw_tokens_per_second", raw_rate)
         figures.add("app_tokens_per_second", app_rate)

@@ -109,10 +109,6 @@ class GenerationParams:
         """Threads to use: more than the machine has cores only slows llama.cpp down."""
         return min(self.n_threads, os.cpu_count() or 1) if self.n_threads else default_threads()
 
-    def load_key(self) -> tuple[int, int, int, bool, str]:
-        """The settings that need the model reloaded when they change."""
-        return (self.n_ctx, self.threads, self.n_gpu_layers, self.flash_attn, self.kv_cache_type)
-
     def with_changes(self, **changes: Any) -> GenerationParams:
         return replace(self, **changes)
 

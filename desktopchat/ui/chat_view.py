@@ -94,9 +94,8 @@ class MessageWidget(QFrame):
         self._renderer = renderer
         self._code_blocks: tuple[str, ...] = ()
         self._text = ""
-        # While streaming, the finished blocks (up to _stable_end) are rendered once into
-        # body and only the block being written is rendered again, into tail.
-        self._stable_end = 0
+        # While streaming, the finished blocks (_stable_text) are rendered once into body
+        # and only the block being written is rendered again, into tail.
         self._stable_text = ""
         self._stable_blocks: tuple[str, ...] = ()
         self.setObjectName(f"message-{message.role.value}")  # styled by ChatView's sheet
@@ -180,7 +179,7 @@ class MessageWidget(QFrame):
         if not text and live:
             self.body.setText("<i>…</i>")
             self._code_blocks = ()
-            self._stable_end, self._stable_text = 0, ""
+            self._stable_text = ""
             return
         if live:
             self._show_streaming(text)
@@ -191,16 +190,15 @@ class MessageWidget(QFrame):
             self.body.setVisible(True)
             self.tail.setVisible(False)
             self.tail.clear()
-            self._stable_end, self._stable_text = 0, ""
+            self._stable_text = ""
         self.body.setAccessibleDescription(text)
 
     def _show_streaming(self, text: str) -> None:
-        start = self._stable_end if text.startswith(self._stable_text) else 0
+        start = len(self._stable_text) if text.startswith(self._stable_text) else 0
         end = stable_prefix(text, start)
-        if end != self._stable_end or start == 0:
+        if end != len(self._stable_text) or start == 0:
             stable = self._renderer.render(text[:end])
-            self._stable_end, self._stable_blocks = end, stable.code_blocks
-            self._stable_text = text[:end]
+            self._stable_text, self._stable_blocks = text[:end], stable.code_blocks
             self.body.setText(stable.html if end else "")
             self.body.setVisible(end > 0)
         tail = self._renderer.render(text[end:], first_code_block=len(self._stable_blocks))
@@ -305,8 +303,6 @@ class ChatView(QScrollArea):
     def build_older(self, budget: float = BUILD_BUDGET) -> None:
         """Build older messages, newest first, for about ``budget`` seconds, keeping what
         is on screen where it is."""
-        if not self._older:
-            return
         deadline = time.perf_counter() + budget
         while self._older and time.perf_counter() < deadline:
             if self._page is None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from enum import Enum
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from desktopchat.core.chat import GenerationParams
-from desktopchat.core.inference.engine import Engine, LoadedModel
+from desktopchat.core.inference.engine import Engine, LoadConfig, LoadedModel
 from desktopchat.core.inference.service import (
     ChatService,
     ReplyResult,
@@ -110,8 +111,8 @@ class ChatController(QObject):
     def needs_reload(self, path: str, params: GenerationParams) -> bool:
         if self.loaded is None:
             return True
-        config = self.loaded.config
-        return str(config.path) != path or config.load_key() != params.load_key()
+        # The model was loaded from exactly such a config: any difference needs a reload.
+        return LoadConfig.from_params(Path(path), params) != self.loaded.config
 
     def send(self, conversation_id: int, text: str, params: GenerationParams) -> None:
         """Queue a reply. The worker loads the model first if the settings need it."""

@@ -38,10 +38,6 @@ class LoadConfig:
             params.kv_cache_type,
         )
 
-    def load_key(self) -> tuple[int, int, int, bool, str]:
-        """Compare with GenerationParams.load_key to see whether a reload is needed."""
-        return (self.n_ctx, self.n_threads, self.n_gpu_layers, self.flash_attn, self.kv_cache_type)
-
 
 @dataclass(frozen=True)
 class LoadedModel:

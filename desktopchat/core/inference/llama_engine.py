@@ -92,6 +92,11 @@ _MEMORY = ("failed to allocate", "out of memory", "unable to allocate", "cannot 
 _DATA = ("not within the file bounds", "tensor data", "corrupted", "invalid", "wrong shape")
 
 
+def _ran_out_of_memory(log_lines: list[str]) -> bool:
+    lowered = "\n".join(log_lines).lower()
+    return any(word in lowered for word in _MEMORY)
+
+
 def explain_load_failure(file_name: str, log_lines: list[str], error: str) -> str:
     """llama.cpp's reason for a failed load (only ever in its log), in the user's words,
     with what to try."""
@@ -103,7 +108,7 @@ def explain_load_failure(file_name: str, log_lines: list[str], error: str) -> st
             f"{file_name} is a '{arch.group(1)}' model, an architecture this version of "
             "llama.cpp does not support. Choose another model, or update DesktopChat."
         )
-    if any(word in lowered for word in _MEMORY):
+    if _ran_out_of_memory(log_lines):
         return (
             f"There is not enough memory to load {file_name}. Try a smaller quantization, a "
             "shorter context length, or fewer GPU layers, or close other programs."
@@ -229,13 +234,13 @@ class LlamaEngine:
             except DesktopChatError:
                 raise
             except (ValueError, RuntimeError, OSError) as exc:
-                message = explain_load_failure(config.path.name, list(_LOG_TAIL), str(exc))
-                if plan.n_gpu_layers > 0 and "not enough memory" in message:
+                if plan.n_gpu_layers > 0 and _ran_out_of_memory(list(_LOG_TAIL)):
                     # The GPU had less room than it said: try again with half the layers.
                     fewer = plan.n_gpu_layers // 2
                     log.warning("GPU load failed; retrying with %d layers", fewer)
                     plan = plan_offload(needed, devices, fewer)
                     continue
+                message = explain_load_failure(config.path.name, list(_LOG_TAIL), str(exc))
                 raise ModelLoadError(message) from None
         metadata: dict[str, str] = llama.metadata
         model = llama._model
@@ -441,8 +446,7 @@ class LlamaEngine:
             reuse = shared if self._restore(llama, entry.tokens, entry.data) else 0
         reuse = min(reuse, len(prompt) - 1)
         if reuse <= 0 or not llama._ctx.kv_cache_seq_rm(-1, reuse, -1):
-            llama.reset()
-            llama._ctx.kv_cache_clear()
+            self._clear_context(llama)
             reuse = 0
         llama.n_tokens = reuse
         return prompt[reuse:]
@@ -462,13 +466,18 @@ class LlamaEngine:
             kept = self.states.put(tokens, data)
             log.debug("saved a %d-token context (%d bytes, kept: %s)", len(tokens), written, kept)
 
+    @staticmethod
+    def _clear_context(llama: Any) -> None:
+        """An empty context: no tokens, nothing in the KV cache."""
+        llama.reset()
+        llama._ctx.kv_cache_clear()
+
     def _restore(self, llama: Any, tokens: list[int], data: Any) -> bool:
         llama_cpp = _import_llama()
-        llama._ctx.kv_cache_clear()
+        self._clear_context(llama)
         if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, data, len(data), 0) == 0:
             log.warning("could not restore a saved %d-token context", len(tokens))
-            llama._ctx.kv_cache_clear()
-            llama.n_tokens = 0
+            self._clear_context(llama)
             return False
         llama.input_ids[: len(tokens)] = tokens
         llama.n_tokens = len(tokens)
@@ -482,8 +491,7 @@ class LlamaEngine:
         one decode per token, nothing else (no text, no stops, no events). Returns the
         seconds taken by ``n_tokens`` decodes after the prompt."""
         llama = self._require()
-        llama.reset()
-        llama._ctx.kv_cache_clear()
+        self._clear_context(llama)
         llama.eval(prompt_tokens)
         sampler = self._sampler(llama, sampling)
         started = time.perf_counter()

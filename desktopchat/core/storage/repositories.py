@@ -314,6 +314,7 @@ class ConversationRepository:
             " messages_fts WHERE messages_fts MATCH ?3 ORDER BY rowid DESC LIMIT ?5)), 0)"
         )
         order = "rowid DESC" if newest_first else "rank"
+        params: tuple[object, ...] = (start, end, query, limit)
         rows = self._db.query(
             "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, f.snippet"
             " FROM (SELECT rowid, rank, snippet(messages_fts, 0, ?1, ?2, '…', 12) AS snippet"
@@ -321,8 +322,8 @@ class ConversationRepository:
             f"       ORDER BY {order} LIMIT ?4) f"
             " JOIN messages m ON m.id = f.rowid"
             " JOIN conversations c ON c.id = m.conversation_id"
-            f" ORDER BY {'f.rowid DESC' if newest_first else 'f.rank'}",
-            (start, end, query, limit) if newest_first else (start, end, query, limit, RANK_WINDOW),
+            f" ORDER BY f.{order}",
+            params if newest_first else (*params, RANK_WINDOW),
         )
         return [
             SearchHit(
