@@ -166,6 +166,7 @@ def run_model(model: Path, args: argparse.Namespace, home: Path) -> Figures:
     raw = LlamaEngine()
     raw.load(LoadConfig(model, args.ctx, args.threads), lambda _f, _s: None)
     try:
+        measure_batch_sizes(figures, model, args, raw)
         measure_streaming(figures, waiter, raw, stream, core, args.rounds)
         measure_stalls(figures, waiter, core, stream, args.rounds)
         measure_first_tokens(figures, waiter, core, quick, history, other, args.rounds)
@@ -175,6 +176,28 @@ def run_model(model: Path, args: argparse.Namespace, home: Path) -> Figures:
         window.close()
         core.close()
     return figures
+
+
+def measure_batch_sizes(
+    figures: Figures, model: Path, args: argparse.Namespace, engine: LlamaEngine
+) -> None:
+    """Prompt evaluation speed for each n_batch in --batch-sizes, on a
+    --batch-prompt-token prompt (the app's N_BATCH is chosen from these figures)."""
+    sizes = [int(n) for n in args.batch_sizes.split(",") if n.strip()]
+    if not sizes:
+        return
+    text = " ".join(f"{topic}." for topic in TOPICS) * 100
+    prompt = engine.tokenize(text, add_bos=True)[: args.batch_prompt_tokens]
+    figures.notes["batch_prompt_tokens"] = len(prompt)
+    for n_batch in sizes:
+        sized = LlamaEngine(n_batch=n_batch)
+        sized.load(LoadConfig(model, args.ctx, args.threads), lambda _f, _s: None)
+        try:
+            for _ in range(max(1, min(args.rounds, 3))):
+                seconds = sized.benchmark_prompt(prompt)
+                figures.add(BATCH_ROW[0].format(n_batch), len(prompt) / seconds)
+        finally:
+            sized.unload()
 
 
 def measure_streaming(
@@ -376,11 +399,27 @@ ROWS = [
 ]
 
 
+BATCH_ROW = (
+    "prompt_tokens_per_second_batch_{}",
+    "Prompt evaluation, n_batch {}",
+    "tok/s",
+    "{{:.0f}}",
+)
+
+
+def rows(figures: Figures) -> list[tuple[str, str, str, str]]:
+    """ROWS, then one row per n_batch measured."""
+    key, label, unit, fmt = BATCH_ROW
+    prefix = key.format("")
+    sizes = sorted(int(k.removeprefix(prefix)) for k in figures.samples if k.startswith(prefix))
+    return ROWS + [(key.format(n), label.format(n), unit, fmt.format()) for n in sizes]
+
+
 def table(results: list[Figures]) -> str:
     lines = []
     for figures in results:
         lines.append(f"\n{figures.model}")
-        for key, label, unit, fmt in ROWS:
+        for key, label, unit, fmt in rows(figures):
             values = figures.samples.get(key)
             if not values:
                 continue
@@ -403,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--messages-each", type=int, default=20)
     parser.add_argument("--skip-history", action="store_true", help="no startup/search runs")
+    parser.add_argument(
+        "--batch-sizes", default="128,256,512,1024", help="n_batch values to compare ('': none)"
+    )
+    parser.add_argument("--batch-prompt-tokens", type=int, default=1024)
     parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
     args = parser.parse_args(argv)
     starter = starter_model_path()

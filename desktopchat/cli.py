@@ -6,6 +6,7 @@ Expected failures print one line on stderr and exit non-zero; tracebacks go to t
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import signal
@@ -72,11 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     model_import.add_argument(
         "--copy", action="store_true", help="copy into the models folder instead of linking"
     )
+    commands.add_parser(  # its options are python -m bench's, passed through
+        "bench",
+        help="measure speed (from a source checkout; same as python -m bench)",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     network.install()  # every connection from here on is recorded, and explained or flagged
     paths = AppPaths.resolve(args.home)
     try:
@@ -87,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     if args.command is None:
         return app.run_gui(paths, sys.argv[:1])
+    if args.command == "bench":
+        return _bench(extra)
     try:
         return _run_command(args, paths)
     except DesktopChatError as exc:
@@ -116,6 +127,23 @@ def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
         return _models(args, core)
     finally:
         core.close()
+
+
+def _bench(argv: list[str]) -> int:
+    """The benchmark lives beside the package in a source checkout (``bench/``)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "bench" / "harness.py").is_file():
+        print(
+            "desktopchat: the benchmark runs from a source checkout (python -m bench); "
+            "this installation does not include it",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    harness = importlib.import_module("bench.harness")
+    result: int = harness.main(argv)
+    return result
 
 
 def _emit_json(value: Any) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -33,7 +33,7 @@ STATUS_NOTES = {
 }
 RESUMABLE = (MessageStatus.PARTIAL, MessageStatus.STOPPED, MessageStatus.ERROR)
 STICK_THRESHOLD = 24  # pixels from the bottom that still count as "at the bottom"
-FIRST_MESSAGES = 12  # built when a conversation opens; older ones as the user scrolls up
+FIRST_MESSAGES = 8  # built when a conversation opens; older ones as the user scrolls up
 PAGE_SIZE = 6  # older messages are added to the view this many at a time
 TRASH_PER_PASS = 2  # pages of a closed conversation deleted per pass of the event loop
 BUILD_BUDGET = 0.012  # seconds of building older messages per pass of the event loop
@@ -80,6 +80,75 @@ class TextLabel(QLabel):
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self._heights.clear()
         super().changeEvent(event)
+
+
+class Page(QWidget):
+    """A page of older messages, laid out by hand: its height for a width is the sum of
+    its messages' and is remembered, and its messages are placed again only when its
+    width changes or one of them changes. (With a QLayout, Qt asks every label of every
+    page again whenever the view's layout changes: a thousand messages each time.)"""
+
+    def __init__(self, parent: QWidget, spacing: int) -> None:
+        super().__init__(parent)
+        self._spacing = spacing
+        self._messages: list[QWidget] = []
+        self._heights: dict[int, int] = {}
+        self._placed_width = -1
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def prepend(self, message: QWidget) -> None:
+        self._messages.insert(0, message)
+        message.setParent(self)
+        message.resize(self.width(), message.height())  # lay it out once, at this width
+        message.installEventFilter(self)  # to hear when it needs a new height
+        message.show()
+        self._changed()
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def heightForWidth(self, width: int) -> int:
+        height = self._heights.get(width)
+        if height is None:
+            heights = [m.heightForWidth(width) for m in self._messages]
+            height = sum(heights) + self._spacing * max(len(heights) - 1, 0)
+            self._heights[width] = height
+        return height
+
+    def sizeHint(self) -> QSize:
+        width = self.width() if self._placed_width >= 0 else 600
+        return QSize(width, self.heightForWidth(width))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, 0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        if event.size().width() != self._placed_width:
+            self._place()
+        super().resizeEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:  # a message's size changed
+            self._changed()
+        return False
+
+    def _changed(self) -> None:
+        self._heights.clear()
+        self._placed_width = -1
+        if self.isVisible():
+            self._place()
+        self.updateGeometry()
+
+    def _place(self) -> None:
+        width = self.width()
+        y = 0
+        for message in self._messages:
+            height = message.heightForWidth(width)
+            message.setGeometry(0, y, width, height)
+            y += height + self._spacing
+        self._placed_width = width
 
 
 class MessageWidget(QFrame):
@@ -246,8 +315,8 @@ class ChatView(QScrollArea):
         self._older: list[Message] = []  # not built yet, oldest first
         # Older messages are built into pages of PAGE_SIZE, each put in the view when full:
         # the view's layout then has a few dozen items, not a thousand.
-        self._page: QWidget | None = None
-        self._pages: list[QWidget] = []
+        self._page: Page | None = None
+        self._pages: list[Page] = []
         self._trash: list[QWidget] = []  # pages of a closed conversation, deleted bit by bit
         self._bottom_distance: int | None = None  # kept while older messages go in on top
         self._build_timer = QTimer(self)
@@ -306,25 +375,35 @@ class ChatView(QScrollArea):
         deadline = time.perf_counter() + budget
         while self._older and time.perf_counter() < deadline:
             if self._page is None:
-                self._page = QWidget()
-                page_layout = QVBoxLayout(self._page)
-                page_layout.setContentsMargins(0, 0, 0, 0)
-                page_layout.setSpacing(self._layout.spacing())
+                # A hidden child of the container, so that its messages are styled
+                # (polished) here, within the budget, and not all at once when it shows.
+                self._page = Page(self._container, self._layout.spacing())
+                self._page.hide()
+                self._page.resize(self._inner_width(), 0)
             widget = self._make(self._older.pop())
             self._shown.insert(0, widget)
-            layout = self._page.layout()
-            assert isinstance(layout, QVBoxLayout)
-            layout.insertWidget(0, widget)
-            if layout.count() >= PAGE_SIZE or not self._older:
+            self._page.prepend(widget)
+            widget.ensurePolished()
+            if len(self._page) >= PAGE_SIZE or not self._older:
                 bar = self.verticalScrollBar()
                 self._bottom_distance = bar.maximum() - bar.value()
+                # Make room first: laid out in the old height, every page would be
+                # squeezed a little and laid out again (a thousand messages each pass).
+                grow = self._page.heightForWidth(self._inner_width()) + self._layout.spacing()
+                self._container.setMinimumHeight(self._container.height() + grow)
                 self._layout.insertWidget(1, self._page)  # after the (hidden) placeholder
+                self._container.setMinimumHeight(0)
                 self._page.show()  # now, not at the next pass: the layout must count it
                 self._pages.insert(0, self._page)
                 self._page = None
                 break
         if self._older and self._bottom_distance is None:
             self._build_timer.start(0)  # the page is not full yet
+
+    def _inner_width(self) -> int:
+        """The width messages get in the view."""
+        margins = self._layout.contentsMargins()
+        return self._container.width() - margins.left() - margins.right()
 
     def append_message(self, message: Message, *, live: bool = False) -> MessageWidget:
         widget = self._make(message, live=live)

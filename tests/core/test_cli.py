@@ -27,6 +27,12 @@ def test_version(tmp_path: Path) -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"DesktopChat {__version__}"
 
 
+def test_bench_is_reachable_from_the_cli(tmp_path: Path) -> None:
+    result = run(tmp_path, "bench", "--help")  # the benchmark's own options
+    assert result.returncode == 0, result.stderr
+    assert "--batch-sizes" in result.stdout and "--model" in result.stdout
+
+
 @pytest.mark.real_model
 def test_chat_then_show(tmp_path: Path) -> None:
     home = tmp_path / "empty-home"

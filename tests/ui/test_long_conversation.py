@@ -3,6 +3,8 @@ the user scrolls up, in order, without moving what is on screen."""
 
 from __future__ import annotations
 
+import itertools
+
 from pytestqt.qtbot import QtBot
 
 from desktopchat.core.chat import Message, MessageStatus, Role
@@ -51,3 +53,49 @@ def test_only_the_newest_messages_are_built_until_scrolled(qtbot: QtBot) -> None
     view.show_conversation(2, messages(3))  # the old pages are deleted a few at a time
     assert len(view.messages()) == 3
     qtbot.waitUntil(lambda: not view._trash)
+
+
+def _overlaps(view: ChatView) -> list[tuple[int, int]]:
+    """Pairs of consecutive messages that overlap on the view's container."""
+    container = view.widget()
+    assert container is not None
+    spans = []
+    for widget in view.messages():
+        top = widget.mapTo(container, widget.rect().topLeft()).y()
+        spans.append((widget.message_id, top, top + widget.height()))
+    return [(a[0], b[0]) for a, b in itertools.pairwise(spans) if b[1] < a[2]]
+
+
+def test_built_pages_follow_a_resize_and_a_changed_message(qtbot: QtBot) -> None:
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(700, 500)
+    view.show()
+    history = messages(60)
+    view.show_conversation(1, history)
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    for _ in range(500):
+        if not view.unbuilt:
+            break
+        bar.setValue(0)
+        qtbot.wait(5)
+    assert view.unbuilt == 0
+    qtbot.wait(20)
+    assert _overlaps(view) == []
+    wordy = view.message_widget(history[39].id)  # in a page, with 39 words
+    assert wordy is not None
+    before = wordy.height()
+    view.resize(350, 500)  # narrower: long messages get taller
+    qtbot.waitUntil(lambda: wordy.height() > before)
+    qtbot.wait(20)
+    assert _overlaps(view) == []
+    assert all(w.width() == view.messages()[-1].width() for w in view.messages())
+    # an old message (in a page) that gets longer pushes the ones after it down
+    second = view.message_widget(history[1].id)
+    assert second is not None
+    short = second.height()
+    view.update_message(history[1].id, "longer " * 300, MessageStatus.COMPLETE)
+    qtbot.waitUntil(lambda: second.height() > short)
+    qtbot.wait(20)
+    assert _overlaps(view) == []

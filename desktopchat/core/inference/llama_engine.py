@@ -187,12 +187,15 @@ class LlamaEngine:
         *,
         quiet: bool = True,
         states: StateCache | None = None,
+        n_batch: int = N_BATCH,
     ) -> None:
         """``quiet`` silences llama.cpp's own stderr during loads (its log reaches us
         anyway); the engine process turns it off so an abort message is not lost.
-        ``states`` keeps recent contexts for switching back (see state_cache)."""
+        ``states`` keeps recent contexts for switching back (see state_cache).
+        ``n_batch``: prompt tokens evaluated per step (the benchmark compares sizes)."""
         self._memory_probe = memory_probe
         self._quiet = quiet
+        self._n_batch = n_batch
         self.states = states if states is not None else StateCache()
         self._llama: Any = None
         self._loaded: LoadedModel | None = None
@@ -296,7 +299,8 @@ class LlamaEngine:
                 return llama_cpp.Llama(
                     model_path=str(config.path),
                     n_ctx=n_ctx,
-                    n_batch=min(N_BATCH, n_ctx),
+                    n_batch=min(self._n_batch, n_ctx),
+                    n_ubatch=min(self._n_batch, n_ctx),
                     n_threads=config.n_threads,
                     n_threads_batch=config.n_threads,
                     n_gpu_layers=n_gpu_layers,
@@ -484,6 +488,15 @@ class LlamaEngine:
         log.debug("restored a %d-token context", len(tokens))
         return True
 
+    def benchmark_prompt(self, prompt_tokens: list[int]) -> float:
+        """Seconds to evaluate ``prompt_tokens`` in an empty context, in batches of
+        ``n_batch`` (the benchmark's prompt-processing figure)."""
+        llama = self._require()
+        self._clear_context(llama)
+        started = time.perf_counter()
+        llama.eval(prompt_tokens)
+        return time.perf_counter() - started
+
     def benchmark_decode(
         self, prompt_tokens: list[int], n_tokens: int, sampling: SamplingConfig
     ) -> float:
@@ -491,8 +504,7 @@ class LlamaEngine:
         one decode per token, nothing else (no text, no stops, no events). Returns the
         seconds taken by ``n_tokens`` decodes after the prompt."""
         llama = self._require()
-        self._clear_context(llama)
-        llama.eval(prompt_tokens)
+        self.benchmark_prompt(prompt_tokens)
         sampler = self._sampler(llama, sampling)
         started = time.perf_counter()
         for _ in range(n_tokens):
