@@ -99,3 +99,36 @@ def test_built_pages_follow_a_resize_and_a_changed_message(qtbot: QtBot) -> None
     qtbot.waitUntil(lambda: second.height() > short)
     qtbot.wait(20)
     assert _overlaps(view) == []
+
+
+def test_building_waits_while_a_prompt_is_read_unless_the_user_is_at_the_top(
+    qtbot: QtBot,
+) -> None:
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(700, 2000)  # taller than the first messages: it would fill itself
+    view.show()
+    view.hold_building(True)
+    view.show_conversation(1, messages(300))
+    qtbot.wait(100)
+    assert view.unbuilt == 300 - FIRST_MESSAGES  # held: nothing built behind the engine
+    view.hold_building(False)
+    bar = view.verticalScrollBar()
+    # released, it builds until there is a screenful above what is shown, then waits
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() >= view.viewport().height())
+    qtbot.wait(100)
+    built = view.unbuilt
+    assert 0 < built < 300 - FIRST_MESSAGES
+    view.hold_building(True)
+    bar.setValue(0)  # the user reached the top: they get older messages even now
+    qtbot.waitUntil(lambda: view.unbuilt < built)
+
+
+def test_a_tall_view_of_short_messages_fills_itself(qtbot: QtBot) -> None:
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(700, 2000)  # the first messages do not fill it: no scrollbar to drag
+    view.show()
+    view.show_conversation(1, messages(100))
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() >= view.viewport().height())
