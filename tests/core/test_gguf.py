@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 
 from desktopchat.core.errors import InvalidModelFileError
-from desktopchat.core.models.gguf import FILE_TYPES, GGML_TYPES, read_gguf
+from desktopchat.core.models.gguf import (
+    FILE_TYPES,
+    GGML_TYPES,
+    HeaderIncompleteError,
+    parse_header,
+    read_gguf,
+)
 from tests.gguf_files import write_gguf
 
 U32, U64, STR, ARR = 4, 10, 8, 9
@@ -238,3 +244,28 @@ def test_a_renamed_file_and_an_empty_file(write: Callable[[bytes, str], Path]) -
         read_gguf(write(b"", "empty.gguf"))
     with pytest.raises(InvalidModelFileError, match="Cannot read"):
         read_gguf(Path("/nonexistent/model.gguf"))
+
+
+def test_a_header_is_read_from_the_start_of_a_remote_file(
+    starter_model: Path, gemma_model: Path
+) -> None:
+    """As the model manager does over HTTP Range: the first bytes and the file's size."""
+    for path in (starter_model, gemma_model):
+        whole = read_gguf(path)
+        size = path.stat().st_size
+        data = path.read_bytes()[: 8 << 20]
+        have = 4096
+        while True:
+            try:
+                remote = parse_header(data[:have], size, path.name)
+                break
+            except HeaderIncompleteError as more:
+                assert more.needed > have
+                assert more.needed < 8 << 20  # a header, not the weights
+                have = more.needed * 2
+        assert remote.metadata == whole.metadata and remote.tensors == whole.tensors
+        assert remote.file_size == size and remote.data_offset == whole.data_offset
+    with pytest.raises(InvalidModelFileError, match="not a GGUF"):
+        parse_header(b"PK\x03\x04" + bytes(60), 1000, "x.gguf")
+    with pytest.raises(InvalidModelFileError, match="truncated"):  # the size says so
+        parse_header(starter_model.read_bytes()[: 8 << 20], 8 << 20, "x.gguf")

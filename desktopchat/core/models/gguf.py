@@ -199,12 +199,27 @@ class GGUFInfo:
         return template if isinstance(template, str) and template.strip() else None
 
 
+class HeaderIncompleteError(Exception):
+    """Only the start of the file was given, and the header goes on past it."""
+
+    def __init__(self, needed: int) -> None:
+        super().__init__(f"the header needs at least {needed} bytes")
+        self.needed = needed
+
+
 class _Reader:
     def __init__(self, buffer: mmap.mmap | bytes, size: int, path: Path) -> None:
         self.buf = buffer
-        self.size = size
+        self.size = size  # of the whole file
+        self.available = min(len(buffer), size)  # what we have of it
         self.pos = 0
         self.path = path
+
+    def _check(self, end: int, what: str) -> None:
+        if end > self.size:
+            raise self.fail(f"the file ends inside {what}; it is truncated or damaged")
+        if end > self.available:
+            raise HeaderIncompleteError(end)
 
     def fail(self, what: str) -> InvalidModelFileError:
         return InvalidModelFileError(
@@ -212,8 +227,9 @@ class _Reader:
         )
 
     def need(self, n: int, what: str) -> None:
-        if n < 0 or self.pos + n > self.size:
+        if n < 0:
             raise self.fail(f"the file ends inside {what}; it is truncated or damaged")
+        self._check(self.pos + n, what)
 
     def scalar(self, kind: int, what: str) -> Any:
         fmt, n = _SCALARS[kind]
@@ -242,14 +258,13 @@ class _Reader:
 
     def skip_strings(self, count: int, key: str) -> None:
         """Skip ``count`` strings: the hot loop for vocabularies, kept tight."""
-        unpack, buf, size, pos = struct.unpack_from, self.buf, self.size, self.pos
+        unpack, buf, available, pos = struct.unpack_from, self.buf, self.available, self.pos
         for _ in range(count):
-            if pos + 8 > size:
+            if pos + 8 > available:
                 self.pos = pos
-                raise self.fail(f"the file ends inside {key}; it is truncated or damaged")
+                self._check(pos + 8, key)
             pos += 8 + unpack("<Q", buf, pos)[0]
-        if pos > size:
-            raise self.fail(f"the file ends inside {key}; it is truncated or damaged")
+        self._check(pos, key)
         self.pos = pos
 
     def value(self, kind: int, key: str) -> Any:
@@ -293,6 +308,15 @@ def read_gguf(path: Path) -> GGUFInfo:
                 return _parse(_Reader(buffer, size, path))
     except OSError as exc:
         raise InvalidModelFileError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+
+
+def parse_header(start: bytes, file_size: int, name: str) -> GGUFInfo:
+    """The header of a file of ``file_size`` bytes from its first bytes (``start``), as
+    read from a server with a Range request. Raises HeaderIncompleteError(needed) when
+    more bytes are needed, InvalidModelFileError when the header is bad."""
+    if len(start) < 24:
+        raise HeaderIncompleteError(24)
+    return _parse(_Reader(start, file_size, Path(name)))
 
 
 def _parse(r: _Reader) -> GGUFInfo:
