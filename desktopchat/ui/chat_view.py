@@ -460,8 +460,12 @@ class ChatView(QScrollArea):
     def on_scrollbar_value_changed(self, value: int) -> None:
         bar = self.verticalScrollBar()
         self.stick_to_bottom = value >= bar.maximum() - STICK_THRESHOLD
-        if self._older and value < self.viewport().height() and not self._build_timer.isActive():
+        if self._older and self._near_top() and not self._build_timer.isActive():
             self._build_timer.start(0)
+
+    def _near_top(self) -> bool:
+        """Less than a screenful above what is shown: time to build older messages."""
+        return self.verticalScrollBar().value() < self.viewport().height()
 
     def hold_building(self, held: bool) -> None:
         """While a reply's prompt is being read, older messages are built only for a user
@@ -479,9 +483,9 @@ class ChatView(QScrollArea):
             del self._trash[:TRASH_PER_PASS]
             self._build_timer.start(0)
             return
-        bar = self.verticalScrollBar()
-        if not self._older or bar.value() >= self.viewport().height():
+        if not self._older or not self._near_top():
             return  # enough above what is shown; scrolling up asks for more
+        bar = self.verticalScrollBar()
         if self._held and not (bar.maximum() > 0 and bar.value() == 0):
             return  # resumed by hold_building(False), or by the user reaching the top
         self.build_older()

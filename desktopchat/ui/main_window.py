@@ -574,7 +574,6 @@ class MainWindow(QMainWindow):
         self._reload_if_needed(model, params)
         self.show_notice("")
         self.composer.setReadOnly(True)
-        self.chat_view.hold_building(True)  # released by the first text, an end or a failure
         self.controller.send(conversation_id, text, params)
         self._update_enabled()
 
@@ -683,7 +682,6 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def on_controller_reply_started(self, started: ReplyStarted) -> None:
         self.composer.setReadOnly(False)
-        self.chat_view.hold_building(True)  # until the first token: the engine needs the CPU
         shown = self.chat_view.conversation_id == started.user_message.conversation_id
         if started.resumed:  # the composer keeps any draft: it was not what was sent
             if shown:  # the reply, or its new sibling, now ends the displayed branch
@@ -719,13 +717,12 @@ class MainWindow(QMainWindow):
     def on_controller_reply_text_changed(
         self, conversation_id: int, message_id: int, text: str
     ) -> None:
-        self.chat_view.hold_building(False)
+        self.chat_view.hold_building(False)  # the prompt is read
         if self.chat_view.conversation_id == conversation_id:
             self.chat_view.update_message(message_id, text, MessageStatus.PARTIAL, live=True)
 
     @Slot(object)
     def on_controller_reply_finished(self, result: ReplyResult) -> None:
-        self.chat_view.hold_building(False)
         if self.chat_view.conversation_id == result.conversation_id:
             self.chat_view.update_message(result.assistant_message_id, result.text, result.status)
             self._displayed_leaf = result.assistant_message_id
@@ -742,7 +739,6 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def on_controller_reply_failed(self, failure: ReplyFailure) -> None:
-        self.chat_view.hold_building(False)
         self.composer.setReadOnly(False)
         self.show_error(failure.message)
         if failure.started and self.current_conversation == failure.conversation_id:
@@ -752,6 +748,9 @@ class MainWindow(QMainWindow):
 
     @Slot(bool)
     def on_controller_busy_changed(self, _busy: bool) -> None:
+        # From a reply's start (sent or resumed) until its first text or its end, older
+        # messages wait: llama.cpp is reading the prompt and needs the CPU.
+        self.chat_view.hold_building(self.controller.generating_conversation is not None)
         self.load_bar.setVisible(self.controller.state is ModelState.LOADING)
         self._update_enabled()
 

@@ -26,11 +26,16 @@ def messages(count: int) -> list[Message]:
     ]
 
 
-def test_only_the_newest_messages_are_built_until_scrolled(qtbot: QtBot) -> None:
+def shown_view(qtbot: QtBot, height: int) -> ChatView:
     view = ChatView()
     qtbot.addWidget(view)
-    view.resize(700, 500)
+    view.resize(700, height)
     view.show()
+    return view
+
+
+def test_only_the_newest_messages_are_built_until_scrolled(qtbot: QtBot) -> None:
+    view = shown_view(qtbot, 500)
     history = messages(300)
     view.show_conversation(1, history)
     assert len(view.messages()) == FIRST_MESSAGES and view.unbuilt == 300 - FIRST_MESSAGES
@@ -67,10 +72,7 @@ def _overlaps(view: ChatView) -> list[tuple[int, int]]:
 
 
 def test_built_pages_follow_a_resize_and_a_changed_message(qtbot: QtBot) -> None:
-    view = ChatView()
-    qtbot.addWidget(view)
-    view.resize(700, 500)
-    view.show()
+    view = shown_view(qtbot, 500)
     history = messages(60)
     view.show_conversation(1, history)
     bar = view.verticalScrollBar()
@@ -104,10 +106,7 @@ def test_built_pages_follow_a_resize_and_a_changed_message(qtbot: QtBot) -> None
 def test_building_waits_while_a_prompt_is_read_unless_the_user_is_at_the_top(
     qtbot: QtBot,
 ) -> None:
-    view = ChatView()
-    qtbot.addWidget(view)
-    view.resize(700, 2000)  # taller than the first messages: it would fill itself
-    view.show()
+    view = shown_view(qtbot, 2000)  # taller than the first messages: it would fill itself
     view.hold_building(True)
     view.show_conversation(1, messages(300))
     qtbot.wait(100)
@@ -125,10 +124,7 @@ def test_building_waits_while_a_prompt_is_read_unless_the_user_is_at_the_top(
 
 
 def test_a_tall_view_of_short_messages_fills_itself(qtbot: QtBot) -> None:
-    view = ChatView()
-    qtbot.addWidget(view)
-    view.resize(700, 2000)  # the first messages do not fill it: no scrollbar to drag
-    view.show()
+    view = shown_view(qtbot, 2000)  # the first messages do not fill it: no scrollbar to drag
     view.show_conversation(1, messages(100))
     bar = view.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() >= view.viewport().height())
