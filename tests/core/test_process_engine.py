@@ -52,6 +52,13 @@ def test_the_child_gives_the_same_reply_as_the_engine_in_process(
     assert reply(engine) == reply(loaded_engine)
 
 
+def test_a_prefill_crosses_the_pipe(engine: ProcessEngine) -> None:
+    tokens = engine.tokenize(PROMPT, add_bos=False)
+    assert engine.prefill(tokens) == 0, "an empty context is not extended by a little"
+    reply(engine)  # the context now holds the prompt and the reply
+    assert engine.prefill(tokens + engine.tokenize("<|im_end|>", add_bos=False)) > 0
+
+
 def test_load_progress_and_errors_cross_the_pipe(starter_model: Path, tmp_path: Path) -> None:
     engine = ProcessEngine()
     seen: list[float] = []

@@ -21,7 +21,12 @@ from desktopchat.core.inference.engine import (
     PromptProgress,
     SamplingConfig,
 )
-from desktopchat.core.inference.llama_engine import SAVE_MIN_TOKENS, LlamaEngine, gpu_devices
+from desktopchat.core.inference.llama_engine import (
+    PREFILL_MOST,
+    SAVE_MIN_TOKENS,
+    LlamaEngine,
+    gpu_devices,
+)
 from desktopchat.core.inference.service import ChatService, ReplyResult
 
 pytestmark = pytest.mark.real_model
@@ -61,6 +66,20 @@ def test_follow_up_evaluates_only_the_new_turn(core: Core, engine: LlamaEngine) 
     second = ask(service, conv, "And which came last?")
     assert second.stats.prompt_tokens > first.stats.prompt_tokens
     assert evaluated(second) < 60, "only the new message (and the end of the last reply)"
+
+
+def test_the_next_turn_is_prepared_while_the_user_reads(core: Core, engine: LlamaEngine) -> None:
+    service = ChatService(core.conversations, engine)
+    plain, prepared = add_history(core, 4, "same"), add_history(core, 4, "same")
+    ask(service, plain, "Which topic came first?")
+    unprepared = ask(service, plain, "And which came last?")
+    ask(service, prepared, "Which topic came first?")
+    done = service.prepare_next_turn(prepared, GREEDY)
+    assert 0 < done <= PREFILL_MOST, "the template's opening of the next user turn"
+    assert engine.prefill(engine.tokenize("Unrelated text", add_bos=True)) == 0
+    second = ask(service, prepared, "And which came last?")
+    assert evaluated(second) == evaluated(unprepared) - done, "the prefill was a prefix"
+    assert second.text == unprepared.text
 
 
 def test_switching_back_restores_the_saved_context(core: Core, engine: LlamaEngine) -> None:

@@ -127,3 +127,8 @@ class Engine(Protocol):
         """Stream the reply; the last event is always Done. Checks ``cancel`` between
         prompt batches and after every token."""
         ...
+
+    def prefill(self, tokens: list[int]) -> int:
+        """Evaluate ``tokens``, the likely start of the next prompt, ahead of time, when
+        they extend the context by a little; returns how many were evaluated (0: none)."""
+        ...

@@ -135,6 +135,8 @@ def serve(
                 assert isinstance(sampling, SamplingConfig)
                 cancel.clear()
                 _stream(engine.generate(tokens, sampling, cancel), writer)
+            elif kind == "prefill":
+                writer.send("ok", engine.prefill(unpack_tokens(args[0])))
             elif kind == "unload":
                 engine.unload()
                 writer.send("ok", None)

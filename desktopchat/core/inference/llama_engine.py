@@ -56,6 +56,7 @@ N_BATCH = 512
 # saves evaluating at least RESTORE_GAIN tokens.
 SAVE_MIN_TOKENS = 128
 RESTORE_GAIN = 32
+PREFILL_MOST = 64  # a prefill adds (and drops) at most this: a turn's opening, never a history
 _KV_TYPES = {"f16": "GGML_TYPE_F16", "q8_0": "GGML_TYPE_Q8_0", "q4_0": "GGML_TYPE_Q4_0"}
 _LOG_TAIL: collections.deque[str] = collections.deque(maxlen=40)
 # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 "continue the previous line"
@@ -432,6 +433,21 @@ class LlamaEngine:
         llama._ctx.decode(llama._batch)
         llama.input_ids[n_past] = token
         llama.n_tokens = n_past + 1
+
+    def prefill(self, tokens: list[int]) -> int:
+        llama = self._require()
+        current = llama.input_ids[: llama.n_tokens].tolist()
+        reuse = common_prefix(current, tokens)
+        pending, dropped = len(tokens) - reuse, len(current) - reuse
+        if not reuse or not 0 < pending <= PREFILL_MOST or len(tokens) >= llama.n_ctx():
+            return 0
+        if dropped > PREFILL_MOST:  # the context holds something else: never lose it
+            return 0
+        if not llama._ctx.kv_cache_seq_rm(-1, reuse, -1):
+            return 0
+        llama.n_tokens = reuse
+        llama.eval(tokens[reuse:])
+        return pending
 
     def _prepare_context(self, llama: Any, prompt: list[int]) -> list[int]:
         """Make the context hold the longest available prefix of ``prompt``; returns the

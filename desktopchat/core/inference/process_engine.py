@@ -250,6 +250,12 @@ class ProcessEngine:
                 yield done
                 return
 
+    def prefill(self, tokens: list[int]) -> int:
+        self._require()
+        self._send("prefill", pack_tokens(tokens))
+        evaluated: int = self._receive("while preparing the next turn")[1]
+        return evaluated
+
     def _require(self) -> None:
         if self._loaded is None:
             raise NoModelLoadedError()

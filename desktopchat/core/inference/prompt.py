@@ -196,7 +196,7 @@ def plan_prompt(
     """
     reserve = reply_reserve(max_tokens, n_ctx)
     budget = n_ctx - reserve
-    system = [ChatMessage(Role.SYSTEM, system_prompt)] if system_prompt.strip() else []
+    system = system_messages(system_prompt)
     cuts = [i for i, m in enumerate(history) if m.role is Role.USER and i > 0]
     new = history[-1].content
     if len(new) * 4 > budget:  # a character is at most 4 tokens: only then can it overflow alone
@@ -240,6 +240,11 @@ def _too_long(needed: int, budget: int, n_ctx: int, reserve: int, at_least: str)
         f"({reserve:,} are kept for the reply). Shorten the message, lower max new tokens, "
         "or raise the context length in the chat settings."
     )
+
+
+def system_messages(system_prompt: str) -> list[ChatMessage]:
+    """The system prompt as the first template message, when there is one."""
+    return [ChatMessage(Role.SYSTEM, system_prompt)] if system_prompt.strip() else []
 
 
 def history_from(messages: Sequence[Any]) -> list[ChatMessage]:
