@@ -10,6 +10,7 @@ prints a table and writes JSON. It asserts nothing: CI runs it and reports.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -29,6 +30,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
+import desktopchat
 from bench.history import SEARCH_QUERIES, TOPICS, add_history, make_history
 from desktopchat.app import Core, make_chat_service, make_isolated_engine, open_core
 from desktopchat.core.chat import GenerationParams, Role, default_threads
@@ -331,6 +333,10 @@ def measure_history(figures: Figures, args: argparse.Namespace, home: Path) -> N
                     figures.add("search_ms", (time.perf_counter() - t) * 1000)
     finally:
         core.close()
+    # An installed app starts from compiled bytecode (pip and PyInstaller write it); a
+    # source checkout may not have it (PYTHONDONTWRITEBYTECODE), so write it first.
+    compileall.compile_dir(Path(desktopchat.__file__).parent, quiet=1)
+    compileall.compile_dir(Path(__file__).parent, quiet=1)
     for crashed in (False, True):
         for _ in range(args.rounds):
             if crashed:  # the last session did not end: the integrity check runs first

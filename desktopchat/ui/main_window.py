@@ -43,6 +43,7 @@ from desktopchat.core.secrets import redact
 from desktopchat.core.settings import AppSettings, save_settings
 from desktopchat.core.storage.backups import daily_backup
 from desktopchat.core.storage.database import Database
+from desktopchat.core.storage.repositories import ConversationSummary
 from desktopchat.ui.chat_view import ChatView
 from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.conversation_list import ConversationList
@@ -433,8 +434,15 @@ class MainWindow(QMainWindow):
     # -- conversations ---------------------------------------------------------------
 
     def refresh_conversations(self) -> None:
-        items = self.guarded(lambda: self.core.conversations.summaries(self.sidebar.filter.text()))
-        self.sidebar.set_items(items or [], self.current_conversation)
+        text = self.sidebar.filter.text()
+
+        def fetch(offset: int, limit: int) -> list[ConversationSummary]:
+            rows = self.guarded(
+                lambda: self.core.conversations.summaries(text, limit=limit, offset=offset)
+            )
+            return rows or []
+
+        self.sidebar.show_rows(fetch, self.current_conversation)
 
     def open_conversation(self, conversation_id: int | None) -> None:
         self.settings_panel.flush()

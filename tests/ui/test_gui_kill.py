@@ -100,7 +100,7 @@ def test_sigkill_of_the_gui_mid_reply_keeps_the_reply_and_ends_the_engine(
     assert len(rows[1][2]) > 20  # the flushed part of the reply survived
 
     window = make_window()  # the next start shows it as interrupted, ready to continue
-    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.select_row(0)
     reply = window.chat_view.messages()[-1]
     assert reply.header.text() == "Assistant — interrupted" and reply.text == rows[1][2]
     assert not reply.actions_row.isHidden()

@@ -57,7 +57,7 @@ def test_send_streams_and_survives_a_restart(qtbot: QtBot, make_window: WindowFa
 
     reopened = make_window()
     assert reopened.sidebar.ids() == [conversation]
-    reopened.sidebar.list.setCurrentRow(0)
+    reopened.sidebar.select_row(0)
     shown = reopened.chat_view.messages()
     assert [(w.role, w.text) for w in shown] == [
         (Role.USER, "Name three colors."),
@@ -130,11 +130,11 @@ def test_conversations_switch_rename_delete_filter(
     second = window.current_conversation
     assert window.sidebar.ids() == [second, first]  # newest first
 
-    window.sidebar.list.setCurrentRow(1)
+    window.sidebar.select_row(1)
     assert window.current_conversation == first
     assert window.chat_view.messages()[0].text == "First chat"
     assert window.settings_panel.system_prompt.toPlainText() == "You are a pirate."
-    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.select_row(0)
     assert window.settings_panel.system_prompt.toPlainText() == "You are a poet."
 
     # settings edits are stored with the conversation
@@ -145,7 +145,7 @@ def test_conversations_switch_rename_delete_filter(
 
     monkeypatch.setattr(window, "ask_text", lambda *_: "Renamed chat")
     window.sidebar.on_rename_triggered()
-    assert window.sidebar.list.item(0).text() == "Renamed chat"
+    assert window.sidebar.title(0) == "Renamed chat"
 
     qtbot.keyClicks(window.sidebar.filter, "renamed")
     assert window.sidebar.ids() == [second]
@@ -155,7 +155,7 @@ def test_conversations_switch_rename_delete_filter(
     window.sidebar.on_delete_triggered()
     assert len(window.sidebar.ids()) == 2  # declined: nothing deleted
     monkeypatch.setattr(window, "confirm", lambda *_: True)
-    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.select_row(0)
     window.sidebar.on_delete_triggered()
     assert window.sidebar.ids() == [first]
     assert window.current_conversation is None
@@ -268,7 +268,7 @@ def test_a_locked_database_is_reported_and_nothing_is_lost(
     window = make_window()
     conv = window.core.conversations.create(title="Keep me")
     window.refresh_conversations()
-    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.select_row(0)
     monkeypatch.setattr(window, "ask_text", lambda *_: "New title")
     holder = sqlite3.connect(paths.database, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
@@ -297,7 +297,7 @@ def test_an_interrupted_reply_is_shown_as_interrupted_and_can_be_continued(
         conv.id, Role.ASSISTANT, "Once upon a", parent_id=user.id, status=MessageStatus.PARTIAL
     )  # what a crash in the middle of a reply leaves behind
     window.refresh_conversations()
-    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.select_row(0)
     reply = window.chat_view.messages()[-1]
     assert reply.text == "Once upon a"
     assert reply.header.text() == "Assistant — interrupted"
@@ -374,7 +374,7 @@ def test_conversations_added_by_the_cli_appear(
     result = run_cli(paths.data.parent, "chat", "--max-tokens", "8", "Hello from a script")
     assert result.returncode == 0, result.stderr
     qtbot.waitUntil(lambda: len(window.sidebar.ids()) == 1, timeout=10_000)
-    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.select_row(0)
     assert window.chat_view.messages()[0].text == "Hello from a script"
 
 
@@ -411,7 +411,7 @@ def test_delete_works_while_an_old_notice_is_showing(
     window = make_window()
     conv = window.core.conversations.create(title="Doomed")
     window.refresh_conversations()
-    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.select_row(0)
     window.show_error("an earlier, unrelated message")
     monkeypatch.setattr(window, "confirm", lambda *_: True)
     window.sidebar.on_delete_triggered()
@@ -520,7 +520,7 @@ def test_a_10_mb_paste_is_attached_counted_and_refused_without_freezing(
     window = make_window()
     conv = window.core.conversations.create(title="Keep")
     window.refresh_conversations()
-    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.select_row(0)
     worst, last = [0.0], [time.perf_counter()]
 
     def tick() -> None:

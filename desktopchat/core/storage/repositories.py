@@ -130,9 +130,10 @@ class ConversationRepository:
         return _conversation(rows[0])
 
     def summaries(
-        self, filter_text: str = "", limit: int | None = None
+        self, filter_text: str = "", limit: int | None = None, offset: int = 0
     ) -> list[ConversationSummary]:
-        """Newest activity first; ``filter_text`` matches titles, case-insensitively."""
+        """Newest activity first; ``filter_text`` matches titles, case-insensitively.
+        ``limit`` and ``offset`` read one page of the list."""
         sql = (
             "SELECT c.id, c.title, c.updated_at,"
             " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS n"
@@ -144,9 +145,9 @@ class ConversationRepository:
             escaped = filter_text.strip().replace("\\", "\\\\").replace("%", "\\%")
             params.append("%" + escaped.replace("_", "\\_") + "%")
         sql += " ORDER BY c.updated_at DESC, c.id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += [-1 if limit is None else limit, offset]
         return [
             ConversationSummary(r["id"], r["title"], r["updated_at"], r["n"])
             for r in self._db.query(sql, params)
