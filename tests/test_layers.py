@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "desktopchat"
 ADAPTERS = {
     "llama_cpp": {"core/inference/llama_engine.py"},
     "huggingface_hub": {"core/models/hub.py"},
+    "httpx2": {"core/models/hub.py"},  # huggingface_hub's HTTP client
     "keyring": {"core/secrets.py"},
     "platformdirs": {"core/paths.py"},
     "jinja2": {"core/inference/prompt.py"},

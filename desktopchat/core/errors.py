@@ -80,3 +80,45 @@ class StorageFullError(StorageError):
 
 class NotFoundError(DesktopChatError):
     """A conversation or message id does not exist."""
+
+
+class HubError(DesktopChatError):
+    """The Hugging Face Hub could not be used for a search, a listing or a download."""
+
+
+class NetworkError(HubError):
+    """No connection, a timeout, or a connection dropped before the end."""
+
+
+class OfflineModeError(HubError):
+    """Offline mode is on: the model manager does not connect at all."""
+
+
+class HubAccessError(HubError):
+    """The repository is gated or private (HTTP 401/403): the user must accept its licence
+    on the Hub or sign in with a token that may read it."""
+
+    def __init__(self, message: str, page_url: str = "", *, gated: bool = False) -> None:
+        super().__init__(message)
+        self.page_url = page_url  # the model's page, where its licence is accepted
+        self.gated = gated
+
+
+class HubNotFoundError(HubError):
+    """No such repository, revision or file on the Hub."""
+
+
+class DownloadError(DesktopChatError):
+    """A download cannot finish; what was already downloaded is kept unless said so."""
+
+
+class DownloadStoppedError(DownloadError):
+    """Paused or cancelled by the user."""
+
+
+class ChecksumMismatchError(DownloadError):
+    """The downloaded bytes are not the file the Hub lists; they were deleted."""
+
+
+class NotEnoughDiskError(DownloadError):
+    """The disk does not have room for the download."""

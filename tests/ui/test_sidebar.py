@@ -29,4 +29,4 @@ def test_a_long_history_is_fetched_a_page_at_a_time(
     sidebar.list.scrollToBottom()
     qtbot.waitUntil(lambda: len(sidebar.ids()) == 450)
     sidebar.filter.setText("Chat 44")  # 44 and 440-449
-    assert sorted(sidebar.ids()) == sorted(newest_first[:10] + [newest_first[-45]])
+    assert sorted(sidebar.ids()) == sorted([*newest_first[:10], newest_first[-45]])
