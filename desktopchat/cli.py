@@ -25,6 +25,8 @@ from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.inference.service import ReplyStarted
 from desktopchat.core.models.library import InstalledModel, default_params, human_size
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.secrets import SecretStore
+from desktopchat.core.settings import AppSettings, load_settings
 
 log = logging.getLogger("desktopchat.cli")
 
@@ -72,6 +74,30 @@ def build_parser() -> argparse.ArgumentParser:
     model_import.add_argument("path")
     model_import.add_argument(
         "--copy", action="store_true", help="copy into the models folder instead of linking"
+    )
+    search = model_commands.add_parser("search", help="search the Hugging Face Hub for GGUF models")
+    search.add_argument("query", nargs="?", default="")
+    search.add_argument("--sort", choices=["downloads", "likes", "recent"], default="downloads")
+    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--json", action="store_true")
+    files = model_commands.add_parser(
+        "files", help="every GGUF file of a Hub repository, its size and whether it fits here"
+    )
+    files.add_argument("repo", help="owner/name")
+    files.add_argument("--context", type=int, default=4096, help="context length to plan for")
+    files.add_argument("--json", action="store_true")
+    download = model_commands.add_parser(
+        "download", help="download a GGUF file (running it again continues an interrupted one)"
+    )
+    download.add_argument("repo", help="owner/name")
+    download.add_argument("file", help="the file's name in the repository, as `files` lists it")
+    remove = model_commands.add_parser("remove", help="delete a downloaded model (or forget one)")
+    remove.add_argument("name")
+    token = commands.add_parser("token", help="the Hugging Face token, kept in the OS keychain")
+    token.add_argument(
+        "action",
+        choices=["set", "status", "clear"],
+        help="set (reads the token from stdin), status, clear",
     )
     commands.add_parser(  # its options are python -m bench's, passed through
         "bench",
@@ -124,6 +150,10 @@ def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
             return _chat(args, core)
         if args.command == "conversations":
             return _conversations(args, core)
+        if args.command == "token":
+            return _token(args.action)
+        if args.action in ("search", "files", "download", "remove"):
+            return _manage(args, core, load_settings(paths.settings_file))
         return _models(args, core)
     finally:
         core.close()
@@ -296,6 +326,139 @@ def _conversations(args: argparse.Namespace, core: Any) -> int:
     for message in messages:
         marker = "" if message.status.value == "complete" else f" [{message.status.value}]"
         print(f"\n{message.role.value}{marker}:\n{message.content}")
+    return 0
+
+
+def _token(action: str) -> int:
+    from desktopchat.core.models.manager import make_hub  # the Hub client: only when used
+
+    store = SecretStore()
+    if action == "set":
+        if sys.stdin.isatty():
+            print("Paste the Hugging Face token and press Enter:", file=sys.stderr)
+        value = sys.stdin.readline().strip()
+        if not value:
+            raise DesktopChatError("No token was given on standard input.")
+        status = store.status()
+        if not status.available:
+            raise DesktopChatError(
+                f"No keychain is available ({status.reason}), and DesktopChat never stores "
+                "the token in a file. In the window, the token can be kept for one session."
+            )
+        store.set(value)
+        print(f"The token is stored in {status.backend}.")
+        try:
+            print(f"Signed in as {make_hub(store, offline=False).whoami()}.")
+        except DesktopChatError as exc:
+            print(f"It could not be checked: {exc}", file=sys.stderr)
+        return 0
+    if action == "clear":
+        store.delete()
+        print("The token was removed from the keychain.")
+        return 0
+    if store.get() is None:
+        print("No Hugging Face token is set (public models need none).")
+        return 0
+    print(f"Signed in as {make_hub(store, offline=False).whoami()}.")
+    return 0
+
+
+def _manage(args: argparse.Namespace, core: Any, settings: AppSettings) -> int:
+    """The model manager's Hub commands (search, files, download) and remove."""
+    # Imported here: huggingface_hub is loaded only when the model manager is used.
+    from desktopchat.core.models.manager import make_hub, remote_fit, remove_model
+
+    if args.action == "remove":
+        model = core.library.find(args.name)
+        removed = remove_model(model, core.paths.models, core.model_records)
+        if removed.freed:
+            print(f"Deleted {removed.path} ({human_size(removed.freed)} freed).")
+        else:
+            print(f"Forgot {removed.path}; the file itself was left where it is.")
+        return 0
+    hub = make_hub(SecretStore(), offline=settings.offline_mode)
+    if args.action == "search":
+        found = hub.search(args.query, sort=args.sort, limit=args.limit)
+        if args.json:
+            _emit_json([asdict(r) for r in found])
+        for r in [] if args.json else found:
+            gated = "  [gated]" if r.gated else ""
+            print(f"{r.repo_id}  ({r.downloads:,} downloads, {r.likes:,} likes){gated}")
+        return 0
+    listing = hub.files(args.repo)
+    if args.action == "download":
+        return _download(core, hub, listing, listing.find(args.file))
+    devices = _gpu_devices()
+    rows = []
+    for model in listing.models():
+        fit = remote_fit(hub, listing, model, args.context, devices)
+        rows.append((model, fit))
+    if args.json:
+        _emit_json(
+            [
+                {
+                    "name": m.name,
+                    "label": m.label,
+                    "parts": [p.name for p in m.parts],
+                    "size_bytes": m.size,
+                    "quantization": m.quantization,
+                    "sha256": [p.sha256 for p in m.parts],
+                    "fits": fit.fits,
+                    "fit": fit.text,
+                    "n_gpu_layers": fit.plan.n_gpu_layers,
+                    "needed_bytes": fit.needed.total,
+                    "estimated_from_size": fit.from_size_only,
+                }
+                for m, fit in rows
+            ]
+        )
+        return 0
+    gated = "  (gated: accept the licence on its page and set a token)" if listing.gated else ""
+    print(f"{listing.repo_id} at {listing.revision[:12]}{gated}")
+    for model, fit in rows:
+        print(f"  {model.label}  {model.quantization or '?'}  {human_size(model.size)}")
+        print(f"      {fit.text}")
+    return 0
+
+
+def _gpu_devices() -> list[Any]:
+    from desktopchat.core.inference.llama_engine import gpu_devices
+
+    return gpu_devices()
+
+
+def _download(core: Any, hub: Any, listing: Any, model: Any) -> int:
+    from desktopchat.core.models.downloads import Progress
+    from desktopchat.core.models.manager import downloader
+
+    stop = threading.Event()
+    shown = [0.0]
+
+    def report(progress: Progress) -> None:
+        now = time.monotonic()
+        if now - shown[0] < 0.5 and progress.done < progress.total:
+            return
+        shown[0] = now
+        left = progress.seconds_left
+        eta = f", {left:,.0f} s left" if left is not None else ""
+        print(
+            f"\r{progress.done * 100 // max(progress.total, 1):3d}%  "
+            f"{human_size(progress.done)} of {human_size(progress.total)}, "
+            f"{human_size(int(progress.bytes_per_second))}/s{eta}   ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        path = downloader(core.paths, hub).download(
+            listing.repo_id, listing.revision, model, report, stop
+        )
+    except KeyboardInterrupt:
+        print("\nPaused: run the same command again to continue.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(file=sys.stderr)
+    print(f"Downloaded and verified {model.label}\n  {path}")
     return 0
 
 

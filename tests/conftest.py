@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,3 +63,37 @@ def core(paths: AppPaths) -> Iterator[Core]:
     core = open_core(paths)
     yield core
     core.close()
+
+
+@pytest.fixture
+def keychain(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A real, unlocked GNOME Keyring on a private D-Bus session bus."""
+    for tool in ("dbus-daemon", "gnome-keyring-daemon"):
+        assert shutil.which(tool), (
+            f"{tool} is missing; test.sh installs gnome-keyring and dbus-daemon"
+        )
+    home = tmp_path / "keyring-home"
+    (home / "data").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS")}
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"))
+    bus = subprocess.run(
+        ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=20,
+    )
+    address, pid = bus.stdout.split()
+    env["DBUS_SESSION_BUS_ADDRESS"] = address
+    subprocess.run(
+        ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
+        input="test-keyring-password",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=20,
+    )
+    yield env
+    subprocess.run(["kill", pid], check=False)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class HubState:
     repos: dict[str, HostedRepo] = field(default_factory=dict)
     drop_after: int | None = None  # the CDN closes the connection after this many bytes…
     drops_left: int = 0  # …this many times
+    throttle: float = 0.0  # seconds the CDN waits after each 256 KiB (a slow connection)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -256,6 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 return
             position += len(chunk)
+            if self.state.throttle:
+                time.sleep(self.state.throttle)
         if limit < end:
             self.wfile.flush()
             self.close_connection = True

@@ -19,6 +19,7 @@ SETTINGS_VERSION = 1
 class AppSettings:
     last_model: str = ""  # path of the model to load at start
     sidebar_width: int = 260
+    offline_mode: bool = False  # the model manager may not connect at all
 
     def with_changes(self, **changes: Any) -> AppSettings:
         return replace(self, **changes)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from desktopchat.app import Core
 from desktopchat.core import network
 from desktopchat.core.errors import (
     ChecksumMismatchError,
@@ -27,6 +30,7 @@ from desktopchat.core.models.downloads import Downloader, Progress, installed_pa
 from desktopchat.core.models.fit import estimate
 from desktopchat.core.models.gguf import read_gguf
 from desktopchat.core.models.hub import Hub
+from desktopchat.core.models.library import ModelLibrary
 from desktopchat.core.models.remote import UnsafeFileNameError
 from tests.hub_server import (
     GRANTED_TOKEN,
@@ -170,13 +174,15 @@ def test_a_download_is_verified_and_moved_into_place(
 
 
 def test_a_split_model_downloads_as_one_item(
-    local_hub: LocalHub, folders: tuple[Path, Path]
+    local_hub: LocalHub, folders: tuple[Path, Path], core: Core
 ) -> None:
     hub = Hub(endpoint=local_hub.url)
     path, seen = fetch(hub, folders, STARTER, "split/tiny-Q8_0.gguf (2 parts)")
     assert path.name == "tiny-Q8_0-00001-of-00002.gguf"
     assert sorted(p.name for p in path.parent.iterdir()) == [Path(n).name for n in SPLIT]
     assert {p.total for p in seen} == {500_000}
+    library = ModelLibrary(folders[1], core.model_records, None)
+    assert [m.path.name for m in library.scan()] == [path.name], "one entry per split model"
 
 
 def test_a_dropped_connection_is_resumed_with_a_range_request(
@@ -314,13 +320,13 @@ def test_a_server_that_never_answers_times_out_within_ten_seconds() -> None:
 def test_not_enough_disk_is_said_before_starting(
     local_hub: LocalHub, folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = downloads.shutil.disk_usage
+    real = shutil.disk_usage
 
     def nearly_full(path: str | os.PathLike[str]) -> object:
         usage = real(path)
         return type(usage)(usage.total, usage.total - 1_000_000, 1_000_000)
 
-    monkeypatch.setattr(downloads.shutil, "disk_usage", nearly_full)
+    monkeypatch.setattr(downloads, "shutil", SimpleNamespace(disk_usage=nearly_full))
     with pytest.raises(NotEnoughDiskError, match="Not enough disk space"):
         fetch(Hub(endpoint=local_hub.url), folders, STARTER, STARTER_FILE)
     assert not local_hub.requests_to("cdn"), "nothing was downloaded"

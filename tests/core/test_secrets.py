@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,40 +123,6 @@ def test_without_a_keychain_the_token_is_kept_for_the_session_only(tmp_path: Pat
         )
         == "None\n"
     )
-
-
-@pytest.fixture
-def keychain(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A real, unlocked GNOME Keyring on a private D-Bus session bus."""
-    for tool in ("dbus-daemon", "gnome-keyring-daemon"):
-        assert shutil.which(tool), (
-            f"{tool} is missing; test.sh installs gnome-keyring and dbus-daemon"
-        )
-    home = tmp_path / "keyring-home"
-    (home / "data").mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS")}
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"))
-    bus = subprocess.run(
-        ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=20,
-    )
-    address, pid = bus.stdout.split()
-    env["DBUS_SESSION_BUS_ADDRESS"] = address
-    subprocess.run(
-        ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
-        input="test-keyring-password",
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=20,
-    )
-    yield env
-    subprocess.run(["kill", pid], check=False)
 
 
 def test_the_token_is_kept_in_the_real_keychain_across_processes(

@@ -134,6 +134,47 @@ def plan_offload(
     )
 
 
+# Without a header, the KV cache is guessed per 4,096 tokens of context as this share of the
+# weights (grouped-query models of 1-8B parameters at f16 measure 1/16 to 1/6).
+SIZE_ONLY_KV_SHARE = 1 / 8
+
+
+def size_only_estimate(file_size: int, n_ctx: int) -> MemoryEstimate:
+    """A rough estimate from the file size alone (when the header cannot be read)."""
+    kv = int(file_size * SIZE_ONLY_KV_SHARE * n_ctx / 4096)
+    return MemoryEstimate(file_size, kv, OVERHEAD_BYTES)
+
+
+@dataclass(frozen=True)
+class FitVerdict:
+    fits: bool
+    text: str  # "fits fully on the GPU … / partly (N of M layers) … / CPU only … / won't fit …"
+    needed: MemoryEstimate
+    plan: OffloadPlan
+    from_size_only: bool = False
+
+
+def verdict(
+    needed: MemoryEstimate,
+    free_ram: int | None,
+    devices: list[GpuDevice],
+    *,
+    from_size_only: bool = False,
+) -> FitVerdict:
+    """Whether a model fits this machine (free RAM now, and free VRAM when a GPU build is
+    installed), in words with the numbers."""
+    plan = plan_offload(needed, devices)
+    free = f", {human_size(free_ram)} free" if free_ram is not None else ""
+    guess = (
+        " (estimated from the file size: its header could not be read)" if from_size_only else ""
+    )
+    if free_ram is not None and plan.ram_bytes > free_ram:
+        gpu = f" plus {human_size(plan.gpu_bytes)} of VRAM" if plan.gpu_bytes else ""
+        text = f"won't fit: needs {human_size(plan.ram_bytes)} of RAM{gpu}{free}{guess}"
+        return FitVerdict(False, text, needed, plan, from_size_only)
+    return FitVerdict(True, f"{plan.describe()}{free}{guess}", needed, plan, from_size_only)
+
+
 def _int(value: object, default: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value

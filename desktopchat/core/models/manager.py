@@ -1,0 +1,111 @@
+"""The model manager's operations, shared by the CLI and the window (which runs them on
+worker threads): a Hub client with the user's token and offline setting, fit verdicts
+for remote files, downloads into the models folder, and removing installed models."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktopchat.core.errors import DesktopChatError, HubError, InvalidModelFileError
+from desktopchat.core.models.downloads import Downloader
+from desktopchat.core.models.fit import (
+    FitVerdict,
+    GpuDevice,
+    MemoryEstimate,
+    available_memory,
+    estimate,
+    size_only_estimate,
+    verdict,
+)
+from desktopchat.core.models.hub import Hub
+from desktopchat.core.models.library import InstalledModel, human_size
+from desktopchat.core.models.remote import ModelFile, RepoFiles
+from desktopchat.core.paths import AppPaths
+from desktopchat.core.secrets import KeychainError, SecretStore
+from desktopchat.core.storage.repositories import ModelRepository
+
+log = logging.getLogger(__name__)
+
+
+def make_hub(store: SecretStore | None, *, offline: bool) -> Hub:
+    """A Hub client with the keychain's token (none when the keychain cannot be read)."""
+    token = None
+    if store is not None and not offline:
+        try:
+            token = store.get()
+        except KeychainError as exc:
+            log.info("no token: %s", exc)
+    return Hub(token=token, offline=offline)
+
+
+def downloader(paths: AppPaths, hub: Hub) -> Downloader:
+    return Downloader(paths.cache / "downloads", paths.models, hub.open_stream)
+
+
+def remote_fit(
+    hub: Hub,
+    listing: RepoFiles,
+    model: ModelFile,
+    n_ctx: int,
+    devices: list[GpuDevice],
+    free_ram: int | None = None,
+) -> FitVerdict:
+    """Will ``model`` fit here? From its GGUF header (read with Range requests), or, when
+    that cannot be read, from its size, and the verdict says which."""
+    free_ram = available_memory() if free_ram is None else free_ram
+    try:
+        info = hub.read_header(listing.repo_id, listing.revision, model.parts[0])
+    except (HubError, InvalidModelFileError) as exc:
+        log.info("fit of %s from its size: %s", model.name, exc)
+        return verdict(
+            size_only_estimate(model.size, n_ctx), free_ram, devices, from_size_only=True
+        )
+    needed = estimate(info, n_ctx)
+    if len(model.parts) > 1:  # the header's file holds only the first part's tensors
+        needed = MemoryEstimate(
+            model.size - info.data_offset,
+            needed.kv_cache,
+            needed.overhead,
+            needed.layers,
+        )
+    return verdict(needed, free_ram, devices)
+
+
+@dataclass(frozen=True)
+class Removed:
+    path: Path
+    freed: int  # bytes deleted (0 when only forgotten)
+
+
+def remove_model(model: InstalledModel, models_dir: Path, records: ModelRepository) -> Removed:
+    """Delete a model in the models folder (every part of a split one); a model imported
+    from elsewhere is only forgotten, its file left where the user keeps it."""
+    if model.source == "starter":
+        raise DesktopChatError("The starter model comes with DesktopChat and cannot be removed.")
+    path = model.path
+    records.remove(str(path))
+    try:
+        path.resolve().relative_to(models_dir.resolve())
+    except ValueError:
+        return Removed(path, 0)
+    parts = [path]
+    stem = path.name.split("-00001-of-")[0] if "-00001-of-" in path.name else None
+    if stem is not None:
+        parts = sorted(path.parent.glob(f"{stem}-*-of-*.gguf"))
+    freed = 0
+    for part in parts:
+        try:
+            freed += part.stat().st_size
+            part.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise DesktopChatError(f"Could not delete {part}: {exc.strerror}.") from None
+    folder = path.parent
+    while folder != models_dir and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()  # the repository's folder, once empty
+        folder = folder.parent
+    log.info("removed %s (%s)", path, human_size(freed))
+    return Removed(path, freed)
