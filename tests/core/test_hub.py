@@ -31,6 +31,7 @@ from desktopchat.core.models.fit import estimate
 from desktopchat.core.models.gguf import read_gguf
 from desktopchat.core.models.hub import Hub
 from desktopchat.core.models.library import ModelLibrary
+from desktopchat.core.models.manager import remove_model
 from desktopchat.core.models.remote import UnsafeFileNameError
 from tests.hub_server import (
     GRANTED_TOKEN,
@@ -183,6 +184,9 @@ def test_a_split_model_downloads_as_one_item(
     assert {p.total for p in seen} == {500_000}
     library = ModelLibrary(folders[1], core.model_records, None)
     assert [m.path.name for m in library.scan()] == [path.name], "one entry per split model"
+    (model,) = library.scan()
+    removed = remove_model(model, folders[1], core.model_records)
+    assert removed.freed == 500_000 and not path.parent.exists(), "every part, and the folder"
 
 
 def test_a_dropped_connection_is_resumed_with_a_range_request(

@@ -72,6 +72,7 @@ class Hub:
     ) -> None:
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         self._token = token or None
+        self._auth: str | bool = self._token or False  # False: send no token, read none
         self._offline = offline
         self._api = HfApi(endpoint=self.endpoint, token=False, library_name="desktopchat")
 
@@ -94,7 +95,7 @@ class Hub:
             response = get_session().get(
                 f"{self.endpoint}/api/models",
                 params=params,
-                headers=build_hf_headers(token=self._token or False, library_name="desktopchat"),
+                headers=self._headers(),
             )
             hf_raise_for_status(response)
             found = [
@@ -121,7 +122,7 @@ class Hub:
                 repo_id,
                 revision=revision,
                 files_metadata=True,
-                token=self._token or False,
+                token=self._auth,
                 timeout=TIMEOUT,
             )
         files = []
@@ -182,7 +183,7 @@ class Hub:
         url = huggingface_hub.hf_hub_url(
             repo_id, str(safe_name(name)), revision=revision, endpoint=self.endpoint
         )
-        headers = build_hf_headers(token=self._token or False, library_name="desktopchat")
+        headers = self._headers()
         if start or end is not None:
             headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         with (
@@ -196,6 +197,10 @@ class Hub:
                 skip = max(skip - len(received), 0)
                 if chunk:
                     yield chunk
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = build_hf_headers(token=self._auth, library_name="desktopchat")
+        return headers
 
     # -- errors --------------------------------------------------------------------------
 

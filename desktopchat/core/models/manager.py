@@ -21,7 +21,7 @@ from desktopchat.core.models.fit import (
 )
 from desktopchat.core.models.hub import Hub
 from desktopchat.core.models.library import InstalledModel, human_size
-from desktopchat.core.models.remote import ModelFile, RepoFiles
+from desktopchat.core.models.remote import ModelFile, RepoFiles, split_name
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import KeychainError, SecretStore
 from desktopchat.core.storage.repositories import ModelRepository
@@ -90,10 +90,8 @@ def remove_model(model: InstalledModel, models_dir: Path, records: ModelReposito
         path.resolve().relative_to(models_dir.resolve())
     except ValueError:
         return Removed(path, 0)
-    parts = [path]
-    stem = path.name.split("-00001-of-")[0] if "-00001-of-" in path.name else None
-    if stem is not None:
-        parts = sorted(path.parent.glob(f"{stem}-*-of-*.gguf"))
+    split = split_name(path.name)
+    parts = sorted(path.parent.glob(f"{split.stem}-*-of-*.gguf")) if split else [path]
     freed = 0
     for part in parts:
         try:

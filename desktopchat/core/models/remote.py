@@ -21,6 +21,22 @@ _QUANT = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class SplitName:
+    stem: str  # "model-Q4_K_M"
+    part: int  # 1-based
+    count: int
+
+
+def split_name(name: str) -> SplitName | None:
+    """The parts of a split GGUF's file name (the last path component of ``name``), or
+    None for a file that is not one part of a split model."""
+    match = _SPLIT.match(PurePosixPath(name).name)
+    if match is None:
+        return None
+    return SplitName(match["stem"], int(match["part"]), int(match["count"]))
+
+
 class UnsafeFileNameError(DesktopChatError):
     """A repository listed a file name that would escape the models folder."""
 
@@ -79,9 +95,9 @@ class ModelFile:
     @property
     def label(self) -> str:
         first = self.parts[0].name
-        match = _SPLIT.match(PurePosixPath(first).name)
-        if match and len(self.parts) > 1:
-            return f"{PurePosixPath(first).parent / match['stem']}.gguf ({len(self.parts)} parts)"
+        split = split_name(first)
+        if split and len(self.parts) > 1:
+            return f"{PurePosixPath(first).parent / split.stem}.gguf ({len(self.parts)} parts)"
         return first
 
     @property
@@ -96,8 +112,8 @@ class ModelFile:
     @property
     def complete(self) -> bool:
         """Whether every part of a split model is listed."""
-        match = _SPLIT.match(PurePosixPath(self.parts[0].name).name)
-        return match is None or len(self.parts) == int(match["count"])
+        split = split_name(self.parts[0].name)
+        return split is None or len(self.parts) == split.count
 
 
 @dataclass(frozen=True)
@@ -116,9 +132,9 @@ class RepoFiles:
             path = PurePosixPath(file.name)
             if path.suffix.lower() != ".gguf":
                 continue
-            match = _SPLIT.match(path.name)
-            if match:
-                groups.setdefault((str(path.parent), match["stem"]), []).append(file)
+            split = split_name(file.name)
+            if split:
+                groups.setdefault((str(path.parent), split.stem), []).append(file)
             else:
                 singles.append(ModelFile((file,)))
         grouped = [
