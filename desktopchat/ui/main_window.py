@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self._shutting_down = False
         self._displayed_leaf: int | None = None
         self._data_version = -1
+        self._loading_text = ""
         self.database_damaged = False  # the background integrity check failed
         self._watch = QTimer(self)
         self._watch.setInterval(EXTERNAL_CHANGES_MS)
@@ -788,7 +789,8 @@ class MainWindow(QMainWindow):
         self.load_bar.setVisible(state is ModelState.LOADING)
         if state is ModelState.LOADING:
             self.load_bar.setValue(0)
-            self.model_state.setText(f"Loading {Path(detail).name}…")
+            self._loading_text = f"Loading {Path(detail).name}"
+            self.model_state.setText(f"{self._loading_text}…")
         elif state is ModelState.READY:
             loaded = self.controller.loaded
             assert loaded is not None
@@ -822,7 +824,9 @@ class MainWindow(QMainWindow):
     @Slot(float, str)
     def on_controller_load_progress(self, fraction: float, what: str) -> None:
         self.load_bar.setValue(int(fraction * 100))
-        self.load_bar.setFormat(f"{what} %p%")
+        self.load_bar.setFormat("%p%")
+        if self.controller.state is ModelState.LOADING:  # with the plan: where the layers go
+            self.model_state.setText(f"{self._loading_text}: {what}…")
 
     @Slot()
     def on_import_clicked(self) -> None:

@@ -41,8 +41,10 @@ from desktopchat.core.inference.state_cache import StateCache, common_prefix
 from desktopchat.core.inference.stops import StopMatcher
 from desktopchat.core.models.fit import (
     GpuDevice,
+    OffloadPlan,
     available_memory,
     estimate,
+    load_with_fallback,
     plan_offload,
 )
 from desktopchat.core.models.gguf import read_gguf
@@ -229,23 +231,23 @@ class LlamaEngine:
                 "Choose a smaller context, a smaller quantization, or close other programs."
             )
         log.info("loading %s: %s", config.path.name, plan.describe())
-        progress(0.05, "Loading weights")
-        while True:
+
+        def attempt(plan: OffloadPlan) -> Any:
             _LOG_TAIL.clear()
-            try:
-                llama = self._construct(llama_cpp, config, n_ctx, plan.n_gpu_layers, progress)
-                break
-            except DesktopChatError:
-                raise
-            except (ValueError, RuntimeError, OSError) as exc:
-                if plan.n_gpu_layers > 0 and _ran_out_of_memory(list(_LOG_TAIL)):
-                    # The GPU had less room than it said: try again with half the layers.
-                    fewer = plan.n_gpu_layers // 2
-                    log.warning("GPU load failed; retrying with %d layers", fewer)
-                    plan = plan_offload(needed, devices, fewer)
-                    continue
-                message = explain_load_failure(config.path.name, list(_LOG_TAIL), str(exc))
-                raise ModelLoadError(message) from None
+            what = f"Loading weights ({plan.describe()})"
+            progress(0.05, what)
+            return self._construct(llama_cpp, config, n_ctx, plan.n_gpu_layers, progress, what)
+
+        def out_of_memory(exc: Exception) -> bool:
+            return not isinstance(exc, DesktopChatError) and _ran_out_of_memory(list(_LOG_TAIL))
+
+        try:
+            llama, plan = load_with_fallback(needed, devices, plan, attempt, out_of_memory)
+        except DesktopChatError:
+            raise
+        except (ValueError, RuntimeError, OSError) as exc:
+            message = explain_load_failure(config.path.name, list(_LOG_TAIL), str(exc))
+            raise ModelLoadError(message) from None
         metadata: dict[str, str] = llama.metadata
         model = llama._model
         vocab = llama_cpp.llama_model_get_vocab(model.model)
@@ -277,12 +279,13 @@ class LlamaEngine:
         n_ctx: int,
         n_gpu_layers: int,
         progress: ProgressCallback,
+        what: str,
     ) -> Any:
         # Llama() has no load-progress hook, but it reads its model parameters from
         # llama_model_default_params(): hand it parameters that report progress.
         @llama_cpp.llama_progress_callback  # type: ignore[untyped-decorator]
         def on_progress(fraction: float, _user_data: ctypes.c_void_p) -> bool:
-            progress(0.05 + 0.85 * float(fraction), "Loading weights")
+            progress(0.05 + 0.85 * float(fraction), what)
             return True
 
         bindings = llama_cpp.llama_cpp  # the module Llama() calls into

@@ -8,12 +8,17 @@ buffers. plan_offload splits that between the GPU and RAM by layers.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from desktopchat.core.models.gguf import GGUFInfo
 from desktopchat.core.models.library import human_size
+
+log = logging.getLogger(__name__)
 
 OVERHEAD_BYTES = 160 * 1024 * 1024
 GPU_RESERVE_BYTES = 384 * 1024 * 1024  # per device: compute buffers, the driver's share
@@ -132,6 +137,31 @@ def plan_offload(
         total - gpu + needed.overhead,
         device.name if device is not None and count else "",
     )
+
+
+T = TypeVar("T")
+
+
+def load_with_fallback(
+    needed: MemoryEstimate,
+    devices: list[GpuDevice],
+    first: OffloadPlan,
+    load: Callable[[OffloadPlan], T],
+    out_of_memory: Callable[[Exception], bool],
+) -> tuple[T, OffloadPlan]:
+    """Load with ``first``; when that fails for memory while layers are on the GPU (a
+    device had less room than it said, or another program took some), try again with
+    half the layers, down to none. Returns what ``load`` returned and the plan that
+    worked; any other failure, or one with nothing left to take off the GPU, is raised."""
+    plan = first
+    while True:
+        try:
+            return load(plan), plan
+        except Exception as exc:
+            if plan.n_gpu_layers <= 0 or not out_of_memory(exc):
+                raise
+            log.warning("loading with %d GPU layers ran out of memory", plan.n_gpu_layers)
+            plan = plan_offload(needed, devices, plan.n_gpu_layers // 2)
 
 
 # Without a header, the KV cache is guessed per 4,096 tokens of context as this share of the
