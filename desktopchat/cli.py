@@ -20,6 +20,7 @@ from typing import Any
 
 from desktopchat import __version__, app
 from desktopchat.core import network
+from desktopchat.core.chat import GenerationParams
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.inference.service import ReplyStarted
@@ -366,7 +367,7 @@ def _token(action: str) -> int:
 def _manage(args: argparse.Namespace, core: Any, settings: AppSettings) -> int:
     """The model manager's Hub commands (search, files, download) and remove."""
     # Imported here: huggingface_hub is loaded only when the model manager is used.
-    from desktopchat.core.models.manager import make_hub, remote_fit, remove_model
+    from desktopchat.core.models.manager import check_remote, make_hub, remove_model
 
     if args.action == "remove":
         model = core.library.find(args.name)
@@ -386,13 +387,17 @@ def _manage(args: argparse.Namespace, core: Any, settings: AppSettings) -> int:
             print(f"{r.repo_id}  ({r.downloads:,} downloads, {r.likes:,} likes){gated}")
         return 0
     listing = hub.files(args.repo)
-    if args.action == "download":
-        return _download(core, hub, listing, listing.find(args.file))
     devices = _gpu_devices()
-    rows = []
-    for model in listing.models():
-        fit = remote_fit(hub, listing, model, args.context, devices)
-        rows.append((model, fit))
+    if args.action == "download":
+        model = listing.find(args.file)
+        check = check_remote(hub, listing, model, GenerationParams().n_ctx, devices)
+        if check.warning:
+            print(f"Warning: {check.warning}", file=sys.stderr)
+        return _download(core, hub, listing, model)
+    rows = [
+        (model, check_remote(hub, listing, model, args.context, devices))
+        for model in listing.models()
+    ]
     if args.json:
         _emit_json(
             [
@@ -403,21 +408,23 @@ def _manage(args: argparse.Namespace, core: Any, settings: AppSettings) -> int:
                     "size_bytes": m.size,
                     "quantization": m.quantization,
                     "sha256": [p.sha256 for p in m.parts],
-                    "fits": fit.fits,
-                    "fit": fit.text,
-                    "n_gpu_layers": fit.plan.n_gpu_layers,
-                    "needed_bytes": fit.needed.total,
-                    "estimated_from_size": fit.from_size_only,
+                    "fits": check.fit.fits,
+                    "fit": check.fit.text,
+                    "n_gpu_layers": check.fit.plan.n_gpu_layers,
+                    "needed_bytes": check.fit.needed.total,
+                    "estimated_from_size": check.fit.from_size_only,
+                    "architecture": check.architecture or None,
+                    "architecture_warning": check.warning or None,
                 }
-                for m, fit in rows
+                for m, check in rows
             ]
         )
         return 0
     gated = "  (gated: accept the licence on its page and set a token)" if listing.gated else ""
     print(f"{listing.repo_id} at {listing.revision[:12]}{gated}")
-    for model, fit in rows:
+    for model, check in rows:
         print(f"  {model.label}  {model.quantization or '?'}  {human_size(model.size)}")
-        print(f"      {fit.text}")
+        print(f"      {check.text}")
     return 0
 
 
@@ -467,6 +474,8 @@ def _models(args: argparse.Namespace, core: Any) -> int:
     if args.action == "import":
         model = library.import_file(Path(args.path), copy=args.copy)
         print(f"imported {model.label()}\n  {model.path}")
+        if model.warning:
+            print(f"Warning: {model.warning}", file=sys.stderr)
         return 0
     models = library.scan()
     if args.json:

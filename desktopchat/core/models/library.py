@@ -16,6 +16,7 @@ from desktopchat.core.errors import (
     ModelNotFoundError,
     StorageFullError,
 )
+from desktopchat.core.models.architectures import unsupported_warning
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.remote import split_name
 from desktopchat.core.storage.repositories import ModelRepository
@@ -62,13 +63,21 @@ class InstalledModel:
     def size_bytes(self) -> int:
         return self.info.file_size if self.info else _size(self.path)
 
+    @property
+    def warning(self) -> str:
+        """Why a readable file still will not load (an architecture llama.cpp lacks)."""
+        if self.info is None:
+            return ""
+        return unsupported_warning(self.info.architecture, self.path.name)
+
     def label(self) -> str:
         """One line for pickers: name, architecture, quantization, size."""
         if self.info is None:
             return f"{self.path.name} — unusable"
+        unsupported = " — architecture not supported" if self.warning else ""
         return (
             f"{self.name} · {self.info.architecture} · {self.info.quantization} · "
-            f"{human_size(self.size_bytes)}"
+            f"{human_size(self.size_bytes)}{unsupported}"
         )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktopchat.core.errors import DesktopChatError, HubError, InvalidModelFileError
+from desktopchat.core.models.architectures import unsupported_warning
 from desktopchat.core.models.downloads import Downloader
 from desktopchat.core.models.fit import (
     FitVerdict,
@@ -44,24 +45,37 @@ def downloader(paths: AppPaths, hub: Hub) -> Downloader:
     return Downloader(paths.cache / "downloads", paths.models, hub.open_stream)
 
 
-def remote_fit(
+@dataclass(frozen=True)
+class FileCheck:
+    """What a remote model file's header (or, failing that, its size) says before it is
+    downloaded: whether it fits, and whether llama.cpp can run its architecture."""
+
+    fit: FitVerdict
+    architecture: str = ""  # empty when the header could not be read
+    warning: str = ""  # the architecture is not supported
+
+    @property
+    def text(self) -> str:
+        return f"{self.fit.text}. {self.warning}" if self.warning else self.fit.text
+
+
+def check_remote(
     hub: Hub,
     listing: RepoFiles,
     model: ModelFile,
     n_ctx: int,
     devices: list[GpuDevice],
     free_ram: int | None = None,
-) -> FitVerdict:
-    """Will ``model`` fit here? From its GGUF header (read with Range requests), or, when
-    that cannot be read, from its size, and the verdict says which."""
+) -> FileCheck:
+    """Will ``model`` fit here, and run? From its GGUF header (read with Range requests),
+    or, when that cannot be read, from its size, and the verdict says which."""
     free_ram = available_memory() if free_ram is None else free_ram
     try:
         info = hub.read_header(listing.repo_id, listing.revision, model.parts[0])
     except (HubError, InvalidModelFileError) as exc:
         log.info("fit of %s from its size: %s", model.name, exc)
-        return verdict(
-            size_only_estimate(model.size, n_ctx), free_ram, devices, from_size_only=True
-        )
+        fit = verdict(size_only_estimate(model.size, n_ctx), free_ram, devices, from_size_only=True)
+        return FileCheck(fit)
     needed = estimate(info, n_ctx)
     if len(model.parts) > 1:  # the header's file holds only the first part's tensors
         needed = MemoryEstimate(
@@ -70,7 +84,8 @@ def remote_fit(
             needed.overhead,
             needed.layers,
         )
-    return verdict(needed, free_ram, devices)
+    warning = unsupported_warning(info.architecture, model.label)
+    return FileCheck(verdict(needed, free_ram, devices), info.architecture, warning)
 
 
 @dataclass(frozen=True)
