@@ -9,7 +9,8 @@ from __future__ import annotations
 import faulthandler
 import logging
 import logging.handlers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from desktopchat.core.errors import StorageCorruptError
 from desktopchat.core.inference.engine import Engine
@@ -19,9 +20,12 @@ from desktopchat.core.inference.service import ChatService
 from desktopchat.core.models.library import ModelLibrary, starter_model_path
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import RedactingFormatter
+from desktopchat.core.settings import load_settings
 from desktopchat.core.storage.backups import Recovery, recover
 from desktopchat.core.storage.database import BUSY_TIMEOUT_MS, Database
 from desktopchat.core.storage.repositories import ConversationRepository, ModelRepository
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,6 +54,7 @@ def open_core(
     then says what happened.
     """
     paths.ensure()
+    paths = _with_chosen_models_folder(paths)
     backups = paths.data / "backups"
     recovery = None
     try:
@@ -66,6 +71,21 @@ def open_core(
     records = ModelRepository(db)
     library = ModelLibrary(paths.models, records, starter_model_path())
     return Core(paths, db, ConversationRepository(db), records, library, recovery, check)
+
+
+def _with_chosen_models_folder(paths: AppPaths) -> AppPaths:
+    """The models folder the user chose in the model manager, if any and if it can be
+    used (a removed external drive falls back to the default, and the log says so)."""
+    chosen = load_settings(paths.settings_file).models_folder
+    if not chosen:
+        return paths
+    folder = Path(chosen)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("the chosen models folder %s cannot be used: %s", folder, exc)
+        return paths
+    return replace(paths, models=folder)
 
 
 def make_engine() -> Engine:

@@ -20,6 +20,7 @@ class AppSettings:
     last_model: str = ""  # path of the model to load at start
     sidebar_width: int = 260
     offline_mode: bool = False  # the model manager may not connect at all
+    models_folder: str = ""  # where downloads go and models are looked for ("": the default)
 
     def with_changes(self, **changes: Any) -> AppSettings:
         return replace(self, **changes)

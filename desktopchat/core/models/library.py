@@ -102,6 +102,15 @@ def human_size(n: int) -> str:
     return f"{value:.1f} GB"
 
 
+def _absolute(path: Path) -> Path:
+    """The file's real path, unless it is a link to a differently named file (the Hugging
+    Face cache links FILE.gguf to a blob named by its checksum): then the link's path,
+    which keeps the name people know."""
+    given = Path(os.path.abspath(path.expanduser()))
+    real = given.resolve()
+    return real if real.name == given.name else given
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -162,7 +171,7 @@ class ModelLibrary:
         ``info`` is the header already read (and validated) off the GUI thread. With
         ``copy`` no database is touched, so a copy can run on any thread.
         """
-        source = source.expanduser().resolve()
+        source = _absolute(source)
         if not source.is_file():
             raise ModelNotFoundError(f"There is no file {source}.")
         info = info or read_gguf(source)  # raises InvalidModelFileError with the reason

@@ -72,8 +72,17 @@ _MIGRATION_2 = """
         INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages;
 """
 
+# When each model file was last loaded (the model manager's "last used"); a row per path,
+# for any model, not only those with a row in `models`.
+_MIGRATION_3 = """
+        CREATE TABLE model_usage (
+            path TEXT PRIMARY KEY,
+            last_used REAL NOT NULL
+        );
+"""
+
 # Each entry moves the schema one version up. Never edit a released entry: add one.
-MIGRATIONS: Sequence[str] = (_MIGRATION_1, _MIGRATION_2)
+MIGRATIONS: Sequence[str] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -370,6 +370,19 @@ class ModelRepository:
     def remove(self, path: str) -> None:
         with self._db.write() as conn:
             conn.execute("DELETE FROM models WHERE path = ?", (path,))
+            conn.execute("DELETE FROM model_usage WHERE path = ?", (path,))
+
+    def mark_used(self, path: str, when: float | None = None) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO model_usage (path, last_used) VALUES (?, ?)"
+                " ON CONFLICT(path) DO UPDATE SET last_used = excluded.last_used",
+                (path, time.time() if when is None else when),
+            )
+
+    def last_used(self) -> dict[str, float]:
+        """When each model was last loaded, by path."""
+        return {r[0]: r[1] for r in self._db.query("SELECT path, last_used FROM model_usage")}
 
     def all(self) -> list[ModelRecord]:
         return [
