@@ -36,10 +36,12 @@ from desktopchat.app import Core
 from desktopchat.core import network
 from desktopchat.core.chat import GenerationParams, Message, MessageStatus
 from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.inference.llama_engine import gpu_devices
 from desktopchat.core.inference.service import ReplyResult, ReplyStarted, ResumeMode
+from desktopchat.core.models.downloads import Pending
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.library import InstalledModel, default_params, human_size
-from desktopchat.core.secrets import redact
+from desktopchat.core.secrets import SecretStore, redact
 from desktopchat.core.settings import AppSettings, save_settings
 from desktopchat.core.storage.backups import daily_backup
 from desktopchat.core.storage.database import Database
@@ -47,6 +49,14 @@ from desktopchat.core.storage.repositories import ConversationSummary
 from desktopchat.ui.chat_view import ChatView
 from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.conversation_list import ConversationList
+from desktopchat.ui.downloads import DownloadItem, DownloadQueue
+from desktopchat.ui.model_manager import (
+    ManagerContext,
+    ModelManagerDialog,
+    discard_job,
+    download_job,
+    partial_downloads,
+)
 from desktopchat.ui.network_dialog import NetworkActivityDialog
 from desktopchat.ui.settings_panel import SettingsPanel
 from desktopchat.ui.workers import ReplyFailure, TaskRunner
@@ -101,6 +111,11 @@ class MainWindow(QMainWindow):
         self._displayed_leaf: int | None = None
         self._data_version = -1
         self._loading_text = ""
+        self.secrets = SecretStore()  # the keychain, or a token kept for this session only
+        self.downloads = DownloadQueue(
+            download_job(core, lambda: self.secrets, lambda: self.settings), discard_job(core)
+        )
+        self.model_manager: ModelManagerDialog | None = None  # once opened
         self.database_damaged = False  # the background integrity check failed
         self._watch = QTimer(self)
         self._watch.setInterval(EXTERNAL_CHANGES_MS)
@@ -125,6 +140,9 @@ class MainWindow(QMainWindow):
         self.unload_button.setToolTip("Free the memory the model uses")
         self.import_button = QPushButton("Import GGUF…")
         self.import_button.setAccessibleName("Import GGUF")
+        self.models_button = QPushButton("Models…")
+        self.models_button.setAccessibleName("Model manager")
+        self.models_button.setToolTip("Find, download and manage models")
         self.model_state = QLabel("No model loaded")
         self.model_state.setAccessibleName("Model state")
         # Long states ("Loaded …") must not widen the window past small screens.
@@ -141,6 +159,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.load_button)
         top.addWidget(self.unload_button)
         top.addWidget(self.import_button)
+        top.addWidget(self.models_button)
         top.addWidget(self.load_bar)
         top.addWidget(self.settings_button)
         self.model_state.setStyleSheet("color: #57606a;")
@@ -228,6 +247,9 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         import_action = QAction("Import GGUF…", self)
         import_action.triggered.connect(self.on_import_clicked)
+        self.manager_action = QAction("Model manager…", self)
+        self.manager_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+        self.manager_action.triggered.connect(self.show_model_manager)
         self.network_action = QAction("Network activity…", self)
         self.network_action.triggered.connect(self.show_network_activity)
         menus = self.menuBar()
@@ -238,7 +260,7 @@ class MainWindow(QMainWindow):
         chat_menu = menus.addMenu("&Chat")
         chat_menu.addAction(stop)
         tools_menu = menus.addMenu("&Tools")
-        tools_menu.addAction(self.network_action)
+        tools_menu.addActions([self.manager_action, self.network_action])
         self.addActions([new_chat, stop, quit_action])
 
     def _connect(self) -> None:
@@ -260,6 +282,8 @@ class MainWindow(QMainWindow):
         self.load_button.clicked.connect(self.on_load_clicked)
         self.unload_button.clicked.connect(self.controller.unload)
         self.import_button.clicked.connect(self.on_import_clicked)
+        self.models_button.clicked.connect(self.show_model_manager)
+        self.downloads.installed.connect(self.on_download_installed)
         self.settings_button.toggled.connect(self.settings_scroll.setVisible)
         self.settings_panel.params_changed.connect(self.on_settings_params_changed)
         self.settings_panel.save_defaults_requested.connect(self.on_settings_save_defaults)
@@ -306,6 +330,19 @@ class MainWindow(QMainWindow):
             lambda _written: None,
             self.show_error,
         )
+        downloads = partial_downloads(self.core)
+        self.tasks.run(downloads.pending, self._on_pending_downloads, self.show_error)
+
+    def _on_pending_downloads(self, pending: list[Pending]) -> None:
+        """Downloads an earlier session left unfinished: listed, not resumed (the app
+        never connects on its own)."""
+        self.downloads.add_pending(pending)
+        if pending:
+            self.statusBar().showMessage(
+                "Unfinished downloads from an earlier session are paused: resume them in "
+                "the model manager (Models…).",
+                15_000,
+            )
 
     def _on_database_damaged(self, message: str) -> None:
         self.database_damaged = True
@@ -378,6 +415,45 @@ class MainWindow(QMainWindow):
         except DesktopChatError as exc:
             self.show_error(str(exc))
             return None
+
+    @Slot()
+    def show_model_manager(self) -> ModelManagerDialog:
+        if self.model_manager is None:
+            context = ManagerContext(
+                core=self.core,
+                tasks=self.tasks,
+                secrets=self.secrets,
+                downloads=self.downloads,
+                settings=lambda: self.settings,
+                change_settings=self.change_settings,
+                models_changed=self.refresh_models,
+                use_model=self.use_model,
+                gpu_devices=gpu_devices,
+            )
+            self.model_manager = ModelManagerDialog(context, self)
+        self.model_manager.show()
+        self.model_manager.raise_()
+        self.model_manager.activateWindow()
+        return self.model_manager
+
+    def change_settings(self, **changes: object) -> None:
+        self.settings = self.settings.with_changes(**changes)
+        self._save_settings()
+
+    def use_model(self, path: Path) -> None:
+        """Select ``path`` in the model picker and load it (from the model manager)."""
+        index = self.model_picker.findData(str(path))
+        if index < 0:
+            self.refresh_models(select=str(path))
+            return
+        self.model_picker.setCurrentIndex(index)
+        if not self.controller.busy:
+            self.load_selected_model()
+
+    @Slot(object)
+    def on_download_installed(self, item: DownloadItem) -> None:
+        self.statusBar().showMessage(f"Downloaded and verified {item.label}", 8000)
+        self.refresh_models()
 
     @Slot()
     def show_network_activity(self) -> NetworkActivityDialog:
@@ -769,8 +845,8 @@ class MainWindow(QMainWindow):
         model = self.selected_model()
         if model is None:
             return
-        if not model.usable:
-            self.show_error(model.problem)
+        if not model.usable or model.warning:
+            self.show_error(model.warning or model.problem)
             return
         if self.current_conversation is not None:
             params = self.settings_panel.params()
@@ -807,8 +883,8 @@ class MainWindow(QMainWindow):
                 f"{loaded.config.path}\nloaded in {loaded.load_seconds:.2f} s, "
                 f"{loaded.config.n_threads} threads; {loaded.placement}"
             )
-            self.settings = self.settings.with_changes(last_model=str(loaded.config.path))
-            self._save_settings()
+            self.change_settings(last_model=str(loaded.config.path))
+            self.guarded(lambda: self.core.model_records.mark_used(str(loaded.config.path)))
             if not loaded.chat_template:
                 self.show_notice(
                     "This model has no chat template; DesktopChat uses a plain "
@@ -864,7 +940,10 @@ class MainWindow(QMainWindow):
             self._on_model_imported(model)
 
     def _on_model_imported(self, model: InstalledModel) -> None:
-        self.show_notice(f"Imported {model.label()}.")
+        if model.warning:
+            self.show_error(f"Imported {model.path.name}, but: {model.warning}")
+        else:
+            self.show_notice(f"Imported {model.label()}.")
         self.refresh_models(select=str(model.path))
 
     def _on_import_failed(self, message: str) -> None:
@@ -925,6 +1004,7 @@ class MainWindow(QMainWindow):
                 self.settings = self.settings.with_changes(sidebar_width=sizes[0])
                 self._save_settings()
             self._watch.stop()
+            self.downloads.shutdown()  # a running download pauses; it resumes next time
             self.controller.shutdown()
             self.tasks.wait()
             self.core.close()  # the last connection: SQLite checkpoints the WAL into the file

@@ -20,6 +20,7 @@ from desktopchat.core.models.fit import (
     size_only_estimate,
     verdict,
 )
+from desktopchat.core.models.gguf import GGUFInfo
 from desktopchat.core.models.hub import Hub
 from desktopchat.core.models.library import InstalledModel, human_size
 from desktopchat.core.models.remote import ModelFile, RepoFiles, split_name
@@ -59,21 +60,27 @@ class FileCheck:
         return f"{self.fit.text}. {self.warning}" if self.warning else self.fit.text
 
 
-def check_remote(
-    hub: Hub,
-    listing: RepoFiles,
+def remote_header(hub: Hub, listing: RepoFiles, model: ModelFile) -> GGUFInfo | None:
+    """The GGUF header of ``model``'s first file, read with Range requests; None when it
+    cannot be read (then fit is judged from the size)."""
+    try:
+        return hub.read_header(listing.repo_id, listing.revision, model.parts[0])
+    except (HubError, InvalidModelFileError) as exc:
+        log.info("no header for %s: %s", model.name, exc)
+        return None
+
+
+def check_file(
+    info: GGUFInfo | None,
     model: ModelFile,
     n_ctx: int,
     devices: list[GpuDevice],
     free_ram: int | None = None,
 ) -> FileCheck:
-    """Will ``model`` fit here, and run? From its GGUF header (read with Range requests),
-    or, when that cannot be read, from its size, and the verdict says which."""
+    """Will ``model`` fit here at ``n_ctx`` tokens, and run? From its header when there is
+    one, else from its size, and the verdict says which."""
     free_ram = available_memory() if free_ram is None else free_ram
-    try:
-        info = hub.read_header(listing.repo_id, listing.revision, model.parts[0])
-    except (HubError, InvalidModelFileError) as exc:
-        log.info("fit of %s from its size: %s", model.name, exc)
+    if info is None:
         fit = verdict(size_only_estimate(model.size, n_ctx), free_ram, devices, from_size_only=True)
         return FileCheck(fit)
     needed = estimate(info, n_ctx)
@@ -86,6 +93,18 @@ def check_remote(
         )
     warning = unsupported_warning(info.architecture, model.label)
     return FileCheck(verdict(needed, free_ram, devices), info.architecture, warning)
+
+
+def check_remote(
+    hub: Hub,
+    listing: RepoFiles,
+    model: ModelFile,
+    n_ctx: int,
+    devices: list[GpuDevice],
+    free_ram: int | None = None,
+) -> FileCheck:
+    """check_file for a file on the Hub, its header read with Range requests."""
+    return check_file(remote_header(hub, listing, model), model, n_ctx, devices, free_ram)
 
 
 @dataclass(frozen=True)
