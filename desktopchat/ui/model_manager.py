@@ -99,14 +99,23 @@ def _item(text: str, data: Any = None, *, tip: str = "") -> QTableWidgetItem:
     return item
 
 
-def _table(name: str, headers: list[str], stretch: int) -> QTableWidget:
+def _table(name: str, headers: list[str], *stretch: int) -> QTableWidget:
+    """A read-only table; the ``stretch`` columns share the width, the others fit their
+    contents."""
     table = QTableWidget(0, len(headers))
     table.setAccessibleName(name)
     table.setHorizontalHeaderLabels(headers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    header = table.horizontalHeader()
+    for column in range(len(headers)):
+        mode = (
+            QHeaderView.ResizeMode.Stretch
+            if column in stretch
+            else QHeaderView.ResizeMode.ResizeToContents
+        )
+        header.setSectionResizeMode(column, mode)
     table.setWordWrap(True)
     return table
 
@@ -215,7 +224,8 @@ class ModelManagerDialog(QDialog):
         page = QWidget()
         self.installed_table = _table(
             "Installed models",
-            ["Model", "Source", "Size on disk", "Last used", "On this computer", "File"],
+            ["Model", "Source", "Size on disk", "Last used", "On this computer"],
+            0,
             4,
         )
         self.use_button = _button("Use in chat")
@@ -227,7 +237,7 @@ class ModelManagerDialog(QDialog):
         self.change_folder_button = _button("Change…", "Change models folder")
         self.found_label = QLabel()
         self.found_label.setWordWrap(True)
-        self.found_table = _table("Models in other apps", ["File", "App", "Size", "Path"], 3)
+        self.found_table = _table("Models in other apps", ["File", "App", "Size", "Folder"], 0, 3)
         self.use_found_button = _button("Use in place", "Use found model in place")
         self.look_button = _button("Look again", "Look for models in other apps")
         layout = QVBoxLayout(page)
@@ -258,7 +268,6 @@ class ModelManagerDialog(QDialog):
             ]
             for column, cell in enumerate(cells):
                 self.catalogue_table.setItem(row, column, cell)
-        self.catalogue_table.resizeColumnsToContents()
         self.catalogue_files_button = _button("Show files", "Show the catalogue model's files")
         note = QLabel(
             "A curated list of good chat models. Sizes and checksums come from the Hugging "
@@ -305,7 +314,10 @@ class ModelManagerDialog(QDialog):
         self.context_box.setValue(GenerationParams().n_ctx)
         self.context_box.setSuffix(" tokens")
         self.files_table = _table(
-            "Model files", ["File", "Quantization", "Size", "On this computer", "Architecture"], 3
+            "Model files",
+            ["File", "Quantization", "Size", "On this computer", "Architecture"],
+            0,
+            3,
         )
         self.download_button = _button("Download")
         layout = QVBoxLayout(page)
@@ -319,8 +331,12 @@ class ModelManagerDialog(QDialog):
     def _build_downloads(self) -> QWidget:
         page = QWidget()
         self.downloads_table = _table(
-            "Downloads", ["Model", "State", "Progress", "Speed", "Time left", "Details"], 5
+            "Downloads", ["Model", "State", "Progress", "Speed", "Time left", "Details"], 0, 5
         )
+        self.downloads_table.horizontalHeader().setSectionResizeMode(
+            2, QHeaderView.ResizeMode.Fixed
+        )
+        self.downloads_table.setColumnWidth(2, 190)
         self.pause_button = _button("Pause", "Pause download")
         self.resume_button = _button("Resume", "Resume download")
         self.cancel_button = _button("Cancel", "Cancel download")
@@ -589,7 +605,6 @@ class ModelManagerDialog(QDialog):
                 _item(human_size(_disk_size(model))),
                 _item(_when(last_used.get(str(model.path)))),
                 _item(status, tip=status),
-                _item(str(model.path), tip=str(model.path)),
             ]
             for column, cell in enumerate(cells):
                 table.setItem(row, column, cell)
