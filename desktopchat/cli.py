@@ -28,6 +28,7 @@ from desktopchat.core.models.library import InstalledModel, default_params, huma
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import SecretStore
 from desktopchat.core.settings import AppSettings, load_settings
+from desktopchat.core.storage.repositories import SNIPPET_MARKS
 
 log = logging.getLogger("desktopchat.cli")
 
@@ -66,6 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     conv_show = conv_commands.add_parser("show")
     conv_show.add_argument("id", type=int)
     conv_show.add_argument("--json", action="store_true")
+
+    export = commands.add_parser("export", help="save conversations as Markdown, HTML or JSON")
+    export.add_argument("out", help="the file to write")
+    export.add_argument("--conversation", type=int, help="only this conversation id")
+    export.add_argument("--format", choices=["md", "html", "json"], required=True)
+    import_ = commands.add_parser(
+        "import", help="add conversations from our JSON export or a ChatGPT conversations.json"
+    )
+    import_.add_argument("file")
+    search_chats = commands.add_parser("search", help="search every conversation's messages")
+    search_chats.add_argument("query")
+    search_chats.add_argument("--best", action="store_true", help="best match first")
+    search_chats.add_argument("--limit", type=int, default=50)
+    search_chats.add_argument("--json", action="store_true")
 
     models = commands.add_parser("models", help="list or import models")
     model_commands = models.add_subparsers(dest="action", required=True)
@@ -153,6 +168,8 @@ def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
             return _conversations(args, core)
         if args.command == "token":
             return _token(args.action)
+        if args.command in ("export", "import", "search"):
+            return _exchange(args, core)
         if args.action in ("search", "files", "download", "remove"):
             return _manage(args, core, load_settings(paths.settings_file))
         return _models(args, core)
@@ -327,6 +344,55 @@ def _conversations(args: argparse.Namespace, core: Any) -> int:
     for message in messages:
         marker = "" if message.status.value == "complete" else f" [{message.status.value}]"
         print(f"\n{message.role.value}{marker}:\n{message.content}")
+    return 0
+
+
+def _exchange(args: argparse.Namespace, core: Any) -> int:
+    """export, import and search: conversations in and out of the database."""
+    from desktopchat.core import exchange
+
+    repo = core.conversations
+    if args.command == "search":
+        hits = repo.search(args.query, newest_first=not args.best, limit=args.limit)
+        start, end = SNIPPET_MARKS
+        if args.json:
+            _emit_json(
+                [
+                    {
+                        "conversation_id": h.conversation_id,
+                        "message_id": h.message_id,
+                        "title": h.title,
+                        "role": h.role.value,
+                        "snippet": h.snippet.replace(start, "").replace(end, ""),
+                        "created_at": h.created_at,
+                    }
+                    for h in hits
+                ]
+            )
+            return 0
+        for hit in hits:
+            snippet = hit.snippet.replace(start, "**").replace(end, "**")
+            print(f"[{hit.conversation_id}] {hit.title} ({hit.role.value}): {snippet}")
+        return 0
+    if args.command == "import":
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DesktopChatError(f"Cannot read {args.file}: {exc}.") from None
+        found = exchange.parse(text)
+        ids = [repo.restore(conversation, messages) for conversation, messages in found]
+        count = sum(len(m) for _c, m in found)
+        print(f"Imported {len(ids)} conversations ({count} messages).")
+        return 0
+    wanted = [args.conversation] if args.conversation else [c.id for c in repo.summaries("")]
+    conversations = [(repo.get(i), repo.all_messages(i)) for i in wanted]
+    writers = {"md": exchange.to_markdown, "html": exchange.to_html, "json": exchange.to_json}
+    out = Path(args.out)
+    try:
+        out.write_text(writers[args.format](conversations), encoding="utf-8")
+    except OSError as exc:
+        raise DesktopChatError(f"Cannot write {out}: {exc.strerror}.") from None
+    print(f"Exported {len(conversations)} conversations to {out}.")
     return 0
 
 

@@ -338,6 +338,57 @@ class ConversationRepository:
             for r in rows
         ]
 
+    def restore(self, conversation: Conversation, messages: list[Message]) -> int:
+        """Store a whole conversation as it was (an import): titles, times, settings,
+        every branch, stats, in one commit. ``messages`` are parents first; their ids
+        (and ``conversation.active_leaf_id``) are only the file's own and are renumbered.
+        Returns the new conversation's id."""
+        with self._db.write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, model_path,"
+                " params_json) VALUES (?, ?, ?, ?, ?)",
+                (
+                    clean_title(conversation.title),
+                    conversation.created_at,
+                    conversation.updated_at,
+                    conversation.model_path,
+                    conversation.params.to_json(),
+                ),
+            )
+            new_id = cursor.lastrowid
+            assert new_id is not None
+            ids: dict[int, int] = {}
+            for message in messages:
+                if message.parent_id is not None and message.parent_id not in ids:
+                    raise ValueError(f"message {message.id} comes before its parent")
+                content = clean_text(message.content)
+                cursor = conn.execute(
+                    "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
+                    " created_at, updated_at, model, finish_reason, stats_json)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        new_id,
+                        None if message.parent_id is None else ids[message.parent_id],
+                        message.role.value,
+                        content,
+                        message.status.value,
+                        message.created_at,
+                        message.created_at,
+                        message.model,
+                        message.finish_reason,
+                        message.stats.to_json() if message.stats else None,
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                ids[message.id] = cursor.lastrowid
+                conn.execute(
+                    "INSERT INTO messages_fts(rowid, content) VALUES (?, ?)",
+                    (cursor.lastrowid, content),
+                )
+            leaf = ids.get(conversation.active_leaf_id or -1)
+            conn.execute("UPDATE conversations SET active_leaf_id = ? WHERE id = ?", (leaf, new_id))
+        return new_id
+
     def all_messages(self, conversation_id: int) -> list[Message]:
         rows = self._db.query(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
