@@ -50,6 +50,7 @@ class InstalledModel:
     source: str  # "starter", "downloaded", "folder" or "imported"
     info: GGUFInfo | None
     problem: str = ""  # why the file cannot be used, when info is None
+    warning: str = ""  # why a readable file still will not load (an architecture llama.cpp lacks)
 
     @property
     def usable(self) -> bool:
@@ -62,13 +63,6 @@ class InstalledModel:
     @property
     def size_bytes(self) -> int:
         return self.info.file_size if self.info else _size(self.path)
-
-    @property
-    def warning(self) -> str:
-        """Why a readable file still will not load (an architecture llama.cpp lacks)."""
-        if self.info is None:
-            return ""
-        return unsupported_warning(self.info.architecture, self.path.name)
 
     def label(self) -> str:
         """One line for pickers: name, architecture, quantization, size."""
@@ -157,7 +151,10 @@ class ModelLibrary:
         if cached and cached[0] == key:
             return cached[1]
         try:
-            model = InstalledModel(path, source, read_gguf(path))
+            info = read_gguf(path)
+            # Looked up once, with the header read (off the GUI thread), not per label.
+            warning = unsupported_warning(info.architecture, path.name)
+            model = InstalledModel(path, source, info, warning=warning)
         except InvalidModelFileError as exc:
             model = InstalledModel(path, source, None, str(exc))
         self._cache[path] = (key, model)
