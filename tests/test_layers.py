@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "desktopchat"
@@ -78,3 +80,17 @@ def test_the_layering_check_sees_the_real_imports() -> None:
     found = modules()
     assert "llama_cpp" in found["core/inference/llama_engine.py"]
     assert any(n.startswith("PySide6") for n in found["ui/main_window.py"])
+
+
+def test_the_window_and_the_cli_load_huggingface_hub_only_when_they_connect() -> None:
+    """Importing it costs ~0.35 s: never at start, never on the GUI thread by a side door
+    (the model manager's delete or fit code importing the Hub client's module)."""
+    code = (
+        "import sys\n"
+        "import desktopchat.cli, desktopchat.ui.main_window, desktopchat.core.models.manager\n"
+        "print(sorted(m for m in ('huggingface_hub', 'httpx2', 'llama_cpp') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

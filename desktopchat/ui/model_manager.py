@@ -48,8 +48,15 @@ from desktopchat.core.models.catalog import CatalogEntry, load_catalog
 from desktopchat.core.models.downloads import Downloader, Progress
 from desktopchat.core.models.elsewhere import FoundModel, find_elsewhere, other_app_folders
 from desktopchat.core.models.fit import GpuDevice, available_memory, estimate, verdict
-from desktopchat.core.models.gguf import GGUFInfo
+from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.library import InstalledModel, human_size
+from desktopchat.core.models.manager import (
+    check_file,
+    downloader,
+    make_hub,
+    remote_header,
+    remove_model,
+)
 from desktopchat.core.models.remote import ModelFile, RemoteFile, RepoFiles, RepoSummary
 from desktopchat.core.secrets import KeychainError, SecretStore, redact
 from desktopchat.core.settings import AppSettings
@@ -455,8 +462,6 @@ class ModelManagerDialog(QDialog):
     def _hub(self) -> Any:
         """A Hub client with the current token (call on the task pool: it may read the
         keychain, and imports huggingface_hub on first use)."""
-        from desktopchat.core.models.manager import make_hub
-
         return make_hub(self.context.secrets, offline=self.context.settings().offline_mode)
 
     # -- token -----------------------------------------------------------------------------
@@ -663,8 +668,6 @@ class ModelManagerDialog(QDialog):
         )
         if not self.confirm("Delete model", question):
             return
-        from desktopchat.core.models.manager import remove_model
-
         core = self.context.core
         try:
             removed = remove_model(model, core.library.models_dir, core.model_records)
@@ -721,8 +724,6 @@ class ModelManagerDialog(QDialog):
         library = self.context.core.library
 
         def check() -> GGUFInfo:
-            from desktopchat.core.models.gguf import read_gguf
-
             return read_gguf(found.path)
 
         def record(info: GGUFInfo) -> None:
@@ -842,8 +843,6 @@ class ModelManagerDialog(QDialog):
         request = self._listing_request
 
         def read_headers() -> dict[str, GGUFInfo | None]:
-            from desktopchat.core.models.manager import remote_header
-
             hub = self._hub()
             self._devices()
             return {m.name: remote_header(hub, listing, m) for m in models}
@@ -860,8 +859,6 @@ class ModelManagerDialog(QDialog):
         """Each file's verdict at the chosen context, from the headers already read."""
         if self.listing is None or not self.headers:
             return
-        from desktopchat.core.models.manager import check_file
-
         n_ctx = self.context_box.value()
         devices = self.devices or []
         free = available_memory()
@@ -1000,8 +997,6 @@ def download_job(
     def run(
         item: DownloadItem, progress: Callable[[Progress], None], stop: threading.Event
     ) -> Path:
-        from desktopchat.core.models.manager import downloader, make_hub
-
         hub = make_hub(secrets(), offline=settings().offline_mode)
         if item.model is None:
             item.model = hub.files(item.repo_id, item.revision).find(item.name)

@@ -1,12 +1,17 @@
 """The model manager's operations, shared by the CLI and the window (which runs them on
 worker threads): a Hub client with the user's token and offline setting, fit verdicts
-for remote files, downloads into the models folder, and removing installed models."""
+for remote files, downloads into the models folder, and removing installed models.
+
+Importing this module does not import huggingface_hub (~0.35 s): only make_hub does, on
+the thread that first connects, so the window and the CLI can use the rest freely.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktopchat.core.errors import DesktopChatError, HubError, InvalidModelFileError
 from desktopchat.core.models.architectures import unsupported_warning
@@ -21,18 +26,22 @@ from desktopchat.core.models.fit import (
     verdict,
 )
 from desktopchat.core.models.gguf import GGUFInfo
-from desktopchat.core.models.hub import Hub
 from desktopchat.core.models.library import InstalledModel, human_size
 from desktopchat.core.models.remote import ModelFile, RepoFiles, split_name
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import KeychainError, SecretStore
 from desktopchat.core.storage.repositories import ModelRepository
 
+if TYPE_CHECKING:
+    from desktopchat.core.models.hub import Hub
+
 log = logging.getLogger(__name__)
 
 
 def make_hub(store: SecretStore | None, *, offline: bool) -> Hub:
     """A Hub client with the keychain's token (none when the keychain cannot be read)."""
+    from desktopchat.core.models.hub import Hub
+
     token = None
     if store is not None and not offline:
         try:
