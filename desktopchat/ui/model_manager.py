@@ -49,7 +49,7 @@ from desktopchat.core.models.downloads import Downloader, Progress
 from desktopchat.core.models.elsewhere import FoundModel, find_elsewhere, other_app_folders
 from desktopchat.core.models.fit import GpuDevice, available_memory, estimate, verdict
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
-from desktopchat.core.models.library import InstalledModel, human_size
+from desktopchat.core.models.library import InstalledModel, human_size, is_inside
 from desktopchat.core.models.manager import (
     check_file,
     downloader,
@@ -607,7 +607,7 @@ class ModelManagerDialog(QDialog):
             cells = [
                 _item(model.label(), model, tip=str(model.path)),
                 _item(sources.get(model.source, model.source)),
-                _item(human_size(_disk_size(model))),
+                _item(human_size(model.disk_size)),
                 _item(_when(last_used.get(str(model.path)))),
                 _item(status, tip=status),
             ]
@@ -659,8 +659,8 @@ class ModelManagerDialog(QDialog):
         if model.source == "starter":
             self.show_error("The starter model comes with DesktopChat and cannot be removed.")
             return
-        inside = _inside(model.path, self.context.core.library.models_dir)
-        size = human_size(_disk_size(model))
+        inside = is_inside(model.path, self.context.core.library.models_dir)
+        size = human_size(model.disk_size)
         question = (
             f"Delete {model.path.name} from the models folder? This frees {size}."
             if inside
@@ -956,30 +956,6 @@ class ModelManagerDialog(QDialog):
             "Cancel download", f"Cancel {item.label} and delete what was downloaded?"
         ):
             queue.cancel(item)
-
-
-def _disk_size(model: InstalledModel) -> int:
-    """Bytes on disk, every part of a split model counted."""
-    from desktopchat.core.models.remote import split_name
-
-    split = split_name(model.path.name)
-    if split is None:
-        return model.size_bytes
-    total = 0
-    for part in model.path.parent.glob(f"{split.stem}-*-of-*.gguf"):
-        try:
-            total += part.stat().st_size
-        except OSError:
-            continue
-    return total or model.size_bytes
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except (ValueError, OSError):
-        return False
-    return True
 
 
 def _with_models(paths: Any, folder: Path) -> Any:

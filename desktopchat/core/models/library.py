@@ -64,6 +64,17 @@ class InstalledModel:
     def size_bytes(self) -> int:
         return self.info.file_size if self.info else _size(self.path)
 
+    @property
+    def disk_size(self) -> int:
+        """Bytes on disk, every part of a split model counted."""
+        total = 0
+        for part in model_files(self.path):
+            try:
+                total += part.stat().st_size
+            except OSError:
+                continue
+        return total or self.size_bytes
+
     def label(self) -> str:
         """One line for pickers: name, architecture, quantization, size."""
         if self.info is None:
@@ -85,6 +96,21 @@ def default_params(model: InstalledModel, records: ModelRepository) -> Generatio
     if model.info and model.info.context_length:
         params = params.with_changes(n_ctx=min(params.n_ctx, model.info.context_length))
     return params
+
+
+def model_files(path: Path) -> list[Path]:
+    """Every file of the model at ``path``: all parts of a split model, else the file."""
+    split = split_name(path.name)
+    return sorted(path.parent.glob(f"{split.stem}-*-of-*.gguf")) if split else [path]
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is in ``folder`` (links resolved)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def human_size(n: int) -> str:

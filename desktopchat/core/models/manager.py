@@ -26,8 +26,8 @@ from desktopchat.core.models.fit import (
     verdict,
 )
 from desktopchat.core.models.gguf import GGUFInfo
-from desktopchat.core.models.library import InstalledModel, human_size
-from desktopchat.core.models.remote import ModelFile, RepoFiles, split_name
+from desktopchat.core.models.library import InstalledModel, human_size, is_inside, model_files
+from desktopchat.core.models.remote import ModelFile, RepoFiles
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import KeychainError, SecretStore
 from desktopchat.core.storage.repositories import ModelRepository
@@ -129,14 +129,10 @@ def remove_model(model: InstalledModel, models_dir: Path, records: ModelReposito
         raise DesktopChatError("The starter model comes with DesktopChat and cannot be removed.")
     path = model.path
     records.remove(str(path))
-    try:
-        path.resolve().relative_to(models_dir.resolve())
-    except ValueError:
+    if not is_inside(path, models_dir):
         return Removed(path, 0)
-    split = split_name(path.name)
-    parts = sorted(path.parent.glob(f"{split.stem}-*-of-*.gguf")) if split else [path]
     freed = 0
-    for part in parts:
+    for part in model_files(path):
         try:
             freed += part.stat().st_size
             part.unlink()
