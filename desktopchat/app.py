@@ -9,7 +9,7 @@ from __future__ import annotations
 import faulthandler
 import logging
 import logging.handlers
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from desktopchat.core.errors import StorageCorruptError
@@ -85,7 +85,7 @@ def _with_chosen_models_folder(paths: AppPaths) -> AppPaths:
     except OSError as exc:
         log.warning("the chosen models folder %s cannot be used: %s", folder, exc)
         return paths
-    return replace(paths, models=folder)
+    return paths.with_models(folder)
 
 
 def make_engine() -> Engine:

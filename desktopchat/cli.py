@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from desktopchat import __version__, app
-from desktopchat.core import network
+from desktopchat.core import exchange, network
 from desktopchat.core.chat import GenerationParams
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import LoadConfig
@@ -324,19 +324,7 @@ def _conversations(args: argparse.Namespace, core: Any) -> int:
                 "title": conversation.title,
                 "model_path": conversation.model_path,
                 "params": asdict(conversation.params),
-                "messages": [
-                    {
-                        "id": m.id,
-                        "parent_id": m.parent_id,
-                        "role": m.role.value,
-                        "content": m.content,
-                        "status": m.status.value,
-                        "model": m.model,
-                        "finish_reason": m.finish_reason,
-                        "created_at": m.created_at,
-                    }
-                    for m in messages
-                ],
+                "messages": [exchange.message_json(m) for m in messages],
             }
         )
         return 0
@@ -349,8 +337,6 @@ def _conversations(args: argparse.Namespace, core: Any) -> int:
 
 def _exchange(args: argparse.Namespace, core: Any) -> int:
     """export, import and search: conversations in and out of the database."""
-    from desktopchat.core import exchange
-
     repo = core.conversations
     if args.command == "search":
         hits = repo.search(args.query, newest_first=not args.best, limit=args.limit)

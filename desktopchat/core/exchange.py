@@ -64,20 +64,22 @@ def _conversation_json(conversation: Conversation, messages: list[Message]) -> d
         "model_path": conversation.model_path,
         "params": asdict(conversation.params),
         "active_leaf_id": conversation.active_leaf_id,
-        "messages": [
-            {
-                "id": m.id,
-                "parent_id": m.parent_id,
-                "role": m.role.value,
-                "content": m.content,
-                "status": m.status.value,
-                "created_at": m.created_at,
-                "model": m.model,
-                "finish_reason": m.finish_reason,
-                "stats": asdict(m.stats) if m.stats else None,
-            }
-            for m in messages
-        ],
+        "messages": [message_json(m) for m in messages],
+    }
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    """One message as our JSON holds it (also what `conversations show --json` prints)."""
+    return {
+        "id": m.id,
+        "parent_id": m.parent_id,
+        "role": m.role.value,
+        "content": m.content,
+        "status": m.status.value,
+        "created_at": m.created_at,
+        "model": m.model,
+        "finish_reason": m.finish_reason,
+        "stats": asdict(m.stats) if m.stats else None,
     }
 
 

@@ -7,7 +7,7 @@ under one root, for tests and portable installs.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import platformdirs
@@ -53,6 +53,10 @@ class AppPaths:
         if chosen is not None:
             return cls.under(Path(chosen))
         return cls.platform_default()
+
+    def with_models(self, folder: Path) -> AppPaths:
+        """The same folders with ``folder`` for models (the user's choice)."""
+        return replace(self, models=folder)
 
     @property
     def database(self) -> Path:

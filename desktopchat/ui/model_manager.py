@@ -707,7 +707,7 @@ class ModelManagerDialog(QDialog):
             return
         self.context.change_settings(models_folder=str(chosen))
         core = self.context.core
-        core.paths = _with_models(core.paths, chosen)
+        core.paths = core.paths.with_models(chosen)
         core.library.models_dir = chosen
         self.show_notice(
             f"Models are now kept in {chosen}. Models already in {current} stay there and "
@@ -956,12 +956,6 @@ class ModelManagerDialog(QDialog):
             "Cancel download", f"Cancel {item.label} and delete what was downloaded?"
         ):
             queue.cancel(item)
-
-
-def _with_models(paths: Any, folder: Path) -> Any:
-    from dataclasses import replace
-
-    return replace(paths, models=folder)
 
 
 def download_job(
