@@ -1001,8 +1001,7 @@ class MainWindow(QMainWindow):
             self.settings_panel.flush()
             sizes = self.splitter.sizes()
             if sizes:
-                self.settings = self.settings.with_changes(sidebar_width=sizes[0])
-                self._save_settings()
+                self.change_settings(sidebar_width=sizes[0])
             self._watch.stop()
             self.downloads.shutdown()  # a running download pauses; it resumes next time
             self.controller.shutdown()
