@@ -10,11 +10,12 @@ active branch.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import html
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from desktopchat import __version__
 from desktopchat.core.chat import (
@@ -27,6 +28,7 @@ from desktopchat.core.chat import (
 )
 from desktopchat.core.errors import DesktopChatError
 
+K = TypeVar("K")
 FORMAT = "desktopchat-conversations"
 VERSION = 1
 
@@ -249,18 +251,27 @@ def _ours(raw: Any, index: int) -> Exported:
 def _parents_first(messages: list[Message]) -> list[Message]:
     """Order messages so each comes after its parent; a message whose parent is missing
     (or that is part of a loop) is refused."""
-    by_parent: dict[int | None, list[Message]] = {}
-    for message in messages:
-        by_parent.setdefault(message.parent_id, []).append(message)
-    ordered: list[Message] = []
-    pending = list(by_parent.get(None, []))
-    while pending:
-        message = pending.pop(0)
-        ordered.append(message)
-        pending.extend(by_parent.get(message.id, []))
-    if len(ordered) != len(messages):
+    by_id = {m.id: m for m in messages}
+    order = _top_down({m.id: m.parent_id for m in messages})
+    missing = any(m.parent_id is not None and m.parent_id not in by_id for m in messages)
+    if missing or len(order) != len(messages):
         raise ExchangeError("Some messages in the file have no parent in it.")
-    return ordered
+    return [by_id[key] for key in order]
+
+
+def _top_down(parents: dict[K, K | None]) -> list[K]:
+    """The keys, parents before children: breadth-first from the roots (a key whose
+    parent is None or not among the keys). Keys in a loop are left out."""
+    children: dict[K | None, list[K]] = {}
+    for key, parent in parents.items():
+        children.setdefault(parent if parent in parents else None, []).append(key)
+    order: list[K] = []
+    queue = collections.deque(children.get(None, []))
+    while queue:
+        key = queue.popleft()
+        order.append(key)
+        queue.extend(children.get(key, []))
+    return order
 
 
 _CHATGPT_ROLES = {"user": Role.USER, "assistant": Role.ASSISTANT, "system": Role.SYSTEM}
@@ -298,7 +309,9 @@ def _chatgpt(raw: dict[str, Any]) -> Exported:
             key = (mapping.get(key) or {}).get("parent")
         return None
 
-    order = _tree_order(mapping)
+    order = _top_down(
+        {k: n.get("parent") if isinstance(n, dict) else None for k, n in mapping.items()}
+    )
     for key in order:
         node = mapping[key]
         found = text_of(node)
@@ -325,22 +338,3 @@ def _chatgpt(raw: dict[str, Any]) -> Exported:
         active_leaf_id=leaf,
     )
     return conversation, list(kept.values())
-
-
-def _tree_order(mapping: dict[str, Any]) -> list[str]:
-    """Node keys, parents before children (breadth-first from the roots)."""
-    children: dict[str | None, list[str]] = {}
-    for key, node in mapping.items():
-        parent = node.get("parent") if isinstance(node, dict) else None
-        children.setdefault(parent if parent in mapping else None, []).append(key)
-    order: list[str] = []
-    queue = list(children.get(None, []))
-    seen: set[str] = set()
-    while queue:
-        key = queue.pop(0)
-        if key in seen:
-            continue
-        seen.add(key)
-        order.append(key)
-        queue.extend(children.get(key, []))
-    return order
