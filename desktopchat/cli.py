@@ -288,6 +288,14 @@ class _StreamPrinter:
                 f"note: the {started.dropped_messages} oldest messages did not fit the "
                 f"{started.context_size}-token context and were left out of the prompt"
             )
+        elif started.summarized_messages:
+            self.notice = (
+                f"note: the {started.summarized_messages} oldest messages are in the prompt "
+                "as a summary written by the model"
+            )
+
+    def on_status(self, text: str) -> None:
+        sys.stderr.write(f"{text}\n")
 
     def on_reply_piece(self, text: str) -> None:
         if self.progress_shown:

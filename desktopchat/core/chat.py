@@ -43,6 +43,17 @@ def clean_text(text: str) -> str:
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 
 
+class Overflow(StrEnum):
+    """What happens when the history no longer fits the context."""
+
+    STOP = "stop"  # refuse, say so, and let the user choose
+    DROP = "drop"  # leave the oldest turns out (the system prompt always stays)
+    SUMMARIZE = "summarize"  # replace the oldest turns by a summary the model writes
+
+
+Example = tuple[str, str]  # a few-shot example exchange: the user's message, the answer
+
+
 def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
@@ -67,10 +78,21 @@ class GenerationParams:
     # for it.
     flash_attn: bool = False
     kv_cache_type: str = "f16"
+    # Few-shot examples, sent after the system prompt and never left out.
+    examples: tuple[Example, ...] = ()
+    # Structured output: constrain the reply to JSON (to this JSON Schema, when given).
+    json_mode: bool = False
+    json_schema: str = ""
+    overflow: str = Overflow.DROP.value
 
     def __post_init__(self) -> None:
-        # However it was made (typed, pasted, read back from JSON), the prompt is valid text.
+        # However it was made (typed, pasted, read back from JSON), the text is valid.
         object.__setattr__(self, "system_prompt", clean_text(self.system_prompt))
+        object.__setattr__(
+            self,
+            "examples",
+            tuple((clean_text(user), clean_text(answer)) for user, answer in self.examples),
+        )
 
     def validated(self) -> GenerationParams:
         problems = []
@@ -100,6 +122,12 @@ class GenerationParams:
             problems.append(
                 f"a {self.kv_cache_type} KV cache needs flash attention: turn it on, or use f16"
             )
+        if self.overflow not in {o.value for o in Overflow}:
+            problems.append("the overflow policy must be stop, drop or summarize")
+        if self.json_mode and self.json_schema.strip():
+            problem = json_schema_problem(self.json_schema)
+            if problem:
+                problems.append(problem)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -134,11 +162,49 @@ class GenerationParams:
             if spec is None:
                 continue
             kind = type(getattr(result, key))
-            if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            if key == "examples":
+                if _is_examples(value):
+                    changes[key] = tuple((user, answer) for user, answer in value)
+            elif kind is float and isinstance(value, int | float) and not isinstance(value, bool):
                 changes[key] = float(value)
             elif isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
                 changes[key] = value
         return replace(result, **changes)
+
+
+def _is_examples(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)
+        for pair in value
+    )
+
+
+def json_schema_problem(text: str) -> str:
+    """Why ``text`` is not a usable JSON Schema ("" when it is)."""
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"the JSON Schema is not valid JSON ({exc.msg}, line {exc.lineno})"
+    if not isinstance(schema, dict):
+        return 'the JSON Schema must be a JSON object, such as {"type": "object"}'
+    return ""
+
+
+# The settings a preset (a saved assistant) carries; the rest belong to the model.
+PRESET_FIELDS = (
+    "system_prompt",
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "repeat_penalty",
+    "max_tokens",
+    "seed",
+    "examples",
+    "json_mode",
+    "json_schema",
+    "overflow",
+)
 
 
 @dataclass(frozen=True)
@@ -149,7 +215,9 @@ class GenerationStats:
     time_to_first_token: float | None = None  # seconds
     tokens_per_second: float | None = None
     context_size: int = 0
-    dropped_messages: int = 0
+    dropped_messages: int = 0  # oldest messages left out of the prompt
+    summarized_messages: int = 0  # oldest messages replaced by a summary
+    system_tokens: int = 0  # of prompt_tokens: the system prompt, examples and summary
     template: str = ""
     seed: int | None = None
 
@@ -195,3 +263,17 @@ class Conversation:
     active_leaf_id: int | None
     model_path: str = ""
     params: GenerationParams = field(default_factory=GenerationParams)
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    """Exactly what the model received for one reply (the prompt inspector's data)."""
+
+    message_id: int
+    text: str  # the rendered chat template
+    n_tokens: int
+    model: str
+    params: GenerationParams
+    dropped_messages: int = 0
+    summarized_messages: int = 0
+    summary: str = ""

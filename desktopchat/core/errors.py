@@ -54,6 +54,10 @@ class ContextOverflowError(GenerationError):
     """The prompt cannot fit the context window even after dropping history."""
 
 
+class HistoryFullError(ContextOverflowError):
+    """The history no longer fits and the chat's overflow policy is "stop"."""
+
+
 class TemplateError(GenerationError):
     """The model's chat template could not be rendered."""
 

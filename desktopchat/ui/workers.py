@@ -50,6 +50,8 @@ class InferenceWorker(QObject):
     reply_finished = Signal(object)  # ReplyResult
     reply_failed = Signal(object)  # ReplyFailure
     tokens_counted = Signal(int, int, bool)  # request id, tokens (-1: no model), exact
+    status = Signal(str)  # what happens before a reply starts (summarizing old turns)
+    title_changed = Signal(int, str)  # conversation id, the model's title for it
 
     def __init__(
         self,
@@ -188,6 +190,9 @@ class InferenceWorker(QObject):
 
     def on_prompt_progress(self, done: int, total: int) -> None:
         self.prompt_progress.emit(done, total)
+
+    def on_status(self, text: str) -> None:
+        self.status.emit(text)
 
     @Slot()
     def shutdown(self) -> None:

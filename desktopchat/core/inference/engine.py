@@ -65,6 +65,9 @@ class SamplingConfig:
     max_tokens: int
     seed: int
     stop: tuple[str, ...] = ()
+    # Constrain the reply to JSON (to this JSON Schema when not empty) with a grammar.
+    json_mode: bool = False
+    json_schema: str = ""
 
     @classmethod
     def from_params(
@@ -79,6 +82,8 @@ class SamplingConfig:
             max_tokens=params.max_tokens,
             seed=seed,
             stop=stop,
+            json_mode=params.json_mode,
+            json_schema=params.json_schema.strip() if params.json_mode else "",
         )
 
 

@@ -12,6 +12,7 @@ import codecs
 import collections
 import contextlib
 import ctypes
+import functools
 import logging
 import re
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 from desktopchat.core.chat import FinishReason
 from desktopchat.core.errors import (
     DesktopChatError,
+    GenerationError,
     ModelLoadError,
     ModelTooLargeError,
     NoModelLoadedError,
@@ -133,6 +135,21 @@ def explain_load_failure(file_name: str, log_lines: list[str], error: str) -> st
 
 # ggml_backend_dev_type: CPU, GPU, integrated GPU, accelerator
 _GPU_DEVICE_TYPES = (1, 2)
+
+
+@functools.lru_cache(maxsize=8)
+def json_grammar(schema: str) -> Any:
+    """llama.cpp's grammar for any JSON object, or for JSON matching ``schema``."""
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+    try:
+        if not schema:
+            return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+        return LlamaGrammar.from_json_schema(schema, verbose=False)
+    except Exception as exc:  # the converter raises many kinds for unsupported schemas
+        raise GenerationError(
+            f"The JSON Schema cannot be used to constrain the reply: {exc}"
+        ) from None
 
 
 def gpu_devices() -> list[GpuDevice]:
@@ -418,7 +435,9 @@ class LlamaEngine:
 
     @staticmethod
     def _sampler(llama: Any, sampling: SamplingConfig) -> Any:
-        """llama.cpp's native sampler chain for these settings, seeded."""
+        """llama.cpp's native sampler chain for these settings, seeded; with a JSON
+        grammar first in JSON mode, so that only tokens that keep the reply valid JSON
+        (valid for the schema, when there is one) can be drawn."""
         llama.set_seed(sampling.seed)
         return llama._init_sampler(
             top_k=sampling.top_k,
@@ -426,6 +445,7 @@ class LlamaEngine:
             min_p=sampling.min_p,
             temp=sampling.temperature,
             repeat_penalty=sampling.repeat_penalty,
+            grammar=json_grammar(sampling.json_schema) if sampling.json_mode else None,
         )
 
     @staticmethod

@@ -162,6 +162,7 @@ class PromptPlan:
     tokens: list[int]
     dropped_messages: int
     reserve: int  # tokens kept free for the reply
+    preamble_tokens: int = 0  # the system prompt and examples (never left out)
 
     @property
     def n_tokens(self) -> int:
@@ -185,18 +186,20 @@ def plan_prompt(
     n_ctx: int,
     max_tokens: int,
     prefill: str = "",
+    examples: Sequence[ChatMessage] = (),
 ) -> PromptPlan:
     """Render ``history`` (ending with the new user message), dropping the oldest turns
     until the prompt plus the reply reserve fits the context.
 
-    The system prompt is always kept. A cut only happens before a user message, so the
-    remaining history still alternates as templates expect. Raises ContextOverflowError
-    when even the last message alone does not fit. ``prefill`` is the start of the reply
-    (continuing an interrupted one): it follows the generation prompt verbatim.
+    The system prompt and the few-shot ``examples`` are always kept. A cut only happens
+    before a user message, so the remaining history still alternates as templates expect.
+    Raises ContextOverflowError when even the last message alone does not fit.
+    ``prefill`` is the start of the reply (continuing an interrupted one): it follows the
+    generation prompt verbatim.
     """
     reserve = reply_reserve(max_tokens, n_ctx)
     budget = n_ctx - reserve
-    system = system_messages(system_prompt)
+    system = [*system_messages(system_prompt), *examples]
     cuts = [i for i, m in enumerate(history) if m.role is Role.USER and i > 0]
     new = history[-1].content
     if len(new) * 4 > budget:  # a character is at most 4 tokens: only then can it overflow alone
@@ -212,9 +215,10 @@ def plan_prompt(
         text = template.render([*system, *history[start:]]) + prefill
         return text, tokenize(text)
 
+    preamble = _preamble_tokens(template, tokenize, system)
     text, tokens = attempt(0)
     if len(tokens) <= budget:
-        return PromptPlan(text, tokens, 0, reserve)
+        return PromptPlan(text, tokens, 0, reserve, preamble)
     # Binary search for the earliest cut that fits: fewer kept messages, fewer tokens.
     low, high = 0, len(cuts) - 1
     best: tuple[int, str, list[int]] | None = None
@@ -230,7 +234,28 @@ def plan_prompt(
         last = attempt(cuts[-1])[1] if cuts else tokens
         raise ContextOverflowError(_too_long(len(last), budget, n_ctx, reserve, ""))
     start, text, tokens = best
-    return PromptPlan(text, tokens, start, reserve)
+    return PromptPlan(text, tokens, start, reserve, preamble)
+
+
+def _preamble_tokens(
+    template: ChatTemplate, tokenize: Tokenizer, preamble: Sequence[ChatMessage]
+) -> int:
+    """Tokens of the part of the prompt that is always sent (for the context meter)."""
+    if not preamble:
+        return 0
+    try:
+        return len(tokenize(template.render(preamble, add_generation_prompt=False)))
+    except TemplateError:  # some templates insist on a user message: count the text alone
+        return len(tokenize("\n".join(m.content for m in preamble)))
+
+
+def example_messages(examples: Sequence[tuple[str, str]]) -> list[ChatMessage]:
+    """Few-shot example exchanges as template messages."""
+    return [
+        message
+        for user, answer in examples
+        for message in (ChatMessage(Role.USER, user), ChatMessage(Role.ASSISTANT, answer))
+    ]
 
 
 def _too_long(needed: int, budget: int, n_ctx: int, reserve: int, at_least: str) -> str:

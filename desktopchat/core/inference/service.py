@@ -6,6 +6,7 @@ thread that owns the engine, with that thread's own database connection.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -21,12 +22,15 @@ from desktopchat.core.chat import (
     GenerationStats,
     Message,
     MessageStatus,
+    Overflow,
+    PromptRecord,
     Role,
 )
 from desktopchat.core.errors import (
     DesktopChatError,
     EmptyPromptError,
     GenerationError,
+    HistoryFullError,
     NoModelLoadedError,
     NotFoundError,
 )
@@ -34,6 +38,7 @@ from desktopchat.core.inference.engine import (
     Done,
     Engine,
     LoadedModel,
+    Piece,
     PromptProgress,
     SamplingConfig,
 )
@@ -41,6 +46,7 @@ from desktopchat.core.inference.prompt import (
     ChatMessage,
     ChatTemplate,
     PromptPlan,
+    example_messages,
     history_from,
     plan_prompt,
     system_messages,
@@ -52,6 +58,42 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL = 1.0  # seconds between saves of a streaming reply
 # Stands for the next user message when rendering what its prompt will start with.
 _NEXT_MESSAGE = "DesktopChatNextMessage"
+SUMMARY_HEADER = "Summary of the earlier conversation:"
+SUMMARY_TOKENS = 200  # the longest summary of old turns the model may write
+SUMMARY_INSTRUCTION = (
+    "Summarize the conversation below in a few sentences for your own memory: keep names, "
+    "facts, decisions and open questions. Reply with the summary only."
+)
+TITLE_INSTRUCTION = (
+    "Write a short title (at most six words) for the conversation below. "
+    "Reply with the title only, no quotes."
+)
+TITLE_TOKENS = 16
+TITLE_SOURCE_CHARS = 1200  # of each message, for the title prompt
+
+
+def _quiet_sampling(max_tokens: int, stop: tuple[str, ...]) -> SamplingConfig:
+    """Greedy settings for the app's own requests (summaries, titles)."""
+    return SamplingConfig(0.0, 40, 0.95, 0.05, 1.1, max_tokens, 0, stop)
+
+
+def pretty_json(text: str) -> str | None:
+    """``text`` pretty-printed when it is JSON, else None."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class PlannedPrompt:
+    """A prompt after the chat's overflow policy: how much of the path it leaves out."""
+
+    plan: PromptPlan
+    dropped: int  # the oldest messages of the path, after any summarized ones, left out
+    summarized: int  # the oldest messages of the path, replaced by ``summary``
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +105,8 @@ class ReplyStarted:
     context_size: int
     template: str
     resumed: bool = False  # continuing or regenerating an existing reply
+    summarized_messages: int = 0
+    system_tokens: int = 0  # of prompt_tokens: the system prompt, examples and summary
 
 
 @dataclass(frozen=True)
@@ -88,6 +132,9 @@ class ReplyListener(Protocol):
 
     def on_prompt_progress(self, done: int, total: int) -> None: ...
 
+    def on_status(self, text: str) -> None:
+        """What the service is doing before the reply starts (summarizing old turns)."""
+
 
 class NullListener:
     def on_reply_started(self, started: ReplyStarted) -> None:
@@ -97,6 +144,9 @@ class NullListener:
         pass
 
     def on_prompt_progress(self, done: int, total: int) -> None:
+        pass
+
+    def on_status(self, text: str) -> None:
         pass
 
 
@@ -126,27 +176,129 @@ class ChatService:
     def plan(self, conversation_id: int, user_text: str, params: GenerationParams) -> PromptPlan:
         """The prompt a new user message would produce (raises if it cannot fit)."""
         path = self._conversations.active_path(conversation_id)
-        return self._plan(path, user_text, params)
+        return self._prepare(path, user_text, params, threading.Event(), NullListener()).plan
 
-    def _plan(
-        self, path: list[Message], user_text: str, params: GenerationParams, prefill: str = ""
+    def _render(
+        self,
+        history: list[ChatMessage],
+        params: GenerationParams,
+        summary: str = "",
+        prefill: str = "",
     ) -> PromptPlan:
-        """Plan for the history in ``path`` followed by ``user_text`` (when not empty)."""
+        """Plan for ``history`` after the system prompt (with ``summary``) and examples."""
         model = self._require_model()
-        template = self.template_for(model)
-        history = history_from(path)
-        if user_text:
-            history.append(ChatMessage(Role.USER, user_text))
-
+        system = params.system_prompt
+        if summary:
+            system = f"{system}\n\n{SUMMARY_HEADER}\n{summary}".strip()
         return plan_prompt(
-            template,
+            self.template_for(model),
             lambda text: self._tokenize(model, text),
-            params.system_prompt,
+            system,
             history,
             n_ctx=model.n_ctx,
             max_tokens=params.max_tokens,
             prefill=prefill,
+            examples=example_messages(params.examples),
         )
+
+    def _prepare(
+        self,
+        path: list[Message],
+        user_text: str,
+        params: GenerationParams,
+        cancel: threading.Event,
+        listener: ReplyListener,
+        prefill: str = "",
+    ) -> PlannedPrompt:
+        """The prompt for the history in ``path`` followed by ``user_text`` (when not
+        empty), after the chat's overflow policy: stop and say so, drop the oldest turns,
+        or summarize them with the model (summaries are stored and reused)."""
+        kept = [m for m in path if m.role in (Role.USER, Role.ASSISTANT)]
+        history = history_from(kept)
+        if user_text:
+            history.append(ChatMessage(Role.USER, user_text))
+        policy = Overflow(params.overflow)
+        start, summary = 0, ""
+        if policy is Overflow.SUMMARIZE and path:
+            stored = self._conversations.summary_on(path[0].conversation_id, path)
+            if stored is not None:
+                start = 1 + next(i for i, m in enumerate(kept) if m.id == stored.last_message_id)
+                summary = stored.content
+        plan = self._render(history[start:], params, summary, prefill)
+        if not plan.dropped_messages:
+            return PlannedPrompt(plan, 0, start, summary)
+        if policy is Overflow.STOP:
+            n_ctx = self._require_model().n_ctx
+            raise HistoryFullError(
+                f"This conversation no longer fits the {n_ctx:,}-token context: the "
+                f"{plan.dropped_messages} oldest messages would have to be left out. Choose "
+                "what to do: leave them out, summarize them, raise the context length, or "
+                "start a new chat. Nothing was sent."
+            )
+        if policy is Overflow.DROP:
+            return PlannedPrompt(plan, plan.dropped_messages, 0)
+        cut = start + plan.dropped_messages
+        listener.on_status(f"Summarizing the {cut} oldest messages to fit the context…")
+        summary = self._summarize(summary, history[start:cut], cancel)
+        self._conversations.save_summary(kept[0].conversation_id, kept[cut - 1].id, cut, summary)
+        plan = self._render(history[cut:], params, summary, prefill)
+        return PlannedPrompt(plan, plan.dropped_messages, cut, summary)
+
+    def _summarize(
+        self, previous: str, messages: list[ChatMessage], cancel: threading.Event
+    ) -> str:
+        """The model's summary of ``messages`` (and of the summary before them)."""
+        model = self._require_model()
+        template = self.template_for(model)
+        lines = [f"{'User' if m.role is Role.USER else 'Assistant'}: {m.content}" for m in messages]
+        budget = model.n_ctx - SUMMARY_TOKENS - 16
+
+        def prompt() -> list[int]:
+            body = "\n\n".join(lines)
+            if previous:
+                body = f"{SUMMARY_HEADER}\n{previous}\n\n{body}"
+            text = template.render([ChatMessage(Role.USER, f"{SUMMARY_INSTRUCTION}\n\n{body}")])
+            return self._tokenize(model, text)
+
+        tokens = prompt()
+        while len(tokens) > budget:  # too long to summarize at once: shorten the longest
+            longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+            if len(lines[longest]) < 80:
+                break
+            lines[longest] = lines[longest][: len(lines[longest]) // 2] + " …"
+            tokens = prompt()
+        text = self._generate_text(tokens, SUMMARY_TOKENS, cancel)
+        if cancel.is_set():
+            raise GenerationError("Stopped while summarizing the oldest messages.")
+        return text or "\n".join(line[:200] for line in lines)
+
+    def _generate_text(self, tokens: list[int], max_tokens: int, cancel: threading.Event) -> str:
+        model = self._require_model()
+        sampling = _quiet_sampling(max_tokens, self.template_for(model).stop)
+        events = self._engine.generate(tokens, sampling, cancel)
+        return "".join(e.text for e in events if isinstance(e, Piece)).strip()
+
+    def suggest_title(self, conversation_id: int, cancel: threading.Event) -> str | None:
+        """After a conversation's first exchange: a short title written by the model,
+        unless the user named the conversation. Stops as soon as ``cancel`` is set (a
+        new reply was asked for: titles never delay replies). Returns the new title."""
+        model = self._engine.loaded
+        if model is None or self._conversations.title_source(conversation_id) != "message":
+            return None
+        path = self._conversations.active_path(conversation_id)
+        kept = [m for m in path if m.role in (Role.USER, Role.ASSISTANT)]
+        if len(kept) != 2 or kept[1].status is not MessageStatus.COMPLETE:
+            return None
+        user, answer = (m.content[:TITLE_SOURCE_CHARS] for m in kept)
+        request = f"{TITLE_INSTRUCTION}\n\nUser: {user}\nAssistant: {answer}"
+        text = self.template_for(model).render([ChatMessage(Role.USER, request)])
+        title = self._generate_text(self._tokenize(model, text), TITLE_TOKENS, cancel)
+        if cancel.is_set():
+            return None
+        title = clean_title_text(title)
+        if title and self._conversations.set_auto_title(conversation_id, title):
+            return self._conversations.get(conversation_id).title
+        return None
 
     def _tokenize(self, model: LoadedModel, text: str) -> list[int]:
         add_bos = model.add_bos and not (model.bos_text and text.startswith(model.bos_text))
@@ -183,20 +335,32 @@ class ChatService:
         params: GenerationParams,
         cancel: threading.Event,
         listener: ReplyListener | None = None,
+        *,
+        edit_of: int | None = None,
     ) -> ReplyResult:
+        """Send ``user_text`` after the conversation's active branch, or, with
+        ``edit_of``, as a new version of that user message (a sibling: the old version
+        and its replies stay in the tree)."""
         listener = listener or NullListener()
         if not user_text.strip():
             raise EmptyPromptError("The message is empty. Type something to send.")
         params = params.validated()
         model = self._require_model()
-        path = self._conversations.active_path(conversation_id)
-        plan = self._plan(path, user_text, params)  # before anything is stored
+        if edit_of is None:
+            path = self._conversations.active_path(conversation_id)
+        else:
+            edited = self._conversations.get_message(edit_of)
+            if edited.conversation_id != conversation_id or edited.role is not Role.USER:
+                raise NotFoundError("That message is no longer in this conversation.")
+            path = self._conversations.path_to(edited.parent_id)
+        # Before anything is stored: an overflow stops here with nothing lost.
+        planned = self._prepare(path, user_text, params, cancel, listener)
         parent_id = path[-1].id if path else None
         user = self._conversations.add_message(
             conversation_id, Role.USER, user_text, parent_id=parent_id
         )
         assistant = self._new_reply(conversation_id, user, model)
-        return self._start(user, assistant, plan, params, model, cancel, listener, resumed=False)
+        return self._start(user, assistant, planned, params, model, cancel, listener, resumed=False)
 
     def resume(
         self,
@@ -221,14 +385,18 @@ class ChatService:
             raise GenerationError("Only an answer to a message can be continued or regenerated.")
         history = path[:-1]
         if mode is ResumeMode.CONTINUE:
-            plan = self._plan(history, "", params, prefill=reply.content)
+            if params.json_mode:
+                raise GenerationError(
+                    "A JSON reply cannot be continued: raise max new tokens and regenerate it."
+                )
+            planned = self._prepare(history, "", params, cancel, listener, prefill=reply.content)
             self._conversations.update_message(reply.id, reply.content, MessageStatus.PARTIAL)
             self._conversations.set_active_leaf(conversation_id, reply.id)
             assistant = reply
         else:
-            plan = self._plan(history, "", params)
+            planned = self._prepare(history, "", params, cancel, listener)
             assistant = self._new_reply(conversation_id, user, model)
-        return self._start(user, assistant, plan, params, model, cancel, listener, resumed=True)
+        return self._start(user, assistant, planned, params, model, cancel, listener, resumed=True)
 
     def _new_reply(self, conversation_id: int, user: Message, model: LoadedModel) -> Message:
         """An empty, streaming reply to ``user`` (the conversation's new active leaf)."""
@@ -245,7 +413,7 @@ class ChatService:
         self,
         user: Message,
         assistant: Message,
-        plan: PromptPlan,
+        planned: PlannedPrompt,
         params: GenerationParams,
         model: LoadedModel,
         cancel: threading.Event,
@@ -254,22 +422,37 @@ class ChatService:
         resumed: bool,
     ) -> ReplyResult:
         template = self.template_for(model)
+        plan = planned.plan
+        self._conversations.save_prompt(
+            PromptRecord(
+                assistant.id,
+                plan.text,
+                plan.n_tokens,
+                model.name,
+                params,
+                planned.dropped,
+                planned.summarized,
+                planned.summary,
+            )
+        )
         listener.on_reply_started(
             ReplyStarted(
                 user,
                 assistant,
                 plan.n_tokens,
-                plan.dropped_messages,
+                planned.dropped,
                 model.n_ctx,
                 template.description,
                 resumed=resumed,
+                summarized_messages=planned.summarized,
+                system_tokens=plan.preamble_tokens,
             )
         )
         return self._stream(
             assistant.conversation_id,
             user,
             assistant,
-            plan,
+            planned,
             params,
             model,
             template,
@@ -282,13 +465,14 @@ class ChatService:
         conversation_id: int,
         user: Message,
         assistant: Message,
-        plan: PromptPlan,
+        planned: PlannedPrompt,
         params: GenerationParams,
         model: LoadedModel,
         template: ChatTemplate,
         cancel: threading.Event,
         listener: ReplyListener,
     ) -> ReplyResult:
+        plan = planned.plan
         seed = params.seed if params.seed >= 0 else random.randrange(2**31 - 1)
         sampling = SamplingConfig.from_params(params, seed, template.stop)
         parts: list[str] = [assistant.content]  # a continued reply starts from its old text
@@ -311,7 +495,9 @@ class ChatService:
                     else None
                 ),
                 context_size=model.n_ctx,
-                dropped_messages=plan.dropped_messages,
+                dropped_messages=planned.dropped,
+                summarized_messages=planned.summarized,
+                system_tokens=plan.preamble_tokens,
                 template=template.description,
                 seed=sampling.seed,
             )
@@ -346,6 +532,13 @@ class ChatService:
             if done.reason is FinishReason.CANCELLED
             else MessageStatus.COMPLETE
         )
+        if params.json_mode and status is MessageStatus.COMPLETE:
+            # The grammar allows only JSON; it ends complete unless the token limit cut it.
+            pretty = pretty_json(text)
+            if pretty is None:
+                status = MessageStatus.ERROR
+            else:
+                text = pretty
         final = stats()
         self._conversations.update_message(
             assistant.id, text, status, finish_reason=done.reason.value, stats=final
@@ -363,3 +556,12 @@ class ChatService:
             )
         except DesktopChatError:
             log.exception("could not save the failed reply %d", message_id)
+
+
+def clean_title_text(text: str) -> str:
+    """The model's title as one short line, without quotes, a "Title:" label or a period."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    line = line.strip().strip("*#").strip()
+    if line.lower().startswith("title:"):
+        line = line[6:].strip()
+    return line.strip("\"'“”‘’ ").rstrip(".").strip()

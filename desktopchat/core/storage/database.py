@@ -81,8 +81,50 @@ _MIGRATION_3 = """
         );
 """
 
+# Conversation features: pinning, a trash (deleted_at), who set the title ("message": the
+# first message, "model": an automatic title, "user": renamed); saved assistants
+# (presets); exactly what the model received for each reply (the prompt inspector, text
+# zlib-compressed); and summaries of the oldest turns (the "summarize" overflow policy),
+# each covering the path up to last_message_id.
+_MIGRATION_4 = """
+        ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE conversations ADD COLUMN deleted_at REAL;
+        ALTER TABLE conversations ADD COLUMN title_source TEXT NOT NULL DEFAULT 'message';
+        CREATE INDEX conversations_deleted ON conversations(deleted_at);
+
+        CREATE TABLE presets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            builtin TEXT UNIQUE,
+            hidden INTEGER NOT NULL DEFAULT 0,
+            params_json TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        );
+
+        CREATE TABLE prompts (
+            message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+            text_z BLOB NOT NULL,
+            n_tokens INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            params_json TEXT NOT NULL,
+            dropped INTEGER NOT NULL DEFAULT 0,
+            summarized INTEGER NOT NULL DEFAULT 0,
+            summary TEXT NOT NULL DEFAULT ''
+        );
+
+        CREATE TABLE summaries (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            last_message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            covered INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX summaries_conversation ON summaries(conversation_id);
+"""
+
 # Each entry moves the schema one version up. Never edit a released entry: add one.
-MIGRATIONS: Sequence[str] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3)
+MIGRATIONS: Sequence[str] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import asdict, dataclass
 
 from desktopchat.core.chat import (
     Conversation,
@@ -13,14 +15,19 @@ from desktopchat.core.chat import (
     GenerationStats,
     Message,
     MessageStatus,
+    PromptRecord,
     Role,
     clean_text,
 )
 from desktopchat.core.errors import NotFoundError
+from desktopchat.core.presets import BUILTIN_PRESETS, Preset
 from desktopchat.core.storage.database import Database
 
 DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 60
+
+
+TRASH_DAYS = 30  # a conversation in the trash is deleted for good after this long
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,28 @@ class ConversationSummary:
     title: str
     updated_at: float
     message_count: int
+    pinned: bool = False
+    deleted_at: float | None = None
+
+
+@dataclass(frozen=True)
+class DeletedBranch:
+    """Messages deleted from a conversation (a message and everything below it), kept in
+    memory so that the deletion can be undone."""
+
+    conversation_id: int
+    messages: list[Message]  # parents first
+    active_leaf_id: int | None  # the conversation's active leaf before the deletion
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A summary of a conversation's path up to ``last_message_id`` (``covered`` messages)."""
+
+    id: int
+    last_message_id: int
+    covered: int
+    content: str
 
 
 @dataclass(frozen=True)
@@ -130,31 +159,98 @@ class ConversationRepository:
         return _conversation(rows[0])
 
     def summaries(
-        self, filter_text: str = "", limit: int | None = None, offset: int = 0
+        self,
+        filter_text: str = "",
+        limit: int | None = None,
+        offset: int = 0,
+        *,
+        trash: bool = False,
     ) -> list[ConversationSummary]:
-        """Newest activity first; ``filter_text`` matches titles, case-insensitively.
-        ``limit`` and ``offset`` read one page of the list."""
+        """Pinned first, then newest activity first; ``filter_text`` matches titles,
+        case-insensitively. ``limit`` and ``offset`` read one page of the list. With
+        ``trash``: the conversations in the trash, most recently deleted first."""
         sql = (
-            "SELECT c.id, c.title, c.updated_at,"
+            "SELECT c.id, c.title, c.updated_at, c.pinned, c.deleted_at,"
             " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS n"
             " FROM conversations c"
+            f" WHERE c.deleted_at IS {'NOT ' if trash else ''}NULL"
         )
         params: list[object] = []
         if filter_text.strip():
-            sql += " WHERE c.title LIKE ? ESCAPE '\\'"
+            sql += " AND c.title LIKE ? ESCAPE '\\'"
             escaped = filter_text.strip().replace("\\", "\\\\").replace("%", "\\%")
             params.append("%" + escaped.replace("_", "\\_") + "%")
-        sql += " ORDER BY c.updated_at DESC, c.id DESC"
+        sql += (
+            " ORDER BY c.deleted_at DESC, c.id DESC"
+            if trash
+            else " ORDER BY c.pinned DESC, c.updated_at DESC, c.id DESC"
+        )
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else limit, offset]
         return [
-            ConversationSummary(r["id"], r["title"], r["updated_at"], r["n"])
+            ConversationSummary(
+                r["id"], r["title"], r["updated_at"], r["n"], bool(r["pinned"]), r["deleted_at"]
+            )
             for r in self._db.query(sql, params)
         ]
 
     def rename(self, conversation_id: int, title: str) -> None:
-        self._update(conversation_id, "title = ?", (clean_title(title),))
+        """The user's title: automatic titles never replace it."""
+        self._update(conversation_id, "title = ?, title_source = 'user'", (clean_title(title),))
+
+    def set_auto_title(self, conversation_id: int, title: str) -> bool:
+        """A title the model suggested, unless the user has named the conversation."""
+        title = " ".join(clean_text(title).split())
+        if not title:
+            return False
+        with self._db.write() as conn:
+            cursor = conn.execute(
+                "UPDATE conversations SET title = ?, title_source = 'model'"
+                " WHERE id = ? AND title_source = 'message'",
+                (title_from(title), conversation_id),
+            )
+            return cursor.rowcount == 1
+
+    def title_source(self, conversation_id: int) -> str:
+        rows = self._db.query(
+            "SELECT title_source FROM conversations WHERE id = ?", (conversation_id,)
+        )
+        if not rows:
+            raise NotFoundError(f"There is no conversation {conversation_id}.")
+        return str(rows[0][0])
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self._update(conversation_id, "pinned = ?", (int(pinned),))
+
+    def is_pinned(self, conversation_id: int) -> bool:
+        rows = self._db.query("SELECT pinned FROM conversations WHERE id = ?", (conversation_id,))
+        return bool(rows and rows[0][0])
+
+    def move_to_trash(self, conversation_id: int) -> None:
+        self._update(conversation_id, "deleted_at = ?", (time.time(),))
+
+    def restore_from_trash(self, conversation_id: int) -> None:
+        self._update(conversation_id, "deleted_at = NULL", ())
+
+    def in_trash(self, conversation_id: int) -> bool:
+        rows = self._db.query(
+            "SELECT deleted_at FROM conversations WHERE id = ?", (conversation_id,)
+        )
+        return bool(rows) and rows[0][0] is not None
+
+    def empty_trash(self, older_than_days: float | None = None) -> int:
+        """Delete for good what is in the trash (only what went in more than
+        ``older_than_days`` ago, when given). Returns how many conversations went."""
+        cutoff = time.time() - older_than_days * 86400 if older_than_days is not None else None
+        rows = self._db.query(
+            "SELECT id FROM conversations WHERE deleted_at IS NOT NULL"
+            + (" AND deleted_at < ?" if cutoff is not None else ""),
+            (cutoff,) if cutoff is not None else (),
+        )
+        for row in rows:
+            self.delete(row[0])
+        return len(rows)
 
     def set_params(self, conversation_id: int, params: GenerationParams) -> None:
         self._update(conversation_id, "params_json = ?", (params.validated().to_json(),))
@@ -322,7 +418,7 @@ class ConversationRepository:
             f"       FROM messages_fts WHERE messages_fts MATCH ?3{window}"
             f"       ORDER BY {order} LIMIT ?4) f"
             " JOIN messages m ON m.id = f.rowid"
-            " JOIN conversations c ON c.id = m.conversation_id"
+            " JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NULL"
             f" ORDER BY f.{order}",
             params if newest_first else (*params, RANK_WINDOW),
         )
@@ -357,43 +453,184 @@ class ConversationRepository:
             )
             new_id = cursor.lastrowid
             assert new_id is not None
-            ids: dict[int, int] = {}
-            for message in messages:
-                if message.parent_id is not None and message.parent_id not in ids:
-                    raise ValueError(f"message {message.id} comes before its parent")
-                content = clean_text(message.content)
-                cursor = conn.execute(
-                    "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
-                    " created_at, updated_at, model, finish_reason, stats_json)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        new_id,
-                        None if message.parent_id is None else ids[message.parent_id],
-                        message.role.value,
-                        content,
-                        message.status.value,
-                        message.created_at,
-                        message.created_at,
-                        message.model,
-                        message.finish_reason,
-                        message.stats.to_json() if message.stats else None,
-                    ),
-                )
-                assert cursor.lastrowid is not None
-                ids[message.id] = cursor.lastrowid
-                conn.execute(
-                    "INSERT INTO messages_fts(rowid, content) VALUES (?, ?)",
-                    (cursor.lastrowid, content),
-                )
+            ids = _insert_messages(conn, new_id, messages, {})
             leaf = ids.get(conversation.active_leaf_id or -1)
             conn.execute("UPDATE conversations SET active_leaf_id = ? WHERE id = ?", (leaf, new_id))
         return new_id
+
+    # -- branches ------------------------------------------------------------------
+
+    def children(self, conversation_id: int) -> dict[int | None, list[int]]:
+        """Every message's children (the roots under None), oldest first: the tree's
+        shape, for "‹ 2/3 ›" navigation between sibling versions."""
+        tree: dict[int | None, list[int]] = {}
+        for row in self._db.query(
+            "SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        ):
+            tree.setdefault(row[1], []).append(row[0])
+        return tree
+
+    def newest_leaf_under(self, message_id: int) -> int:
+        """The most recent message at or below ``message_id``: a child is always newer
+        than its parent, so this is a leaf, the end of the branch last written there."""
+        rows = self._db.query(
+            "WITH RECURSIVE below(id) AS ("
+            "  SELECT ? UNION ALL SELECT m.id FROM messages m JOIN below b ON m.parent_id = b.id"
+            ") SELECT max(id) FROM below",
+            (message_id,),
+        )
+        return int(rows[0][0])
+
+    def switch_branch(self, conversation_id: int, message_id: int) -> int:
+        """Show the branch through ``message_id`` (down to its newest leaf); returns the
+        new active leaf."""
+        leaf = self.newest_leaf_under(message_id)
+        self.set_active_leaf(conversation_id, leaf)
+        return leaf
+
+    def delete_branch(self, message_id: int) -> DeletedBranch:
+        """Delete a message and everything below it. The conversation then shows the
+        newest remaining sibling's branch, or the parent. Returns what undo needs."""
+        message = self.get_message(message_id)
+        conversation = self.get(message.conversation_id)
+        rows = self._db.query(
+            "WITH RECURSIVE below(id) AS ("
+            "  SELECT ? UNION ALL SELECT m.id FROM messages m JOIN below b ON m.parent_id = b.id"
+            ") SELECT m.* FROM messages m JOIN below b ON m.id = b.id ORDER BY m.id",
+            (message_id,),
+        )
+        deleted = [_message(r) for r in rows]
+        siblings = [
+            i for i in self.children(conversation.id).get(message.parent_id, []) if i != message_id
+        ]
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE conversations SET active_leaf_id = NULL WHERE id = ?", (conversation.id,)
+            )
+            conn.executemany("DELETE FROM messages_fts WHERE rowid = ?", [(m.id,) for m in deleted])
+            conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))  # cascades
+        if siblings:
+            self.switch_branch(conversation.id, siblings[-1])
+        elif message.parent_id is not None:
+            self.set_active_leaf(conversation.id, message.parent_id)
+        return DeletedBranch(conversation.id, deleted, conversation.active_leaf_id)
+
+    def undo_delete(self, branch: DeletedBranch) -> None:
+        """Put deleted messages back (with new ids) and show the branch shown before."""
+        with self._db.write() as conn:
+            ids = _insert_messages(conn, branch.conversation_id, branch.messages, None)
+            leaf = ids.get(branch.active_leaf_id or -1, branch.active_leaf_id)
+            conn.execute(
+                "UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
+                (leaf, branch.conversation_id),
+            )
+
+    # -- what the model received -----------------------------------------------------
+
+    def save_prompt(self, record: PromptRecord) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO prompts (message_id, text_z, n_tokens, model,"
+                " params_json, dropped, summarized, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.message_id,
+                    zlib.compress(record.text.encode("utf-8", "surrogatepass"), 6),
+                    record.n_tokens,
+                    record.model,
+                    json.dumps(asdict(record.params), sort_keys=True),
+                    record.dropped_messages,
+                    record.summarized_messages,
+                    record.summary,
+                ),
+            )
+
+    def prompt_for(self, message_id: int) -> PromptRecord | None:
+        rows = self._db.query("SELECT * FROM prompts WHERE message_id = ?", (message_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return PromptRecord(
+            message_id=message_id,
+            text=zlib.decompress(r["text_z"]).decode("utf-8", "replace"),
+            n_tokens=r["n_tokens"],
+            model=r["model"],
+            params=GenerationParams.from_json(r["params_json"]),
+            dropped_messages=r["dropped"],
+            summarized_messages=r["summarized"],
+            summary=r["summary"],
+        )
+
+    def save_summary(
+        self, conversation_id: int, last_message_id: int, covered: int, content: str
+    ) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO summaries (conversation_id, last_message_id, covered, content,"
+                " created_at) VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, last_message_id, covered, clean_text(content), time.time()),
+            )
+
+    def summary_on(self, conversation_id: int, path: list[Message]) -> Summary | None:
+        """The summary covering the longest part of ``path``, if any."""
+        on_path = {m.id for m in path}
+        best: Summary | None = None
+        for r in self._db.query(
+            "SELECT id, last_message_id, covered, content FROM summaries"
+            " WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        ):
+            if r[1] in on_path and (best is None or r[2] >= best.covered):
+                best = Summary(r[0], r[1], r[2], r[3])
+        return best
 
     def all_messages(self, conversation_id: int) -> list[Message]:
         rows = self._db.query(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
         )
         return [_message(r) for r in rows]
+
+
+def _insert_messages(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    messages: list[Message],
+    ids: dict[int, int] | None,
+) -> dict[int, int]:
+    """Insert ``messages`` (parents first) with new ids; returns old id -> new id. With
+    ``ids`` None, a parent outside ``messages`` is an existing message (an undone delete);
+    with a mapping, every parent must be in it (a whole imported tree)."""
+    known: dict[int, int] = {} if ids is None else ids
+    for message in messages:
+        parent = message.parent_id
+        if parent is not None and parent in known:
+            parent = known[parent]
+        elif parent is not None and ids is not None:
+            raise ValueError(f"message {message.id} comes before its parent")
+        content = clean_text(message.content)
+        cursor = conn.execute(
+            "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
+            " created_at, updated_at, model, finish_reason, stats_json)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                conversation_id,
+                parent,
+                message.role.value,
+                content,
+                message.status.value,
+                message.created_at,
+                message.created_at,
+                message.model,
+                message.finish_reason,
+                message.stats.to_json() if message.stats else None,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        known[message.id] = cursor.lastrowid
+        conn.execute(
+            "INSERT INTO messages_fts(rowid, content) VALUES (?, ?)", (cursor.lastrowid, content)
+        )
+    return known
 
 
 @dataclass(frozen=True)
@@ -459,3 +696,77 @@ class ModelRepository:
         if not rows or not rows[0][0]:
             return None
         return GenerationParams.from_json(rows[0][0])
+
+
+class PresetRepository:
+    """Saved assistants. The shipped ones are added on first use; deleting one hides it
+    (so that it does not come back), and "restore" shows it again as shipped."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def _add_missing_builtins(self) -> None:
+        present = {r[0] for r in self._db.query("SELECT builtin FROM presets")}
+        missing = [p for p in BUILTIN_PRESETS if p.builtin not in present]
+        if missing:
+            with self._db.write() as conn:
+                for preset in missing:
+                    conn.execute(
+                        "INSERT INTO presets (name, builtin, params_json, updated_at)"
+                        " VALUES (?, ?, ?, ?)",
+                        (preset.name, preset.builtin, preset.params.to_json(), time.time()),
+                    )
+
+    def all(self) -> list[Preset]:
+        self._add_missing_builtins()
+        return [
+            Preset(
+                r["id"], r["name"], GenerationParams.from_json(r["params_json"]), r["builtin"] or ""
+            )
+            for r in self._db.query("SELECT * FROM presets WHERE hidden = 0 ORDER BY id")
+        ]
+
+    def get(self, preset_id: int) -> Preset:
+        found = next((p for p in self.all() if p.id == preset_id), None)
+        if found is None:
+            raise NotFoundError(f"There is no preset {preset_id}.")
+        return found
+
+    def save(self, preset: Preset) -> Preset:
+        """Store a new preset (id 0) or change one; returns it as stored."""
+        name = clean_title(preset.name)
+        params = preset.params.validated().to_json()
+        with self._db.write() as conn:
+            if preset.id:
+                cursor = conn.execute(
+                    "UPDATE presets SET name = ?, params_json = ?, updated_at = ? WHERE id = ?",
+                    (name, params, time.time(), preset.id),
+                )
+                if cursor.rowcount == 0:
+                    raise NotFoundError(f"There is no preset {preset.id}.")
+                new_id = preset.id
+            else:
+                cursor = conn.execute(
+                    "INSERT INTO presets (name, params_json, updated_at) VALUES (?, ?, ?)",
+                    (name, params, time.time()),
+                )
+                assert cursor.lastrowid is not None
+                new_id = cursor.lastrowid
+        return self.get(new_id)
+
+    def delete(self, preset_id: int) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE presets SET hidden = 1 WHERE id = ? AND builtin IS NOT NULL", (preset_id,)
+            )
+            conn.execute("DELETE FROM presets WHERE id = ? AND builtin IS NULL", (preset_id,))
+
+    def restore_builtins(self) -> None:
+        """Show the shipped presets again, as shipped."""
+        with self._db.write() as conn:
+            for preset in BUILTIN_PRESETS:
+                conn.execute(
+                    "UPDATE presets SET hidden = 0, name = ?, params_json = ?, updated_at = ?"
+                    " WHERE builtin = ?",
+                    (preset.name, preset.params.to_json(), time.time(), preset.builtin),
+                )
