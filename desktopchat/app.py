@@ -23,7 +23,11 @@ from desktopchat.core.secrets import RedactingFormatter
 from desktopchat.core.settings import load_settings
 from desktopchat.core.storage.backups import Recovery, recover
 from desktopchat.core.storage.database import BUSY_TIMEOUT_MS, Database
-from desktopchat.core.storage.repositories import ConversationRepository, ModelRepository
+from desktopchat.core.storage.repositories import (
+    ConversationRepository,
+    ModelRepository,
+    PresetRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,10 @@ class Core:
     library: ModelLibrary
     recovery: Recovery | None = None  # set when a damaged database was replaced at open
     checked: bool = False  # the database was integrity-checked at open
+
+    @property
+    def presets(self) -> PresetRepository:
+        return PresetRepository(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -369,24 +369,12 @@ def _exchange(args: argparse.Namespace, core: Any) -> int:
             print(f"[{hit.conversation_id}] {hit.title} ({hit.role.value}): {snippet}")
         return 0
     if args.command == "import":
-        try:
-            text = Path(args.file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DesktopChatError(f"Cannot read {args.file}: {exc}.") from None
-        found = exchange.parse(text)
-        ids = [repo.restore(conversation, messages) for conversation, messages in found]
-        count = sum(len(m) for _c, m in found)
+        ids, count = exchange.import_file(repo, Path(args.file))
         print(f"Imported {len(ids)} conversations ({count} messages).")
         return 0
-    wanted = [args.conversation] if args.conversation else [c.id for c in repo.summaries("")]
-    conversations = [(repo.get(i), repo.all_messages(i)) for i in wanted]
-    writers = {"md": exchange.to_markdown, "html": exchange.to_html, "json": exchange.to_json}
-    out = Path(args.out)
-    try:
-        out.write_text(writers[args.format](conversations), encoding="utf-8")
-    except OSError as exc:
-        raise DesktopChatError(f"Cannot write {out}: {exc.strerror}.") from None
-    print(f"Exported {len(conversations)} conversations to {out}.")
+    wanted = [args.conversation] if args.conversation else None
+    written = exchange.export_file(repo, wanted, args.format, Path(args.out))
+    print(f"Exported {written} conversations to {args.out}.")
     return 0
 
 

@@ -15,6 +15,7 @@ import datetime
 import html
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, TypeVar
 
 from desktopchat import __version__
@@ -27,6 +28,7 @@ from desktopchat.core.chat import (
     Role,
 )
 from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.storage.repositories import ConversationRepository
 
 K = TypeVar("K")
 FORMAT = "desktopchat-conversations"
@@ -338,3 +340,32 @@ def _chatgpt(raw: dict[str, Any]) -> Exported:
         active_leaf_id=leaf,
     )
     return conversation, list(kept.values())
+
+
+# -- files ------------------------------------------------------------------------------
+
+WRITERS = {"md": to_markdown, "html": to_html, "json": to_json}
+
+
+def export_file(repo: ConversationRepository, ids: list[int] | None, fmt: str, out: Path) -> int:
+    """Write conversations ``ids`` (None: every one not in the trash) to ``out`` as
+    ``fmt`` (md, html or json). Returns how many were written."""
+    wanted = ids if ids is not None else [c.id for c in repo.summaries("")]
+    conversations = [(repo.get(i), repo.all_messages(i)) for i in wanted]
+    try:
+        out.write_text(WRITERS[fmt](conversations), encoding="utf-8")
+    except OSError as exc:
+        raise ExchangeError(f"Cannot write {out}: {exc.strerror or exc}.") from None
+    return len(conversations)
+
+
+def import_file(repo: ConversationRepository, path: Path) -> tuple[list[int], int]:
+    """Add the conversations in ``path`` (our JSON, or ChatGPT's conversations.json).
+    Returns the new conversations' ids and how many messages they hold."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExchangeError(f"Cannot read {path}: {exc}.") from None
+    found = parse(text)
+    ids = [repo.restore(conversation, messages) for conversation, messages in found]
+    return ids, sum(len(m) for _c, m in found)

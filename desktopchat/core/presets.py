@@ -133,3 +133,32 @@ BUILTIN_PRESETS: tuple[Preset, ...] = (
         "json",
     ),
 )
+
+
+def format_examples(examples: tuple[tuple[str, str], ...]) -> str:
+    """Examples as editable text: "User: …" then "Assistant: …", a blank line between."""
+    return "\n\n".join(f"User: {user}\nAssistant: {answer}" for user, answer in examples)
+
+
+def parse_examples(text: str) -> tuple[tuple[str, str], ...]:
+    """The text ``format_examples`` writes, back to pairs. A line starting "User:" or
+    "Assistant:" starts a turn; other lines continue it. Raises ValueError with the
+    reason when the turns do not pair up."""
+    turns: list[list[str]] = []
+    for line in text.splitlines():
+        for role in ("User:", "Assistant:"):
+            if line.startswith(role):
+                turns.append([role, line[len(role) :].strip()])
+                break
+        else:
+            if turns:
+                turns[-1][1] += "\n" + line
+            elif line.strip():
+                raise ValueError('examples start with a "User:" line')
+    pairs: list[tuple[str, str]] = []
+    for i in range(0, len(turns), 2):
+        pair = turns[i : i + 2]
+        if len(pair) < 2 or pair[0][0] != "User:" or pair[1][0] != "Assistant:":
+            raise ValueError('each "User:" example needs an "Assistant:" answer after it')
+        pairs.append((pair[0][1].strip(), pair[1][1].strip()))
+    return tuple(pairs)

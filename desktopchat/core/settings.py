@@ -21,6 +21,8 @@ class AppSettings:
     sidebar_width: int = 260
     offline_mode: bool = False  # the model manager may not connect at all
     models_folder: str = ""  # where downloads go and models are looked for ("": the default)
+    theme: str = "system"  # "system" (follow the desktop), "light" or "dark"
+    zoom: int = 0  # font size, in points from the default
 
     def with_changes(self, **changes: Any) -> AppSettings:
         return replace(self, **changes)

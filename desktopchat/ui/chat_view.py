@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QResizeEvent
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal, SignalInstance, Slot
+from PySide6.QtGui import QGuiApplication, QResizeEvent, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from desktopchat.core.chat import Message, MessageStatus, Role
+from desktopchat.core.chat import FinishReason, Message, MessageStatus, Role
+from desktopchat.core.inference.service import pretty_json
 from desktopchat.ui.markdown import COPY_SCHEME, MarkdownRenderer, stable_prefix
+from desktopchat.ui.theme import Theme
 
 ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
 STATUS_NOTES = {
@@ -32,18 +36,32 @@ STATUS_NOTES = {
     MessageStatus.ERROR: "failed",
 }
 RESUMABLE = (MessageStatus.PARTIAL, MessageStatus.STOPPED, MessageStatus.ERROR)
+Branches = dict[int, tuple[int, int]]  # message id -> (its version's number, versions)
 STICK_THRESHOLD = 24  # pixels from the bottom that still count as "at the bottom"
 FIRST_MESSAGES = 8  # built when a conversation opens; older ones as the user scrolls up
 PAGE_SIZE = 6  # older messages are added to the view this many at a time
 TRASH_PER_PASS = 2  # pages of a closed conversation deleted per pass of the event loop
 BUILD_BUDGET = 0.012  # seconds of building older messages per pass of the event loop
-STYLE = (
-    "QFrame#message-user { background: #eef4ff; border-radius: 6px; }"
-    "QFrame#message-assistant, QFrame#message-system { background: #ffffff;"
-    " border-radius: 6px; }"
-    "QLabel#message-header { color: #57606a; font-weight: bold; }"
-    "QLabel#chat-placeholder { color: #8c959f; }"
-)
+
+
+def chat_style(theme: Theme) -> str:
+    return (
+        f"QFrame#message-user {{ background: {theme.user_bubble}; border-radius: 6px; }}"
+        f"QFrame#message-assistant, QFrame#message-system {{ background: {theme.bubble};"
+        " border-radius: 6px; }"
+        f"QFrame#message-found {{ background: {theme.bubble}; border: 2px solid {theme.accent};"
+        " border-radius: 6px; }"
+        f"QLabel#message-header {{ color: {theme.muted}; font-weight: bold; }}"
+        f"QLabel#message-cut {{ color: {theme.warning}; font-style: italic; }}"
+        f"QLabel#chat-placeholder {{ color: {theme.muted}; }}"
+    )
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown as the plain text a reader sees."""
+    document = QTextDocument()
+    document.setMarkdown(markdown)
+    return document.toPlainText()
 
 
 class TextLabel(QLabel):
@@ -155,11 +173,25 @@ class MessageWidget(QFrame):
     code_copied = Signal(str)
     continue_requested = Signal(int)
     regenerate_requested = Signal(int)
+    edit_requested = Signal(int)
+    delete_requested = Signal(int)
+    inspect_requested = Signal(int)
+    version_requested = Signal(int, int)  # message id, step (-1: previous, +1: next)
+    copied = Signal(str)  # what was copied, in words
 
-    def __init__(self, message: Message, renderer: MarkdownRenderer, *, live: bool = False) -> None:
+    def __init__(
+        self,
+        message: Message,
+        renderer: MarkdownRenderer,
+        *,
+        live: bool = False,
+        version: tuple[int, int] = (1, 1),
+    ) -> None:
         super().__init__()
         self.message_id = message.id
         self.role = message.role
+        self.finish_reason = message.finish_reason
+        self.version = version
         self._renderer = renderer
         self._code_blocks: tuple[str, ...] = ()
         self._text = ""
@@ -172,18 +204,97 @@ class MessageWidget(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 8)
         self._layout = layout
+        self.cut_note = QLabel()  # where the model's context begins, when history was cut
+        self.cut_note.setObjectName("message-cut")
+        self.cut_note.setWordWrap(True)
+        self.cut_note.setVisible(False)
         self.header = QLabel()
         self.header.setObjectName("message-header")
+        self.menu_button = QToolButton()
+        self.menu_button.setText("⋯")
+        self.menu_button.setAutoRaise(True)
+        self.menu_button.setAccessibleName(f"Actions for this {ROLE_NAMES[self.role]} message")
+        self.menu_button.setToolTip("Copy, edit, regenerate, delete, show the prompt")
+        self.menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.menu_button.setMenu(QMenu(self.menu_button))
+        self.menu_button.menu().aboutToShow.connect(self.on_menu_about_to_show)
+        header_row = QHBoxLayout()
+        header_row.setContentsMargins(0, 0, 0, 0)
+        header_row.addWidget(self.header, 1)
+        self.versions: tuple[QToolButton, QLabel, QToolButton] | None = None
+        if version[1] > 1:
+            self.versions = self._version_widgets(header_row)
+        header_row.addWidget(self.menu_button)
         self.body = TextLabel()
         self.tail = TextLabel()
         self.tail.setVisible(False)
         for label in (self.body, self.tail):
             label.linkActivated.connect(self.on_body_link_activated)
-        layout.addWidget(self.header)
+        layout.addWidget(self.cut_note)
+        layout.addLayout(header_row)
         layout.addWidget(self.body)
         layout.addWidget(self.tail)
         self._actions: tuple[QWidget, QPushButton, QPushButton] | None = None
         self.set_content(message.content, message.status, live=live)
+
+    def _version_widgets(self, row: QHBoxLayout) -> tuple[QToolButton, QLabel, QToolButton]:
+        """ "‹ 2/3 ›": the other versions of this message (edits, regenerated answers)."""
+        number, count = self.version
+        previous, label, following = QToolButton(), QLabel(f"{number}/{count}"), QToolButton()
+        previous.setText("‹")
+        following.setText("›")
+        previous.setAccessibleName("Previous version of this message")
+        following.setAccessibleName("Next version of this message")
+        label.setAccessibleName(f"Version {number} of {count}")
+        previous.setEnabled(number > 1)
+        following.setEnabled(number < count)
+        previous.clicked.connect(lambda: self.version_requested.emit(self.message_id, -1))
+        following.clicked.connect(lambda: self.version_requested.emit(self.message_id, 1))
+        for widget in (previous, label, following):
+            row.addWidget(widget)
+        return previous, label, following
+
+    @Slot()
+    def on_menu_about_to_show(self) -> None:
+        """The message's actions, built when the menu opens (cheap for long chats)."""
+        menu = self.menu_button.menu()
+        menu.clear()
+        entries: list[tuple[str, SignalInstance]] = []
+        if self.role is Role.USER:
+            entries.append(("Edit and resend", self.edit_requested))
+        if self.role is Role.ASSISTANT and not self.live:
+            entries.append(("Regenerate", self.regenerate_requested))
+            if self.resumable:
+                entries.append(("Continue", self.continue_requested))
+        for text, signal in entries:
+            action = menu.addAction(text)
+            action.setEnabled(self.actions_enabled)
+            action.triggered.connect(lambda _=False, s=signal: s.emit(self.message_id))
+        menu.addAction("Copy as Markdown").triggered.connect(self.copy_markdown)
+        menu.addAction("Copy as plain text").triggered.connect(self.copy_plain)
+        if self.role is Role.ASSISTANT:
+            inspect = menu.addAction("Show the prompt…")
+            inspect.triggered.connect(lambda: self.inspect_requested.emit(self.message_id))
+        menu.addSeparator()
+        delete = menu.addAction("Delete…")
+        delete.setEnabled(not self.live and self.actions_enabled)
+        delete.triggered.connect(lambda: self.delete_requested.emit(self.message_id))
+
+    actions_enabled = True  # set by the view: off while a reply is written
+
+    @Slot()
+    def copy_markdown(self) -> None:
+        QGuiApplication.clipboard().setText(self._text)
+        self.copied.emit("Message copied as Markdown")
+
+    @Slot()
+    def copy_plain(self) -> None:
+        QGuiApplication.clipboard().setText(plain_text(self._text))
+        self.copied.emit("Message copied as plain text")
+
+    def set_cut_note(self, text: str) -> None:
+        self.cut_note.setText(text)
+        self.cut_note.setVisible(bool(text))
 
     def _action_widgets(self) -> tuple[QWidget, QPushButton, QPushButton]:
         """Continue/Regenerate, shown on an unfinished last reply (interrupted, stopped,
@@ -232,7 +343,9 @@ class MessageWidget(QFrame):
 
     @property
     def resumable(self) -> bool:
-        return self.role is Role.ASSISTANT and self.status in RESUMABLE and not self.live
+        """An unfinished reply (interrupted, stopped, failed, or cut by the token limit)."""
+        unfinished = self.status in RESUMABLE or self.finish_reason == FinishReason.LENGTH.value
+        return self.role is Role.ASSISTANT and unfinished and not self.live
 
     @property
     def text(self) -> str:
@@ -253,7 +366,9 @@ class MessageWidget(QFrame):
         if live:
             self._show_streaming(text)
         else:
-            rendered = self._renderer.render(text)
+            pretty = pretty_json(text) if text.lstrip()[:1] in ("{", "[") else None
+            shown = f"```json\n{pretty}\n```" if pretty is not None else text
+            rendered = self._renderer.render(shown)
             self._code_blocks = rendered.code_blocks
             self.body.setText(rendered.html)
             self.body.setVisible(True)
@@ -296,6 +411,11 @@ class ChatView(QScrollArea):
     code_copied = Signal(str)
     continue_requested = Signal(int)
     regenerate_requested = Signal(int)
+    edit_requested = Signal(int)
+    delete_requested = Signal(int)
+    inspect_requested = Signal(int)
+    version_requested = Signal(int, int)
+    copied = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
@@ -304,7 +424,9 @@ class ChatView(QScrollArea):
         self._renderer = MarkdownRenderer()
         self._container = QWidget()
         self._container.setObjectName("chat-container")
-        self._container.setStyleSheet(STYLE)
+        self._container.setStyleSheet(chat_style(Theme.light()))
+        self.branches: Branches = {}
+        self._cut: tuple[int, str] | None = None  # message id, note
         self._layout = QVBoxLayout(self._container)
         self._layout.setContentsMargins(12, 12, 12, 12)
         self._layout.setSpacing(8)
@@ -353,10 +475,20 @@ class ChatView(QScrollArea):
         if self._trash:
             self._build_timer.start(0)
         self._with_actions = None
+        self._cut = None
         self._placeholder.setVisible(True)
 
-    def show_conversation(self, conversation_id: int | None, messages: list[Message]) -> None:
+    def set_theme(self, theme: Theme) -> None:
+        self._container.setStyleSheet(chat_style(theme))
+
+    def show_conversation(
+        self,
+        conversation_id: int | None,
+        messages: list[Message],
+        branches: Branches | None = None,
+    ) -> None:
         self.clear()
+        self.branches = branches or {}
         self.conversation_id = conversation_id
         split = max(len(messages) - FIRST_MESSAGES, 0)
         self._older = messages[:split]
@@ -417,15 +549,56 @@ class ChatView(QScrollArea):
         return widget
 
     def _make(self, message: Message, *, live: bool = False) -> MessageWidget:
-        widget = MessageWidget(message, self._renderer, live=live)
+        version = self.branches.get(message.id, (1, 1))
+        widget = MessageWidget(message, self._renderer, live=live, version=version)
+        widget.actions_enabled = self.actions_enabled
         widget.code_copied.connect(self.code_copied)
         widget.continue_requested.connect(self.continue_requested)
         widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.edit_requested.connect(self.edit_requested)
+        widget.delete_requested.connect(self.delete_requested)
+        widget.inspect_requested.connect(self.inspect_requested)
+        widget.version_requested.connect(self.version_requested)
+        widget.copied.connect(self.copied)
+        if self._cut is not None and self._cut[0] == message.id:
+            widget.set_cut_note(self._cut[1])
         self._widgets[message.id] = widget
+        return widget
+
+    def mark_cut(self, message_id: int | None, note: str) -> None:
+        """Say, above ``message_id``, that the model's context starts there (the older
+        messages were left out or summarized); None removes the mark."""
+        if self._cut is not None and self._cut[0] in self._widgets:
+            self._widgets[self._cut[0]].set_cut_note("")
+        self._cut = (message_id, note) if message_id is not None else None
+        if message_id is not None and message_id in self._widgets:
+            self._widgets[message_id].set_cut_note(note)
+
+    @property
+    def cut_mark(self) -> tuple[int, str] | None:
+        return self._cut
+
+    def scroll_to_message(self, message_id: int) -> MessageWidget | None:
+        """Build older messages down to ``message_id``, scroll to it and outline it."""
+        while message_id not in self._widgets and self._older:
+            self.build_older(budget=1.0)
+        widget = self._widgets.get(message_id)
+        if widget is None:
+            return None
+        self.stick_to_bottom = False
+        self._container.adjustSize()
+        self.ensureWidgetVisible(widget, 0, 40)
+        widget.setObjectName("message-found")
+        widget.setStyleSheet("")  # re-polish with the outline
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+        widget.setFocus()
         return widget
 
     def set_actions_enabled(self, enabled: bool) -> None:
         self.actions_enabled = enabled
+        for widget in self._widgets.values():
+            widget.actions_enabled = enabled
         self.refresh_actions()
 
     def refresh_actions(self) -> None:
@@ -445,10 +618,18 @@ class ChatView(QScrollArea):
         return list(self._shown)
 
     def update_message(
-        self, message_id: int, text: str, status: MessageStatus, *, live: bool = False
+        self,
+        message_id: int,
+        text: str,
+        status: MessageStatus,
+        *,
+        live: bool = False,
+        finish_reason: str | None = None,
     ) -> None:
         widget = self._widgets.get(message_id)
         if widget is not None:
+            if finish_reason is not None:
+                widget.finish_reason = finish_reason
             widget.set_content(text, status, live=live)
             self.refresh_actions()
 

@@ -42,7 +42,7 @@ class ModelState(Enum):
 class ChatController(QObject):
     # requests to the worker (queued onto its thread)
     _request_load = Signal(str, object)
-    _request_generate = Signal(int, str, object)
+    _request_generate = Signal(int, str, object, int)
     _request_unload = Signal()
     _request_shutdown = Signal()
     _request_count = Signal(int, str, bool)
@@ -58,6 +58,8 @@ class ChatController(QObject):
     reply_failed = Signal(object)  # ReplyFailure
     tokens_counted = Signal(int, int, bool)  # request id, tokens (-1: unknown), exact
     busy_changed = Signal(bool)
+    status = Signal(str)  # what happens before a reply starts (summarizing old turns)
+    title_changed = Signal(int, str)  # conversation id, a title the model wrote
 
     def __init__(
         self,
@@ -95,6 +97,8 @@ class ChatController(QObject):
         self._worker.prompt_progress.connect(self.on_worker_prompt_progress)
         self._worker.reply_finished.connect(self.on_worker_reply_finished)
         self._worker.reply_failed.connect(self.on_worker_reply_failed)
+        self._worker.status.connect(self.on_worker_status)
+        self._worker.title_changed.connect(self.on_worker_title_changed)
         self._repaint = QTimer(self)
         self._repaint.setInterval(REPAINT_INTERVAL_MS)
         self._repaint.timeout.connect(self.on_repaint_timeout)
@@ -118,12 +122,20 @@ class ChatController(QObject):
         # The model was loaded from exactly such a config: any difference needs a reload.
         return LoadConfig.from_params(Path(path), params) != self.loaded.config
 
-    def send(self, conversation_id: int, text: str, params: GenerationParams) -> None:
-        """Queue a reply. The worker loads the model first if the settings need it."""
+    def send(
+        self,
+        conversation_id: int,
+        text: str,
+        params: GenerationParams,
+        *,
+        edit_of: int | None = None,
+    ) -> None:
+        """Queue a reply (to a new version of user message ``edit_of``, when given)."""
         self._begin_reply(conversation_id)
-        self._request_generate.emit(conversation_id, text, params)
+        self._request_generate.emit(conversation_id, text, params, edit_of or 0)
 
     def _begin_reply(self, conversation_id: int) -> None:
+        self._worker.reply_requests += 1  # ends any title being written
         self.cancel.clear()
         self.generating_conversation = conversation_id
         self._message_id = 0
@@ -213,6 +225,16 @@ class ChatController(QObject):
         self._text_parts = [started.assistant_message.content]  # continuing: the old text
         self._repaint.start()
         self.reply_started.emit(started)
+
+    @Slot(str)
+    def on_worker_status(self, text: str) -> None:
+        if not self._closed:
+            self.status.emit(text)
+
+    @Slot(int, str)
+    def on_worker_title_changed(self, conversation_id: int, title: str) -> None:
+        if not self._closed:
+            self.title_changed.emit(conversation_id, title)
 
     @Slot(int, int)
     def on_worker_prompt_progress(self, done: int, total: int) -> None:

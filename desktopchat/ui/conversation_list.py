@@ -1,4 +1,6 @@
-"""The sidebar: conversations newest first, a filter box, New chat, rename and delete.
+"""The sidebar: conversations, pinned first then newest first under date headings
+(Today, Yesterday, Previous 7 days, …), a filter box, New chat, rename, pin, delete to the
+trash, and the trash itself (restore, delete for good).
 
 Rows are fetched from the database a page at a time as the list is scrolled, so a history
 of tens of thousands of conversations opens as fast as a short one.
@@ -6,6 +8,7 @@ of tens of thousands of conversations opens as fast as a short one.
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,8 +22,16 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLineEdit, QListView, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktopchat.core.storage.repositories import ConversationSummary
 
@@ -32,30 +43,86 @@ Fetch = Callable[[int, int], list[ConversationSummary]]
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
+def date_group(summary: ConversationSummary, today: datetime.date) -> str:
+    """The heading a conversation is listed under."""
+    if summary.pinned and summary.deleted_at is None:
+        return "Pinned"
+    if summary.deleted_at is not None:
+        return "Trash"
+    day = datetime.date.fromtimestamp(summary.updated_at)
+    age = (today - day).days
+    if age <= 0:
+        return "Today"
+    if age == 1:
+        return "Yesterday"
+    if age < 7:
+        return "Previous 7 days"
+    if age < 30:
+        return "Previous 30 days"
+    if day.year == today.year:
+        return day.strftime("%B")
+    return day.strftime("%B %Y")
+
+
 class ConversationModel(QAbstractListModel):
-    """The conversations fetched so far; Qt's views ask for more as they scroll."""
+    """The conversations fetched so far, under date headings; Qt's views ask for more
+    as they scroll."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[ConversationSummary] = []
+        self.rows: list[ConversationSummary] = []  # the conversations, in order
+        self.items: list[ConversationSummary | str] = []  # what is shown: with headings
         self._fetch: Fetch = lambda _offset, _limit: []
         self._more = False
+        self._today = datetime.date.today()
 
     def reset(self, fetch: Fetch, at_least: int) -> None:
         """Show the list ``fetch`` reads, with at least ``at_least`` rows when it has them."""
         self.beginResetModel()
         self._fetch = fetch
-        self.rows = fetch(0, at_least)
+        self._today = datetime.date.today()
+        self.rows = []
+        self.items = []
+        self._append(fetch(0, at_least))
         self._more = len(self.rows) == at_least
         self.endResetModel()
 
+    def _append(self, batch: list[ConversationSummary]) -> None:
+        last = next((i for i in reversed(self.items) if isinstance(i, str)), None)
+        for summary in batch:
+            group = date_group(summary, self._today)
+            if group != last:
+                self.items.append(group)
+                last = group
+            self.items.append(summary)
+        self.rows.extend(batch)
+
+    def item_row(self, conversation_row: int) -> int:
+        """The list row of the ``conversation_row``-th conversation."""
+        target = self.rows[conversation_row]
+        return next(i for i, item in enumerate(self.items) if item is target)
+
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
-        return 0 if parent.isValid() else len(self.rows)
+        return 0 if parent.isValid() else len(self.items)
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if index.isValid() and isinstance(self.items[index.row()], str):
+            return Qt.ItemFlag.NoItemFlags  # a heading
+        return super().flags(index)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+        if not index.isValid() or not 0 <= index.row() < len(self.items):
             return None
-        summary = self.rows[index.row()]
+        summary = self.items[index.row()]
+        if isinstance(summary, str):
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+                return summary
+            if role == Qt.ItemDataRole.FontRole:
+                font = QFont()
+                font.setBold(True)
+                font.setPointSizeF(max(font.pointSizeF() * 0.9, 7.0))
+                return font
+            return None
         if role == Qt.ItemDataRole.DisplayRole:
             return summary.title
         if role == ID_ROLE:
@@ -74,7 +141,13 @@ class ConversationModel(QAbstractListModel):
         batch = self._fetch(len(self.rows), PAGE)
         self._more = len(batch) == PAGE
         if batch:
-            self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows) + len(batch) - 1)
+            before = len(self.items)
+            items, rows = list(self.items), list(self.rows)
+            self._append(batch)
+            added = len(self.items) - before
+            self.items, self.rows, new_items = items, rows, self.items[before:]
+            self.beginInsertRows(QModelIndex(), before, before + added - 1)
+            self.items.extend(new_items)
             self.rows.extend(batch)
             self.endInsertRows()
 
@@ -83,7 +156,12 @@ class ConversationList(QWidget):
     conversation_selected = Signal(int)
     new_requested = Signal()
     rename_requested = Signal(int)
-    delete_requested = Signal(int)
+    delete_requested = Signal(int)  # to the trash (or, in the trash, for good)
+    pin_requested = Signal(int)  # pin, or unpin
+    restore_requested = Signal(int)  # out of the trash
+    export_requested = Signal(int)
+    empty_trash_requested = Signal()
+    trash_toggled = Signal(bool)
     filter_changed = Signal(str)
 
     def __init__(self) -> None:
@@ -113,23 +191,68 @@ class ConversationList(QWidget):
         delete.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
         delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         delete.triggered.connect(self.on_delete_triggered)
-        self.list.addActions([rename, delete])
+        pin = QAction("Pin", self.list)
+        pin.setShortcut(QKeySequence("Ctrl+P"))
+        pin.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        pin.triggered.connect(lambda: self._emit_current(self.pin_requested))
+        restore = QAction("Restore", self.list)
+        restore.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        restore.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        restore.triggered.connect(lambda: self._emit_current(self.restore_requested))
+        export = QAction("Export…", self.list)
+        export.triggered.connect(lambda: self._emit_current(self.export_requested))
+        self.list.addActions([rename, delete, pin, restore])
         self._rename_action = rename
         self._delete_action = delete
+        self._pin_action = pin
+        self._restore_action = restore
+        self._export_action = export
+        self.trash_button = QPushButton("Trash")
+        self.trash_button.setCheckable(True)
+        self.trash_button.setAccessibleName("Show the trash")
+        self.trash_button.setToolTip(
+            "Deleted conversations: restore them, or delete them for good (they go after 30 days)"
+        )
+        self.trash_button.toggled.connect(self.on_trash_button_toggled)
+        self.empty_trash_button = QPushButton("Empty trash…")
+        self.empty_trash_button.setAccessibleName("Empty the trash")
+        self.empty_trash_button.setVisible(False)
+        self.empty_trash_button.clicked.connect(self.empty_trash_requested)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.trash_button)
+        bottom.addWidget(self.empty_trash_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.new_button)
         layout.addWidget(self.filter)
         layout.addWidget(self.list)
+        layout.addLayout(bottom)
+
+    @property
+    def showing_trash(self) -> bool:
+        return self.trash_button.isChecked()
+
+    @Slot(bool)
+    def on_trash_button_toggled(self, checked: bool) -> None:
+        self.empty_trash_button.setVisible(checked)
+        self.new_button.setEnabled(not checked)
+        self.trash_button.setText("Back to chats" if checked else "Trash")
+        self.trash_toggled.emit(checked)
+
+    def _emit_current(self, signal: Any) -> None:
+        current = self.current_id()
+        if current is not None:
+            signal.emit(current)
 
     def show_rows(self, fetch: Fetch, selected: int | None) -> None:
         """Show the list ``fetch`` reads, as deep as the user had scrolled, with
         ``selected`` as the current row when it is among them."""
         self._resetting = True
         try:
-            self.model.reset(fetch, max(PAGE, self.model.rowCount()))
+            self.model.reset(fetch, max(PAGE, len(self.model.rows)))
             row = next((i for i, s in enumerate(self.model.rows) if s.id == selected), -1)
-            self.list.setCurrentIndex(self.model.index(row) if row >= 0 else QModelIndex())
+            index = self.model.index(self.model.item_row(row)) if row >= 0 else QModelIndex()
+            self.list.setCurrentIndex(index)
         finally:
             self._resetting = False
 
@@ -141,7 +264,27 @@ class ConversationList(QWidget):
         return self.model.rows[row].title
 
     def select_row(self, row: int) -> None:
-        self.list.setCurrentIndex(self.model.index(row))
+        """Select the ``row``-th conversation (headings are not counted)."""
+        self.list.setCurrentIndex(self.model.index(self.model.item_row(row)))
+
+    def select_next(self, step: int) -> None:
+        """Select the next (1) or previous (-1) conversation."""
+        rows = self.model.rows
+        if not rows:
+            return
+        current = self.current_id()
+        at = next((i for i, s in enumerate(rows) if s.id == current), -1 if step > 0 else 0)
+        target = at + step
+        if 0 <= target < len(rows):
+            self.select_row(target)
+        elif target >= len(rows) and self.model.canFetchMore(QModelIndex()):
+            self.model.fetchMore(QModelIndex())
+            if target < len(self.model.rows):
+                self.select_row(target)
+
+    def groups(self) -> list[str]:
+        """The headings shown, in order."""
+        return [item for item in self.model.items if isinstance(item, str)]
 
     def current_id(self) -> int | None:
         index = self.list.currentIndex()
@@ -157,8 +300,18 @@ class ConversationList(QWidget):
         if not self.list.indexAt(position).isValid():
             return
         menu = QMenu(self)
-        menu.addAction(self._rename_action)
-        menu.addAction(self._delete_action)
+        if self.showing_trash:
+            menu.addAction(self._restore_action)
+            self._delete_action.setText("Delete for good…")
+            menu.addAction(self._delete_action)
+        else:
+            current = self.list.indexAt(position)
+            pinned = any(s.pinned for s in self.model.rows if s.id == current.data(ID_ROLE))
+            self._pin_action.setText("Unpin" if pinned else "Pin")
+            self._delete_action.setText("Move to trash")
+            menu.addActions([self._rename_action, self._pin_action, self._export_action])
+            menu.addSeparator()
+            menu.addAction(self._delete_action)
         menu.exec(self.list.viewport().mapToGlobal(position))
 
     @Slot()

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtGui import (
+    QAccessible,
+    QAccessibleAnnouncementEvent,
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -32,24 +41,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopchat.app import Core
-from desktopchat.core import network
-from desktopchat.core.chat import GenerationParams, Message, MessageStatus
+from desktopchat.app import Core, open_core
+from desktopchat.core import exchange, network
+from desktopchat.core.chat import GenerationParams, Message, MessageStatus, Overflow, Role
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.llama_engine import gpu_devices
 from desktopchat.core.inference.service import ReplyResult, ReplyStarted, ResumeMode
 from desktopchat.core.models.downloads import Pending
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.library import InstalledModel, default_params, human_size
+from desktopchat.core.presets import Preset
 from desktopchat.core.secrets import SecretStore, redact
 from desktopchat.core.settings import AppSettings, save_settings
 from desktopchat.core.storage.backups import daily_backup
 from desktopchat.core.storage.database import Database
-from desktopchat.core.storage.repositories import ConversationSummary
-from desktopchat.ui.chat_view import ChatView
+from desktopchat.core.storage.repositories import (
+    TRASH_DAYS,
+    ConversationSummary,
+    DeletedBranch,
+    SearchHit,
+)
+from desktopchat.ui import theme
+from desktopchat.ui.chat_view import Branches, ChatView
+from desktopchat.ui.context_meter import ContextMeter
 from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.conversation_list import ConversationList
 from desktopchat.ui.downloads import DownloadItem, DownloadQueue
+from desktopchat.ui.help_dialog import ShortcutsDialog
+from desktopchat.ui.inspector import PromptInspector
 from desktopchat.ui.model_manager import (
     ManagerContext,
     ModelManagerDialog,
@@ -58,6 +77,8 @@ from desktopchat.ui.model_manager import (
     partial_downloads,
 )
 from desktopchat.ui.network_dialog import NetworkActivityDialog
+from desktopchat.ui.presets_dialog import PresetsDialog
+from desktopchat.ui.search_dialog import SearchDialog
 from desktopchat.ui.settings_panel import SettingsPanel
 from desktopchat.ui.workers import ReplyFailure, TaskRunner
 
@@ -66,6 +87,8 @@ T = TypeVar("T")
 EXTERNAL_CHANGES_MS = 1500  # how often to look for changes made by other programs
 PASTE_INLINE_LIMIT = 50_000  # characters; a bigger paste is attached, not laid out in the box
 TOKEN_COUNT_DELAY_MS = 400  # count tokens once typing pauses
+UNDO_SECONDS = 20  # how long an Undo button stays offered
+EXPORT_FILTERS = {"md": "Markdown (*.md)", "html": "Web page (*.html)", "json": "JSON (*.json)"}
 
 
 class Composer(QPlainTextEdit):
@@ -116,6 +139,11 @@ class MainWindow(QMainWindow):
             download_job(core, lambda: self.secrets, lambda: self.settings), discard_job(core)
         )
         self.model_manager: ModelManagerDialog | None = None  # once opened
+        self.editing: int | None = None  # the user message being edited in the composer
+        self._sending_edit = False
+        self.look = theme.resolve(settings.theme)
+        self.last_announcement = ""
+        self.dialogs: dict[str, object] = {}  # open non-modal dialogs, by kind
         self.database_damaged = False  # the background integrity check failed
         self._watch = QTimer(self)
         self._watch.setInterval(EXTERNAL_CHANGES_MS)
@@ -152,6 +180,8 @@ class MainWindow(QMainWindow):
         self.load_bar.setMaximumWidth(160)
         self.load_bar.setVisible(False)
         self.settings_button = QPushButton("Settings")
+        self.settings_button.setAccessibleName("Show chat settings")
+        self.unload_button.setAccessibleName("Unload model")
         self.settings_button.setCheckable(True)
         self.settings_button.setChecked(True)
         top = QHBoxLayout()
@@ -169,6 +199,39 @@ class MainWindow(QMainWindow):
         self.notice.setWordWrap(True)
         self.notice.setVisible(False)
         self.notice.setAccessibleName("Notice")
+        # An offer to act on what just happened: Undo, or the other overflow policies.
+        self.action_bar = QWidget()
+        self.action_label = QLabel()
+        self.action_label.setWordWrap(True)
+        self.action_label.setAccessibleName("Last action")
+        self.action_buttons = [QPushButton(), QPushButton()]
+        action_layout = QHBoxLayout(self.action_bar)
+        action_layout.setContentsMargins(0, 0, 0, 0)
+        action_layout.addWidget(self.action_label, 1)
+        for button in self.action_buttons:
+            action_layout.addWidget(button)
+        self.action_bar.setVisible(False)
+        self._action_callbacks: list[Callable[[], None]] = []
+        for index, button in enumerate(self.action_buttons):
+            button.clicked.connect(lambda _=False, i=index: self._run_action(i))
+        self._action_timer = QTimer(self)
+        self._action_timer.setSingleShot(True)
+        self._action_timer.setInterval(UNDO_SECONDS * 1000)
+        self._action_timer.timeout.connect(self.clear_action)
+        self.edit_bar = QWidget()
+        edit_label = QLabel(
+            "Editing a message: Send makes it a new version (the old one and its replies "
+            "stay, with ‹ › to switch). Esc cancels."
+        )
+        edit_label.setWordWrap(True)
+        self.edit_cancel = QPushButton("Cancel edit")
+        self.edit_cancel.setAccessibleName("Cancel editing")
+        edit_layout = QHBoxLayout(self.edit_bar)
+        edit_layout.setContentsMargins(0, 0, 0, 0)
+        edit_layout.addWidget(edit_label, 1)
+        edit_layout.addWidget(self.edit_cancel)
+        self.edit_bar.setVisible(False)
+        self.context_meter = ContextMeter()
         self.composer = Composer()
         self.composer.setAccessibleName("Message")
         self.composer.setPlaceholderText("Type a message — Enter sends, Shift+Enter for a new line")
@@ -192,7 +255,9 @@ class MainWindow(QMainWindow):
         self._count_timer.setSingleShot(True)
         self._count_timer.setInterval(TOKEN_COUNT_DELAY_MS)
         self.send_button = QPushButton("Send")
+        self.send_button.setAccessibleName("Send message")
         self.stop_button = QPushButton("Stop")
+        self.stop_button.setAccessibleName("Stop the reply")
         self.stop_button.setVisible(False)
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
@@ -209,8 +274,11 @@ class MainWindow(QMainWindow):
         center_layout.addWidget(self.model_state)
         center_layout.addWidget(self.chat_view, 1)
         center_layout.addWidget(self.notice)
+        center_layout.addWidget(self.action_bar)
+        center_layout.addWidget(self.edit_bar)
         center_layout.addWidget(self.attachment_bar)
         center_layout.addLayout(compose)
+        center_layout.addWidget(self.context_meter)
         center_layout.addWidget(self.token_label)
 
         self.settings_panel = SettingsPanel()
@@ -236,32 +304,70 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.speed_label)
         status.addPermanentWidget(self.context_label)
 
-        new_chat = QAction("New chat", self)
-        new_chat.setShortcut(QKeySequence(QKeySequence.StandardKey.New))
-        new_chat.triggered.connect(self.on_sidebar_new_requested)
-        stop = QAction("Stop", self)
-        stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        stop.triggered.connect(self.on_stop_clicked)
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
-        quit_action.triggered.connect(self.close)
-        import_action = QAction("Import GGUF…", self)
-        import_action.triggered.connect(self.on_import_clicked)
-        self.manager_action = QAction("Model manager…", self)
-        self.manager_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
-        self.manager_action.triggered.connect(self.show_model_manager)
-        self.network_action = QAction("Network activity…", self)
-        self.network_action.triggered.connect(self.show_network_activity)
+        def action(text: str, slot: Callable[[], object], *keys: str) -> QAction:
+            made = QAction(text, self)
+            made.setShortcuts([QKeySequence(k) for k in keys])
+            made.triggered.connect(slot)
+            self.addAction(made)  # shortcuts work wherever the focus is
+            return made
+
+        new = QKeySequence(QKeySequence.StandardKey.New).toString()
+        quit_keys = QKeySequence(QKeySequence.StandardKey.Quit).toString()
+        self.actions_by_name = {
+            "new": action("New chat", self.on_sidebar_new_requested, new),
+            "search": action("Search conversations…", self.show_search, "Ctrl+F", "Ctrl+K"),
+            "stop": action("Stop the reply (or cancel an edit)", self.on_stop_clicked, "Esc"),
+            "regenerate": action("Regenerate the last answer", self.regenerate_last, "Ctrl+R"),
+            "continue": action("Continue the last answer", self.continue_last, "Ctrl+E"),
+            "composer": action("Focus the message box", self.focus_composer, "Ctrl+L"),
+            "next": action("Next conversation", lambda: self.sidebar.select_next(1), "Ctrl+PgDown"),
+            "previous": action(
+                "Previous conversation", lambda: self.sidebar.select_next(-1), "Ctrl+PgUp"
+            ),
+            "inspect": action("Show the last prompt…", self.inspect_last, "Ctrl+I"),
+            "settings": action("Show or hide chat settings", self.settings_button.toggle, "Ctrl+,"),
+            "zoom_in": action("Zoom in", lambda: self.zoom(1), "Ctrl++", "Ctrl+="),
+            "zoom_out": action("Zoom out", lambda: self.zoom(-1), "Ctrl+-"),
+            "zoom_reset": action("Actual size", lambda: self.zoom(0), "Ctrl+0"),
+            "import_chats": action("Import conversations…", self.import_conversations),
+            "export_chat": action("Export this conversation…", self.export_current, "Ctrl+S"),
+            "export_all": action("Export all conversations…", self.export_all),
+            "import": action("Import GGUF…", self.on_import_clicked),
+            "manager": action("Model manager…", self.show_model_manager, "Ctrl+Shift+M"),
+            "network": action("Network activity…", self.show_network_activity),
+            "shortcuts": action("Keyboard shortcuts…", self.show_shortcuts, "F1"),
+            "quit": action("Quit", self.close, quit_keys),
+        }
+        a = self.actions_by_name
+        self.manager_action = a["manager"]
+        self.network_action = a["network"]
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
-        file_menu.addActions([new_chat, import_action])
+        file_menu.addActions([a["new"], a["import"], a["import_chats"]])
+        file_menu.addActions([a["export_chat"], a["export_all"]])
         file_menu.addSeparator()
-        file_menu.addAction(quit_action)
+        file_menu.addAction(a["quit"])
         chat_menu = menus.addMenu("&Chat")
-        chat_menu.addAction(stop)
+        chat_menu.addActions(
+            [a[k] for k in ("search", "stop", "regenerate", "continue", "inspect", "composer")]
+        )
+        chat_menu.addActions([a["next"], a["previous"]])
+        view_menu = menus.addMenu("&View")
+        theme_menu = view_menu.addMenu("Theme")
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in theme.THEMES:
+            choice = QAction("Follow the system" if name == "system" else name.capitalize(), group)
+            choice.setCheckable(True)
+            choice.setChecked(name == self.settings.theme)
+            choice.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            theme_menu.addAction(choice)
+            self.theme_actions[name] = choice
+        view_menu.addActions([a["zoom_in"], a["zoom_out"], a["zoom_reset"], a["settings"]])
         tools_menu = menus.addMenu("&Tools")
         tools_menu.addActions([self.manager_action, self.network_action])
-        self.addActions([new_chat, stop, quit_action])
+        help_menu = menus.addMenu("&Help")
+        help_menu.addAction(a["shortcuts"])
 
     def _connect(self) -> None:
         self.sidebar.conversation_selected.connect(self.on_sidebar_conversation_selected)
@@ -269,9 +375,24 @@ class MainWindow(QMainWindow):
         self.sidebar.rename_requested.connect(self.on_sidebar_rename_requested)
         self.sidebar.delete_requested.connect(self.on_sidebar_delete_requested)
         self.sidebar.filter_changed.connect(self.on_sidebar_filter_changed)
+        self.sidebar.pin_requested.connect(self.on_sidebar_pin_requested)
+        self.sidebar.restore_requested.connect(self.on_sidebar_restore_requested)
+        self.sidebar.export_requested.connect(self.export_conversation)
+        self.sidebar.empty_trash_requested.connect(self.on_sidebar_empty_trash_requested)
+        self.sidebar.trash_toggled.connect(self.on_sidebar_trash_toggled)
         self.composer.submitted.connect(self.on_composer_submitted)
         self.chat_view.continue_requested.connect(self.on_chat_view_continue_requested)
         self.chat_view.regenerate_requested.connect(self.on_chat_view_regenerate_requested)
+        self.chat_view.edit_requested.connect(self.on_chat_view_edit_requested)
+        self.chat_view.delete_requested.connect(self.on_chat_view_delete_requested)
+        self.chat_view.inspect_requested.connect(self.show_inspector)
+        self.chat_view.version_requested.connect(self.on_chat_view_version_requested)
+        self.chat_view.copied.connect(lambda what: self.statusBar().showMessage(what, 2500))
+        self.edit_cancel.clicked.connect(self.cancel_edit)
+        self.settings_panel.preset_chosen.connect(self.on_settings_preset_chosen)
+        self.settings_panel.save_preset_requested.connect(self.on_settings_save_preset)
+        self.settings_panel.manage_presets_requested.connect(self.show_presets)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self.on_color_scheme_changed)
         self.composer.large_paste.connect(self.on_composer_large_paste)
         self.composer.textChanged.connect(self._count_timer.start)
         self._count_timer.timeout.connect(self.request_token_count)
@@ -298,12 +419,17 @@ class MainWindow(QMainWindow):
         c.reply_finished.connect(self.on_controller_reply_finished)
         c.reply_failed.connect(self.on_controller_reply_failed)
         c.busy_changed.connect(self.on_controller_busy_changed)
+        c.status.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        c.title_changed.connect(self.on_controller_title_changed)
 
     # -- start-up ------------------------------------------------------------------
 
     def start(self) -> None:
         """Fill the sidebar, then read model headers off the GUI thread and auto-load."""
+        self.apply_look()
+        self.guarded(lambda: self.core.conversations.empty_trash(older_than_days=TRASH_DAYS))
         self.refresh_conversations()
+        self.refresh_presets()
         self.settings_panel.set_params(GenerationParams())
         self.refresh_models(autoload=True)
         self._data_version = self.guarded(self.core.db.data_version) or -1
@@ -466,7 +592,7 @@ class MainWindow(QMainWindow):
         self.show_notice(message, error=True)
 
     def show_notice(self, message: str, *, error: bool = False) -> None:
-        color = "#b42318" if error else "#57606a"
+        color = self.look.error if error else self.look.muted
         self.notice.setStyleSheet(f"color: {color};")
         self.notice.setText(redact(message))
         self.notice.setVisible(bool(message))
@@ -493,9 +619,10 @@ class MainWindow(QMainWindow):
         ready = self.controller.state is ModelState.READY
         generating = self.controller.generating_conversation is not None
         loading = self.controller.state is ModelState.LOADING
-        self.composer.setEnabled(ready and not generating)
+        trash = self.sidebar.showing_trash  # conversations in the trash are read-only
+        self.composer.setEnabled(ready and not generating and not trash)
         self.chat_view.set_actions_enabled(ready and not generating and not loading)
-        self.send_button.setEnabled(ready and not generating)
+        self.send_button.setEnabled(ready and not generating and not trash)
         self.send_button.setVisible(not generating)
         self.stop_button.setVisible(generating)
         self.load_button.setEnabled(not loading and not generating and bool(self.models))
@@ -512,10 +639,13 @@ class MainWindow(QMainWindow):
 
     def refresh_conversations(self) -> None:
         text = self.sidebar.filter.text()
+        trash = self.sidebar.showing_trash
 
         def fetch(offset: int, limit: int) -> list[ConversationSummary]:
             rows = self.guarded(
-                lambda: self.core.conversations.summaries(text, limit=limit, offset=offset)
+                lambda: self.core.conversations.summaries(
+                    text, limit=limit, offset=offset, trash=trash
+                )
             )
             return rows or []
 
@@ -534,12 +664,25 @@ class MainWindow(QMainWindow):
         try:
             conversation = self.core.conversations.get(conversation_id)
             messages = self.core.conversations.active_path(conversation_id)
+            tree = self.core.conversations.children(conversation_id)
         except DesktopChatError as exc:
             self.show_error(str(exc))
             return
+        self.cancel_edit()
         self.current_conversation = conversation_id
         self._displayed_leaf = conversation.active_leaf_id
-        self.chat_view.show_conversation(conversation_id, messages)
+        self.chat_view.show_conversation(conversation_id, messages, versions(messages, tree))
+        last_reply = next((m for m in reversed(messages) if m.role is Role.ASSISTANT), None)
+        stats = last_reply.stats if last_reply is not None else None
+        if stats is not None:
+            self.show_context(messages, stats.summarized_messages, stats.dropped_messages)
+            system = stats.system_tokens
+            history = stats.prompt_tokens - system
+            self.context_meter.set_usage(
+                system, history, stats.completion_tokens, stats.context_size
+            )
+        else:
+            self.context_meter.set_usage(0, 0, 0, 0)
         self.settings_panel.set_params(conversation.params)
         if self.controller.generating_conversation == conversation_id:
             streaming = messages[-1] if messages else None
@@ -606,25 +749,73 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def on_sidebar_delete_requested(self, conversation_id: int) -> None:
+        """To the trash, with Undo; in the trash, for good (after asking)."""
         if self.controller.generating_conversation == conversation_id:
             self.show_error("Stop the reply before deleting this conversation.")
             return
-        conversation = self.guarded(lambda: self.core.conversations.get(conversation_id))
+        repo = self.core.conversations
+        conversation = self.guarded(lambda: repo.get(conversation_id))
         if conversation is None:
             return
-        if not self.confirm(
-            "Delete conversation",
-            f"Delete “{conversation.title}” and all its messages? This cannot be undone.",
-        ):
-            return
+        if self.sidebar.showing_trash:
+            if not self.confirm(
+                "Delete for good",
+                f"Delete “{conversation.title}” and all its messages for good? "
+                "This cannot be undone.",
+            ):
+                return
+            action: Callable[[], None] = lambda: repo.delete(conversation_id)  # noqa: E731
+        else:
+            action = lambda: repo.move_to_trash(conversation_id)  # noqa: E731
         try:
-            self.core.conversations.delete(conversation_id)
+            action()
         except DesktopChatError as exc:
             self.show_error(str(exc))
             return
         if self.current_conversation == conversation_id:
             self.open_conversation(None)
         self.refresh_conversations()
+        if not self.sidebar.showing_trash:
+            self.offer_action(
+                f"Moved “{conversation.title}” to the trash.",
+                ("Undo", lambda: self.on_sidebar_restore_requested(conversation_id)),
+            )
+
+    @Slot(int)
+    def on_sidebar_restore_requested(self, conversation_id: int) -> None:
+        self.clear_action()
+        self.guarded(lambda: self.core.conversations.restore_from_trash(conversation_id))
+        self.refresh_conversations()
+        if not self.sidebar.showing_trash:
+            self.open_conversation(conversation_id)
+            self.refresh_conversations()
+
+    @Slot(int)
+    def on_sidebar_pin_requested(self, conversation_id: int) -> None:
+        repo = self.core.conversations
+        self.guarded(lambda: repo.set_pinned(conversation_id, not repo.is_pinned(conversation_id)))
+        self.refresh_conversations()
+
+    @Slot()
+    def on_sidebar_empty_trash_requested(self) -> None:
+        if self.confirm(
+            "Empty trash", "Delete every conversation in the trash for good? This cannot be undone."
+        ):
+            count = self.guarded(self.core.conversations.empty_trash)
+            self.statusBar().showMessage(f"Deleted {count or 0} conversations for good.", 5000)
+            if self.current_conversation is not None and self.sidebar.showing_trash:
+                self.open_conversation(None)
+            self.refresh_conversations()
+
+    @Slot(bool)
+    def on_sidebar_trash_toggled(self, _showing: bool) -> None:
+        self.open_conversation(None)
+        self._update_enabled()
+
+    @Slot(int, str)
+    def on_controller_title_changed(self, conversation_id: int, title: str) -> None:
+        self.refresh_conversations()
+        self.statusBar().showMessage(f"Titled “{title}” (rename it any time)", 5000)
 
     # -- sending ---------------------------------------------------------------------
 
@@ -658,8 +849,12 @@ class MainWindow(QMainWindow):
         conversation_id = self.current_conversation
         self._reload_if_needed(model, params)
         self.show_notice("")
+        self.clear_action()
         self.composer.setReadOnly(True)
-        self.controller.send(conversation_id, text, params)
+        self._sending_edit = self.editing is not None
+        self.controller.send(conversation_id, text, params, edit_of=self.editing)
+        self.editing = None
+        self.edit_bar.setVisible(False)
         self._update_enabled()
 
     def _reply_settings(self) -> tuple[InstalledModel, GenerationParams] | None:
@@ -704,6 +899,9 @@ class MainWindow(QMainWindow):
     def on_stop_clicked(self) -> None:
         if self.controller.generating_conversation is not None:
             self.controller.stop()
+        elif self.editing is not None:
+            self.cancel_edit()
+            self.composer.clear()
 
     # -- the message being written ---------------------------------------------------
 
@@ -768,7 +966,12 @@ class MainWindow(QMainWindow):
     def on_controller_reply_started(self, started: ReplyStarted) -> None:
         self.composer.setReadOnly(False)
         shown = self.chat_view.conversation_id == started.user_message.conversation_id
-        if started.resumed:  # the composer keeps any draft: it was not what was sent
+        if self._sending_edit:  # a new version of a message: the branch shown changes
+            self._sending_edit = False
+            self.composer.clear()
+            if shown:
+                self.open_conversation(started.user_message.conversation_id)
+        elif started.resumed:  # the composer keeps any draft: it was not what was sent
             if shown:  # the reply, or its new sibling, now ends the displayed branch
                 self.open_conversation(started.user_message.conversation_id)
         else:
@@ -785,9 +988,23 @@ class MainWindow(QMainWindow):
                 f"The {started.dropped_messages} oldest messages no longer fit the "
                 f"{started.context_size:,}-token context and were left out of the prompt."
             )
+        if started.summarized_messages:
+            notes.append(
+                f"The {started.summarized_messages} oldest messages are sent as a summary "
+                "the model wrote (they no longer fit the context)."
+            )
         if "fallback" in started.template:
             notes.append(f"Prompt format: {started.template}.")
         self.show_notice(" ".join(notes))
+        if shown:
+            path = self.guarded(
+                lambda: self.core.conversations.path_to(started.assistant_message.id)
+            )
+            self.show_context(path or [], started.summarized_messages, started.dropped_messages)
+        system = started.system_tokens
+        self.context_meter.set_usage(
+            system, started.prompt_tokens - system, 0, started.context_size
+        )
         self.context_label.setText(f"Context {started.prompt_tokens:,} / {started.context_size:,}")
         self.refresh_conversations()
 
@@ -809,9 +1026,26 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def on_controller_reply_finished(self, result: ReplyResult) -> None:
         if self.chat_view.conversation_id == result.conversation_id:
-            self.chat_view.update_message(result.assistant_message_id, result.text, result.status)
+            self.chat_view.update_message(
+                result.assistant_message_id,
+                result.text,
+                result.status,
+                finish_reason=result.finish_reason.value,
+            )
             self._displayed_leaf = result.assistant_message_id
         stats = result.stats
+        system = stats.system_tokens
+        self.context_meter.set_usage(
+            system, stats.prompt_tokens - system, stats.completion_tokens, stats.context_size
+        )
+        if result.status is MessageStatus.ERROR:  # JSON mode: cut before the JSON was whole
+            self.show_error(
+                "The reply stopped at the max-new-tokens limit before its JSON was complete. "
+                "Raise max new tokens in the chat settings and regenerate it."
+            )
+        elif result.finish_reason.value == "length":
+            self.show_notice("The reply reached the max-new-tokens limit: Continue goes on.")
+        self.announce(f"Reply {result.status.value}: {result.text[:300]}")
         ttft = stats.time_to_first_token
         self.ttft_label.setText(f"First token {ttft * 1000:.0f} ms" if ttft is not None else "")
         speed = stats.tokens_per_second
@@ -825,7 +1059,14 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def on_controller_reply_failed(self, failure: ReplyFailure) -> None:
         self.composer.setReadOnly(False)
+        self._sending_edit = False
         self.show_error(failure.message)
+        if failure.kind == "HistoryFullError":
+            self.offer_action(
+                "This chat's policy is to stop and ask when the history is too long.",
+                ("Leave out the oldest turns", lambda: self.resend_with(Overflow.DROP)),
+                ("Summarize them", lambda: self.resend_with(Overflow.SUMMARIZE)),
+            )
         if failure.started and self.current_conversation == failure.conversation_id:
             self.open_conversation(failure.conversation_id)
             self.show_error(failure.message)
@@ -993,6 +1234,336 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             log.warning("could not save settings: %s", exc)
 
+    # -- branches, edits, deletions ------------------------------------------------------
+
+    def show_context(self, path: list[Message], summarized: int, dropped: int) -> None:
+        """Mark, in the view, where the model's context starts for the latest reply."""
+        kept = [m for m in path if m.role in (Role.USER, Role.ASSISTANT)]
+        first = summarized + dropped
+        if first <= 0 or first >= len(kept):
+            self.chat_view.mark_cut(None, "")
+            return
+        if summarized and not dropped:
+            note = (
+                f"▲ The {summarized} messages above are sent to the model as a summary: "
+                "the whole conversation no longer fits its context."
+            )
+        elif summarized:
+            note = (
+                f"▲ Of the {first} messages above, the model gets the first {summarized} as "
+                f"a summary and not the other {dropped}: the context is full."
+            )
+        else:
+            note = (
+                f"▲ The {dropped} messages above are no longer in the model's context "
+                "(it cannot see them)."
+            )
+        self.chat_view.mark_cut(kept[first].id, note)
+
+    @Slot(int)
+    def on_chat_view_edit_requested(self, message_id: int) -> None:
+        message = self.guarded(lambda: self.core.conversations.get_message(message_id))
+        if message is None or self.controller.busy:
+            return
+        self.editing = message_id
+        self.composer.setPlainText(message.content)
+        self.edit_bar.setVisible(True)
+        self.focus_composer()
+
+    @Slot()
+    def cancel_edit(self) -> None:
+        if self.editing is not None:
+            self.editing = None
+            self.edit_bar.setVisible(False)
+
+    @Slot(int, int)
+    def on_chat_view_version_requested(self, message_id: int, step: int) -> None:
+        """Show the previous or next version of a message, with the branch below it."""
+        conversation_id = self.current_conversation
+        if conversation_id is None or self.controller.generating_conversation is not None:
+            return
+        repo = self.core.conversations
+        message = self.guarded(lambda: repo.get_message(message_id))
+        if message is None:
+            return
+        siblings = repo.children(conversation_id).get(message.parent_id, [])
+        index = siblings.index(message_id) + step
+        if 0 <= index < len(siblings):
+            self.guarded(lambda: repo.switch_branch(conversation_id, siblings[index]))
+            self.open_conversation(conversation_id)
+
+    @Slot(int)
+    def on_chat_view_delete_requested(self, message_id: int) -> None:
+        conversation_id = self.current_conversation
+        if conversation_id is None or self.controller.generating_conversation is not None:
+            self.show_error("Stop the reply before deleting messages.")
+            return
+        deleted = self.guarded(lambda: self.core.conversations.delete_branch(message_id))
+        if deleted is None:
+            return
+        self.open_conversation(conversation_id)
+        count = len(deleted.messages)
+        self.offer_action(
+            f"Deleted {count} message{'s' if count != 1 else ''}.",
+            ("Undo", lambda: self.undo_delete(deleted)),
+        )
+
+    def undo_delete(self, deleted: DeletedBranch) -> None:
+        self.clear_action()
+        self.guarded(lambda: self.core.conversations.undo_delete(deleted))
+        if self.current_conversation == deleted.conversation_id:
+            self.open_conversation(deleted.conversation_id)
+
+    def offer_action(self, text: str, *choices: tuple[str, Callable[[], None]]) -> None:
+        """Show ``text`` with a button for each choice (Undo…) for a while."""
+        self.action_label.setText(text)
+        self._action_callbacks = [callback for _label, callback in choices]
+        for index, button in enumerate(self.action_buttons):
+            button.setVisible(index < len(choices))
+            if index < len(choices):
+                button.setText(choices[index][0])
+                button.setAccessibleName(choices[index][0])
+        self.action_bar.setVisible(True)
+        self._action_timer.start()
+
+    def _run_action(self, index: int) -> None:
+        if index < len(self._action_callbacks):
+            self._action_callbacks[index]()
+
+    @Slot()
+    def clear_action(self) -> None:
+        self._action_timer.stop()
+        self.action_bar.setVisible(False)
+
+    def resend_with(self, policy: Overflow) -> None:
+        """Change the chat's overflow policy and send the message again."""
+        self.clear_action()
+        params = self.settings_panel.params().with_changes(overflow=policy.value)
+        self.settings_panel.set_params(params)
+        self.on_settings_params_changed(params)
+        self.on_composer_submitted()
+
+    def _last(self, role: Role) -> Message | None:
+        return next((m for m in reversed(self.displayed_messages()) if m.role is role), None)
+
+    @Slot()
+    def regenerate_last(self) -> None:
+        last = self._last(Role.ASSISTANT)
+        if last is not None:
+            self._resume(last.id, ResumeMode.REGENERATE)
+
+    @Slot()
+    def continue_last(self) -> None:
+        last = self._last(Role.ASSISTANT)
+        if last is not None:
+            self._resume(last.id, ResumeMode.CONTINUE)
+
+    @Slot()
+    def focus_composer(self) -> None:
+        self.composer.setFocus()
+        cursor = self.composer.textCursor()
+        cursor.movePosition(cursor.MoveOperation.End)
+        self.composer.setTextCursor(cursor)
+
+    def announce(self, text: str) -> None:
+        """Tell screen readers (politely: after what they are reading)."""
+        self.last_announcement = text
+        QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(self.chat_view, text))
+
+    # -- dialogs ---------------------------------------------------------------------------
+
+    @Slot(int)
+    def show_inspector(self, message_id: int) -> PromptInspector | None:
+        repo = self.core.conversations
+        message = self.guarded(lambda: repo.get_message(message_id))
+        if message is None:
+            return None
+        record = self.guarded(lambda: repo.prompt_for(message_id))
+        dialog = PromptInspector(message, record, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.dialogs["inspector"] = dialog
+        return dialog
+
+    @Slot()
+    def inspect_last(self) -> None:
+        last = self._last(Role.ASSISTANT)
+        if last is not None:
+            self.show_inspector(last.id)
+
+    @Slot()
+    def show_search(self) -> SearchDialog:
+        repo = self.core.conversations
+        dialog = SearchDialog(lambda text, newest: repo.search(text, newest_first=newest), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.hit_chosen.connect(self.open_hit)
+        dialog.show()
+        self.dialogs["search"] = dialog
+        return dialog
+
+    @Slot(object)
+    def open_hit(self, hit: SearchHit) -> None:
+        """Open the conversation on the branch through the message, scrolled to it."""
+        repo = self.core.conversations
+        if self.sidebar.showing_trash:
+            self.sidebar.trash_button.setChecked(False)
+        path = self.guarded(lambda: repo.active_path(hit.conversation_id)) or []
+        if hit.message_id not in {m.id for m in path}:
+            if self.controller.generating_conversation == hit.conversation_id:
+                self.show_error("That message is on another branch: stop the reply first.")
+                return
+            self.guarded(lambda: repo.switch_branch(hit.conversation_id, hit.message_id))
+        self.open_conversation(hit.conversation_id)
+        self.refresh_conversations()
+        self.chat_view.scroll_to_message(hit.message_id)
+
+    @Slot()
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(list(self.actions_by_name.values()), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.dialogs["shortcuts"] = dialog
+        return dialog
+
+    def refresh_presets(self) -> None:
+        presets = self.guarded(self.core.presets.all)
+        self.settings_panel.set_presets(presets or [])
+
+    @Slot(object)
+    def on_settings_preset_chosen(self, preset: Preset) -> None:
+        params = preset.apply(self.settings_panel.params())
+        self.settings_panel.set_params(params)
+        self.on_settings_params_changed(params)
+        self.statusBar().showMessage(f"Using the preset “{preset.name}”", 4000)
+
+    @Slot(object)
+    def on_settings_save_preset(self, params: GenerationParams) -> None:
+        name = self.ask_text("Save as preset", "Name of the new preset:", "")
+        if not name or not name.strip():
+            return
+        try:
+            saved = self.core.presets.save(Preset(0, name, params))
+        except (ValueError, DesktopChatError) as exc:
+            self.show_error(f"The preset was not saved: {exc}")
+            return
+        self.refresh_presets()
+        self.statusBar().showMessage(f"Saved the preset “{saved.name}”", 4000)
+
+    @Slot()
+    def show_presets(self) -> PresetsDialog:
+        dialog = PresetsDialog(self.core.presets, self.settings_panel.params, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.changed.connect(self.refresh_presets)
+        dialog.show()
+        self.dialogs["presets"] = dialog
+        return dialog
+
+    # -- export and import -------------------------------------------------------------
+
+    def ask_export_path(self, title: str, name: str) -> tuple[str, str]:
+        """A file to write and its format (md, html, json); ("", "") when cancelled."""
+        path, chosen = QFileDialog.getSaveFileName(
+            self, title, str(Path.home() / name), ";;".join(EXPORT_FILTERS.values())
+        )
+        fmt = next((k for k, v in EXPORT_FILTERS.items() if v == chosen), "")
+        suffix = Path(path).suffix.lstrip(".").lower()
+        return path, suffix if suffix in EXPORT_FILTERS else fmt or "md"
+
+    def ask_import_path(self) -> str:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Import conversations",
+            str(Path.home()),
+            "DesktopChat or ChatGPT export (*.json);;All files (*)",
+        )
+        return path
+
+    @Slot()
+    def export_current(self) -> None:
+        if self.current_conversation is not None:
+            self.export_conversation(self.current_conversation)
+
+    @Slot(int)
+    def export_conversation(self, conversation_id: int) -> None:
+        conversation = self.guarded(lambda: self.core.conversations.get(conversation_id))
+        if conversation is not None:
+            safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in conversation.title)
+            self._export([conversation_id], safe.strip() or "conversation")
+
+    @Slot()
+    def export_all(self) -> None:
+        self._export(None, "conversations")
+
+    def _export(self, ids: list[int] | None, name: str) -> None:
+        path, fmt = self.ask_export_path("Export conversations", name)
+        if not path:
+            return
+        paths = self.core.paths
+
+        def job() -> int:  # on the task pool, with its own connection
+            core = open_core(paths)
+            try:
+                return exchange.export_file(core.conversations, ids, fmt, Path(path))
+            finally:
+                core.close()
+
+        self.tasks.run(
+            job,
+            lambda count: self.statusBar().showMessage(
+                f"Exported {count} conversation{'s' if count != 1 else ''} to {path}", 8000
+            ),
+            self.show_error,
+        )
+
+    @Slot()
+    def import_conversations(self) -> None:
+        path = self.ask_import_path()
+        if not path:
+            return
+        paths = self.core.paths
+
+        def job() -> tuple[list[int], int]:
+            core = open_core(paths)
+            try:
+                return exchange.import_file(core.conversations, Path(path))
+            finally:
+                core.close()
+
+        self.tasks.run(job, self._on_imported, self.show_error)
+
+    def _on_imported(self, result: tuple[list[int], int]) -> None:
+        ids, count = result
+        self.refresh_conversations()
+        self.statusBar().showMessage(
+            f"Imported {len(ids)} conversations ({count:,} messages)", 8000
+        )
+        if ids:
+            self.open_conversation(ids[0])
+            self.refresh_conversations()
+
+    # -- look ---------------------------------------------------------------------------
+
+    def apply_look(self) -> None:
+        self.look = theme.resolve(self.settings.theme)
+        theme.apply(self.look, self.settings.zoom)
+        self.chat_view.set_theme(self.look)
+        self.model_state.setStyleSheet(f"color: {self.look.muted};")
+
+    def set_theme(self, name: str) -> None:
+        self.change_settings(theme=name)
+        self.theme_actions[name].setChecked(True)
+        self.apply_look()
+
+    @Slot()
+    def on_color_scheme_changed(self) -> None:
+        if self.settings.theme == "system":
+            self.apply_look()
+
+    def zoom(self, step: int) -> None:
+        """Font size up (1), down (-1) or back to the default (0)."""
+        self.change_settings(zoom=theme.clamp_zoom(self.settings.zoom + step) if step else 0)
+        self.apply_look()
+
     # -- shutdown -------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -1014,3 +1585,13 @@ class MainWindow(QMainWindow):
         if self.current_conversation is None:
             return []
         return self.core.conversations.active_path(self.current_conversation)
+
+
+def versions(path: list[Message], tree: dict[int | None, list[int]]) -> Branches:
+    """For each message of ``path``: its version's number among its siblings, of how many."""
+    shown: Branches = {}
+    for message in path:
+        siblings = tree.get(message.parent_id, [message.id])
+        if len(siblings) > 1:
+            shown[message.id] = (siblings.index(message.id) + 1, len(siblings))
+    return shown

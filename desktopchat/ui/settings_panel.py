@@ -17,8 +17,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopchat.core.chat import KV_CACHE_TYPES, GenerationParams, default_threads
+from desktopchat.core.chat import (
+    KV_CACHE_TYPES,
+    GenerationParams,
+    Overflow,
+    default_threads,
+    json_schema_problem,
+)
 from desktopchat.core.models.fit import AUTO_GPU_LAYERS
+from desktopchat.core.presets import Preset, format_examples, parse_examples
+
+OVERFLOW_CHOICES = (
+    (Overflow.STOP, "Stop and ask"),
+    (Overflow.DROP, "Leave out the oldest turns"),
+    (Overflow.SUMMARIZE, "Summarize the oldest turns"),
+)
 
 SAVE_DELAY_MS = 400
 
@@ -44,10 +57,51 @@ class SettingsPanel(QWidget):
     params_changed = Signal(object)  # GenerationParams
     save_defaults_requested = Signal(object)
     reset_requested = Signal()
+    preset_chosen = Signal(object)  # Preset
+    save_preset_requested = Signal(object)  # GenerationParams
+    manage_presets_requested = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self.setAccessibleName("Chat settings")
+        self.preset = QComboBox()
+        self.preset.setAccessibleName("Preset")
+        self.preset.setToolTip("A saved assistant: system prompt, settings and examples")
+        self.preset.activated.connect(self.on_preset_activated)
+        self._presets: list[Preset] = []
+        self.save_preset = QPushButton("Save as preset…")
+        self.save_preset.setAccessibleName("Save these settings as a preset")
+        self.save_preset.clicked.connect(lambda: self.save_preset_requested.emit(self.params()))
+        self.manage_presets = QPushButton("Presets…")
+        self.manage_presets.setAccessibleName("Manage presets")
+        self.manage_presets.clicked.connect(self.manage_presets_requested)
+        self.examples = QPlainTextEdit()
+        self.examples.setAccessibleName("Few-shot examples")
+        self.examples.setPlaceholderText("User: a question\nAssistant: the answer to imitate")
+        self.examples.setMaximumHeight(90)
+        self.examples.setToolTip(
+            "Example exchanges sent after the system prompt, never left out: "
+            "lines starting with User: and Assistant:"
+        )
+        self.json_mode = QCheckBox("JSON output")
+        self.json_mode.setAccessibleName("JSON output")
+        self.json_mode.setToolTip(
+            "Constrain replies to valid JSON with a llama.cpp grammar (to the schema below, "
+            "when given); replies are shown pretty-printed"
+        )
+        self.json_schema = QPlainTextEdit()
+        self.json_schema.setAccessibleName("JSON Schema")
+        self.json_schema.setPlaceholderText('Optional JSON Schema, e.g. {"type": "object", …}')
+        self.json_schema.setMaximumHeight(80)
+        self.overflow = QComboBox()
+        self.overflow.setAccessibleName("When the history is too long")
+        for policy, text in OVERFLOW_CHOICES:
+            self.overflow.addItem(text, policy.value)
+        self.overflow.setToolTip(
+            "When the conversation no longer fits the context: stop and ask, leave out "
+            "the oldest turns (the system prompt always stays), or have the model "
+            "summarize them"
+        )
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setPlaceholderText("e.g. You are a concise assistant.")
         self.system_prompt.setMaximumHeight(110)
@@ -78,7 +132,13 @@ class SettingsPanel(QWidget):
         )
         self.kv_cache_type.setAccessibleName("KV cache type")
         form = QFormLayout()
+        presets = QHBoxLayout()
+        presets.addWidget(self.preset, 1)
+        presets.addWidget(self.manage_presets)
+        form.addRow("Preset", presets)
+        form.addRow("", self.save_preset)
         form.addRow("System prompt", self.system_prompt)
+        form.addRow("Examples", self.examples)
         # GenerationParams field -> (label, widget, tooltip): the one list of numeric settings
         rows: dict[str, tuple[str, QSpinBox | QDoubleSpinBox, str]] = {
             "temperature": (
@@ -125,6 +185,9 @@ class SettingsPanel(QWidget):
             widget.setToolTip(tip)
             widget.setAccessibleName(label)
             form.addRow(label, widget)
+        form.addRow("Structured", self.json_mode)
+        form.addRow("JSON Schema", self.json_schema)
+        form.addRow("History too long", self.overflow)
         form.addRow("Advanced", self.flash_attn)
         form.addRow("KV cache", self.kv_cache_type)
         self.system_prompt.setAccessibleName("System prompt")
@@ -157,12 +220,45 @@ class SettingsPanel(QWidget):
             number.valueChanged.connect(self._timer.start)
         self.flash_attn.toggled.connect(self._timer.start)
         self.kv_cache_type.currentTextChanged.connect(self._timer.start)
+        self.examples.textChanged.connect(self._timer.start)
+        self.json_mode.toggled.connect(self._timer.start)
+        self.json_schema.textChanged.connect(self._timer.start)
+        self.overflow.currentIndexChanged.connect(self._timer.start)
+
+    def set_presets(self, presets: list[Preset]) -> None:
+        self._presets = presets
+        with QSignalBlocker(self.preset):
+            self.preset.clear()
+            self.preset.addItem("Choose a preset…", 0)
+            for preset in presets:
+                self.preset.addItem(preset.name, preset.id)
+
+    @Slot(int)
+    def on_preset_activated(self, index: int) -> None:
+        preset = next((p for p in self._presets if p.id == self.preset.itemData(index)), None)
+        if preset is not None:
+            self.preset_chosen.emit(preset)
 
     def set_params(self, params: GenerationParams) -> None:
-        widgets = [self.system_prompt, self.flash_attn, self.kv_cache_type]
+        widgets = [
+            self.system_prompt,
+            self.flash_attn,
+            self.kv_cache_type,
+            self.examples,
+            self.json_mode,
+            self.json_schema,
+            self.overflow,
+        ]
         blockers = [QSignalBlocker(w) for w in [*widgets, *self._numbers.values()]]
         if self.system_prompt.toPlainText() != params.system_prompt:
             self.system_prompt.setPlainText(params.system_prompt)
+        examples = format_examples(params.examples)
+        if self.examples.toPlainText() != examples:
+            self.examples.setPlainText(examples)
+        self.json_mode.setChecked(params.json_mode)
+        if self.json_schema.toPlainText() != params.json_schema:
+            self.json_schema.setPlainText(params.json_schema)
+        self.overflow.setCurrentIndex(max(0, self.overflow.findData(params.overflow)))
         for name, widget in self._numbers.items():
             widget.setValue(getattr(params, name))
         self.flash_attn.setChecked(params.flash_attn)
@@ -171,12 +267,33 @@ class SettingsPanel(QWidget):
         self._timer.stop()
 
     def params(self) -> GenerationParams:
+        """The settings shown. Examples that do not parse are left as they were typed
+        and not used (``problem`` says why)."""
         values = {name: widget.value() for name, widget in self._numbers.items()}
+        try:
+            examples = parse_examples(self.examples.toPlainText())
+        except ValueError:
+            examples = ()
         return GenerationParams(
             system_prompt=self.system_prompt.toPlainText(),
             flash_attn=self.flash_attn.isChecked(),
             kv_cache_type=self.kv_cache_type.currentText(),
+            examples=examples,
+            json_mode=self.json_mode.isChecked(),
+            json_schema=self.json_schema.toPlainText(),
+            overflow=str(self.overflow.currentData()),
         ).with_changes(**values)
+
+    def problem(self) -> str:
+        """What is wrong with the typed examples or schema ("" when nothing is)."""
+        try:
+            parse_examples(self.examples.toPlainText())
+        except ValueError as exc:
+            return f"Examples: {exc}"
+        schema = self.json_schema.toPlainText()
+        if self.json_mode.isChecked() and schema.strip():
+            return json_schema_problem(schema)
+        return ""
 
     def flush(self) -> None:
         """Emit pending changes now (before a send, or when switching conversations)."""
@@ -186,6 +303,7 @@ class SettingsPanel(QWidget):
 
     @Slot()
     def on_timer_timeout(self) -> None:
+        self.note.setText(self.problem())
         self.params_changed.emit(self.params())
 
     @Slot()

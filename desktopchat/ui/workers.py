@@ -32,11 +32,25 @@ from desktopchat.core.paths import AppPaths
 log = logging.getLogger(__name__)
 
 
+class _Superseded(threading.Event):
+    """A cancel flag that is set as soon as the window asks for another reply: the app's
+    own requests (automatic titles) never make a reply wait."""
+
+    def __init__(self, worker: InferenceWorker) -> None:
+        super().__init__()
+        self._worker = worker
+        self._request = worker.reply_requests
+
+    def is_set(self) -> bool:
+        return self._worker.reply_requests != self._request
+
+
 @dataclass(frozen=True)
 class ReplyFailure:
     conversation_id: int
     message: str
     started: bool  # False: nothing was stored, the user's text is still theirs
+    kind: str = ""  # the error's class name (HistoryFullError: offer the other policies)
 
 
 class InferenceWorker(QObject):
@@ -70,6 +84,7 @@ class InferenceWorker(QObject):
         self._close_service: Callable[[], None] = lambda: None
         self._started = False
         self.latest_count_request = 0  # set from the GUI thread; older requests are skipped
+        self.reply_requests = 0  # counted on the GUI thread: replies asked for so far
 
     def _ready(self) -> tuple[Engine, ChatService]:
         """Create the engine and this thread's database connection on first use."""
@@ -109,12 +124,18 @@ class InferenceWorker(QObject):
             self._engine.unload()
         self.model_unloaded.emit()
 
-    @Slot(int, str, object)
-    def generate(self, conversation_id: int, text: str, params: GenerationParams) -> None:
+    @Slot(int, str, object, int)
+    def generate(
+        self, conversation_id: int, text: str, params: GenerationParams, edit_of: int
+    ) -> None:
+        """Reply to ``text``; with ``edit_of`` (not 0), ``text`` is a new version of that
+        user message."""
         self._run_reply(
             conversation_id,
             params,
-            lambda service: service.reply(conversation_id, text, params, self._cancel, self),
+            lambda service: service.reply(
+                conversation_id, text, params, self._cancel, self, edit_of=edit_of or None
+            ),
         )
 
     @Slot(int, int, str, object)
@@ -140,7 +161,9 @@ class InferenceWorker(QObject):
             _, service = self._ready()
             result = reply(service)
         except DesktopChatError as exc:
-            self.reply_failed.emit(ReplyFailure(conversation_id, str(exc), self._started))
+            self.reply_failed.emit(
+                ReplyFailure(conversation_id, str(exc), self._started, type(exc).__name__)
+            )
             if self._engine is not None and self._engine.loaded is None:
                 self.model_unloaded.emit()  # the engine process died, and the model with it
             return
@@ -156,6 +179,14 @@ class InferenceWorker(QObject):
             )
             return
         self.reply_finished.emit(result)
+        try:  # a title for a new conversation, unless the user asks for a reply first
+            title = service.suggest_title(conversation_id, _Superseded(self))
+            if title is not None:
+                self.title_changed.emit(conversation_id, title)
+        except DesktopChatError as exc:
+            log.info("no automatic title: %s", exc)
+        except Exception:
+            log.exception("writing a title failed")
         try:  # while the user reads the reply
             service.prepare_next_turn(conversation_id, params)
         except DesktopChatError as exc:
