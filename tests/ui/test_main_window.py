@@ -151,14 +151,27 @@ def test_conversations_switch_rename_delete_filter(
     assert window.sidebar.ids() == [second]
     window.sidebar.filter.clear()
 
-    monkeypatch.setattr(window, "confirm", lambda *_: False)
-    window.sidebar.on_delete_triggered()
-    assert len(window.sidebar.ids()) == 2  # declined: nothing deleted
-    monkeypatch.setattr(window, "confirm", lambda *_: True)
+    # Delete moves to the trash at once, with Undo; the trash asks before deleting for good.
     window.sidebar.select_row(0)
     window.sidebar.on_delete_triggered()
     assert window.sidebar.ids() == [first]
     assert window.current_conversation is None
+    assert window.action_bar.isVisible() and "trash" in window.action_label.text()
+    window.action_buttons[0].click()  # Undo
+    assert sorted(window.sidebar.ids()) == sorted([first, second])
+    assert window.current_conversation == second
+    window.sidebar.on_delete_triggered()
+    window.sidebar.trash_button.click()
+    assert window.sidebar.ids() == [second] and not window.composer.isEnabled()
+    window.sidebar.select_row(0)
+    monkeypatch.setattr(window, "confirm", lambda *_: False)
+    window.sidebar.on_delete_triggered()
+    assert window.sidebar.ids() == [second]  # declined: nothing deleted
+    monkeypatch.setattr(window, "confirm", lambda *_: True)
+    window.sidebar.on_delete_triggered()
+    assert window.sidebar.ids() == []
+    window.sidebar.trash_button.click()
+    assert window.sidebar.ids() == [first]
 
 
 def test_markdown_code_copy_and_autoscroll(qtbot: QtBot, make_window: WindowFactory) -> None:
@@ -311,7 +324,8 @@ def test_an_interrupted_reply_is_shown_as_interrupted_and_can_be_continued(
     assert continued.message_id == reply.message_id
     assert continued.text.startswith("Once upon a") and len(continued.text) > len("Once upon a")
     assert continued.header.text() == "Assistant"
-    assert continued.actions_row.isHidden()  # finished: nothing to resume
+    # Finished, unless the token limit cut it (then it can be continued again).
+    assert continued.actions_row.isHidden() == (continued.finish_reason != "length")
     assert window.composer.toPlainText() == "a draft the user is writing"  # draft kept
     # A stopped reply can be written again; the old one stays in the tree.
     stopped = core.conversations.add_message(
@@ -413,12 +427,11 @@ def test_delete_works_while_an_old_notice_is_showing(
     window.refresh_conversations()
     window.sidebar.select_row(0)
     window.show_error("an earlier, unrelated message")
-    monkeypatch.setattr(window, "confirm", lambda *_: True)
     window.sidebar.on_delete_triggered()
     assert window.sidebar.ids() == []
     assert window.current_conversation is None
     assert window.core.conversations.summaries() == []
-    assert conv.id not in window.sidebar.ids()
+    assert window.core.conversations.in_trash(conv.id)
 
 
 def engine_pid(window: MainWindow) -> int:

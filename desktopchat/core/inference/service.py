@@ -132,8 +132,7 @@ class ReplyListener(Protocol):
 
     def on_prompt_progress(self, done: int, total: int) -> None: ...
 
-    def on_status(self, text: str) -> None:
-        """What the service is doing before the reply starts (summarizing old turns)."""
+    # Optional: ``on_status(text)``, what happens before the reply starts (summarizing).
 
 
 class NullListener:
@@ -238,7 +237,9 @@ class ChatService:
         if policy is Overflow.DROP:
             return PlannedPrompt(plan, plan.dropped_messages, 0)
         cut = start + plan.dropped_messages
-        listener.on_status(f"Summarizing the {cut} oldest messages to fit the context…")
+        status = getattr(listener, "on_status", None)
+        if status is not None:
+            status(f"Summarizing the {cut} oldest messages to fit the context…")
         summary = self._summarize(summary, history[start:cut], cancel)
         self._conversations.save_summary(kept[0].conversation_id, kept[cut - 1].id, cut, summary)
         plan = self._render(history[cut:], params, summary, prefill)
