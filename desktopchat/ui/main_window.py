@@ -1043,8 +1043,10 @@ class MainWindow(QMainWindow):
                 "The reply stopped at the max-new-tokens limit before its JSON was complete. "
                 "Raise max new tokens in the chat settings and regenerate it."
             )
-        elif result.finish_reason.value == "length":
-            self.show_notice("The reply reached the max-new-tokens limit: Continue goes on.")
+        elif result.finish_reason.value == "length":  # added to what the start said
+            earlier = self.notice.text() if self.notice.isVisible() else ""
+            note = "The reply reached the max-new-tokens limit: Continue goes on."
+            self.show_notice(f"{earlier} {note}".strip())
         self.announce(f"Reply {result.status.value}: {result.text[:300]}")
         ttft = stats.time_to_first_token
         self.ttft_label.setText(f"First token {ttft * 1000:.0f} ms" if ttft is not None else "")

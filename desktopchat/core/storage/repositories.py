@@ -7,7 +7,7 @@ import re
 import sqlite3
 import time
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 from desktopchat.core.chat import (
     Conversation,
@@ -48,6 +48,7 @@ class DeletedBranch:
     conversation_id: int
     messages: list[Message]  # parents first
     active_leaf_id: int | None  # the conversation's active leaf before the deletion
+    prompts: list[PromptRecord] = field(default_factory=list)  # what their replies received
 
 
 @dataclass(frozen=True)
@@ -501,6 +502,7 @@ class ConversationRepository:
             (message_id,),
         )
         deleted = [_message(r) for r in rows]
+        prompts = [p for p in (self.prompt_for(m.id) for m in deleted) if p is not None]
         siblings = [
             i for i in self.children(conversation.id).get(message.parent_id, []) if i != message_id
         ]
@@ -514,7 +516,7 @@ class ConversationRepository:
             self.switch_branch(conversation.id, siblings[-1])
         elif message.parent_id is not None:
             self.set_active_leaf(conversation.id, message.parent_id)
-        return DeletedBranch(conversation.id, deleted, conversation.active_leaf_id)
+        return DeletedBranch(conversation.id, deleted, conversation.active_leaf_id, prompts)
 
     def undo_delete(self, branch: DeletedBranch) -> None:
         """Put deleted messages back (with new ids) and show the branch shown before."""
@@ -525,6 +527,8 @@ class ConversationRepository:
                 "UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
                 (leaf, branch.conversation_id),
             )
+        for record in branch.prompts:
+            self.save_prompt(replace(record, message_id=ids[record.message_id]))
 
     # -- what the model received -----------------------------------------------------
 
