@@ -10,6 +10,7 @@ import pytest
 
 from desktopchat.app import Core
 from desktopchat.core.chat import GenerationParams, PromptRecord, Role
+from desktopchat.core.inference.service import clean_title_text
 from desktopchat.core.presets import (
     BUILTIN_PRESETS,
     Preset,
@@ -105,6 +106,13 @@ def test_presets_ship_hide_restore_and_travel_as_files(core: Core) -> None:
     ):
         with pytest.raises(PresetFileError, match=reason):
             preset_from_file(bad)
+
+
+def test_model_titles_are_cleaned() -> None:
+    assert clean_title_text("```python\ndef f(): pass\n```") == "def f(): pass"
+    assert clean_title_text('Title: "Paris, the capital".\nMore') == "Paris, the capital"
+    assert clean_title_text("**`Sea` haiku**") == "Sea haiku"
+    assert clean_title_text("```\n```") == ""
 
 
 def test_examples_text_round_trip_and_params_json() -> None:

@@ -315,7 +315,8 @@ class ChatService:
             return 0
         history = history_from(self._conversations.active_path(conversation_id))
         history.append(ChatMessage(Role.USER, _NEXT_MESSAGE))
-        text = self.template_for(model).render([*system_messages(params.system_prompt), *history])
+        preamble = [*system_messages(params.system_prompt), *example_messages(params.examples)]
+        text = self.template_for(model).render([*preamble, *history])
         cut = text.rfind(_NEXT_MESSAGE)
         if cut <= 0:
             return 0
@@ -561,8 +562,10 @@ class ChatService:
 
 def clean_title_text(text: str) -> str:
     """The model's title as one short line, without quotes, a "Title:" label or a period."""
-    line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    line = line.strip().strip("*#").strip()
+    lines = (ln.strip() for ln in text.splitlines())
+    line = next((ln for ln in lines if ln and not ln.startswith("```")), "")
+    line = line.replace("`", "").strip().strip("*#").strip()
     if line.lower().startswith("title:"):
         line = line[6:].strip()
-    return line.strip("\"'“”‘’ ").rstrip(".").strip()
+    quotes = "\"'“”‘’ "
+    return line.strip(quotes).rstrip(".").strip(quotes)
