@@ -263,6 +263,9 @@ class Conversation:
     active_leaf_id: int | None
     model_path: str = ""
     params: GenerationParams = field(default_factory=GenerationParams)
+    pinned: bool = False
+    deleted_at: float | None = None  # in the trash since then
+    title_source: str = "message"  # "message" (the first one), "model" or "user"
 
 
 @dataclass(frozen=True)

@@ -588,8 +588,7 @@ class ChatView(QScrollArea):
         self.stick_to_bottom = False
         self._container.adjustSize()
         self.ensureWidgetVisible(widget, 0, 40)
-        widget.setObjectName("message-found")
-        widget.setStyleSheet("")  # re-polish with the outline
+        widget.setObjectName("message-found")  # outlined, once polished again
         widget.style().unpolish(widget)
         widget.style().polish(widget)
         widget.setFocus()

@@ -7,6 +7,8 @@ from PySide6.QtCore import QRectF, QSize
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from desktopchat.core.chat import GenerationStats
+
 COLORS = ("#8250df", "#0969da", "#1a7f37")  # system, history, reply
 
 
@@ -16,13 +18,26 @@ class ContextMeter(QWidget):
         self.setAccessibleName("Context use")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.usage = (0, 0, 0, 0)  # system, history, reply, context size
-        self.set_usage(0, 0, 0, 0)
+        self.show_stats(None)
 
     def sizeHint(self) -> QSize:
         return QSize(200, 8)
 
-    def set_usage(self, system: int, history: int, reply: int, n_ctx: int) -> None:
-        self.usage = (system, history, reply, n_ctx)
+    def show_stats(self, stats: GenerationStats | None) -> None:
+        """A reply's use of the context (None: nothing sent yet)."""
+        if stats is None:
+            self.set_usage(0, 0, 0, 0)
+        else:
+            self.set_usage(
+                stats.system_tokens,
+                stats.prompt_tokens,
+                stats.completion_tokens,
+                stats.context_size,
+            )
+
+    def set_usage(self, system: int, prompt: int, reply: int, n_ctx: int) -> None:
+        """``system`` tokens of the ``prompt``, then the ``reply``, of ``n_ctx``."""
+        self.usage = (system, prompt - system, reply, n_ctx)
         text = self.text()
         self.setToolTip(text)
         self.setAccessibleDescription(text)

@@ -81,21 +81,23 @@ class ConversationModel(QAbstractListModel):
         self.beginResetModel()
         self._fetch = fetch
         self._today = datetime.date.today()
-        self.rows = []
         self.items = []
-        self._append(fetch(0, at_least))
+        self.rows = fetch(0, at_least)
+        self.items = self._grouped(self.rows)
         self._more = len(self.rows) == at_least
         self.endResetModel()
 
-    def _append(self, batch: list[ConversationSummary]) -> None:
+    def _grouped(self, batch: list[ConversationSummary]) -> list[ConversationSummary | str]:
+        """``batch`` as it follows the items shown: a heading where the group changes."""
         last = next((i for i in reversed(self.items) if isinstance(i, str)), None)
+        items: list[ConversationSummary | str] = []
         for summary in batch:
             group = date_group(summary, self._today)
             if group != last:
-                self.items.append(group)
+                items.append(group)
                 last = group
-            self.items.append(summary)
-        self.rows.extend(batch)
+            items.append(summary)
+        return items
 
     def item_row(self, conversation_row: int) -> int:
         """The list row of the ``conversation_row``-th conversation."""
@@ -141,12 +143,9 @@ class ConversationModel(QAbstractListModel):
         batch = self._fetch(len(self.rows), PAGE)
         self._more = len(batch) == PAGE
         if batch:
+            new_items = self._grouped(batch)
             before = len(self.items)
-            items, rows = list(self.items), list(self.rows)
-            self._append(batch)
-            added = len(self.items) - before
-            self.items, self.rows, new_items = items, rows, self.items[before:]
-            self.beginInsertRows(QModelIndex(), before, before + added - 1)
+            self.beginInsertRows(QModelIndex(), before, before + len(new_items) - 1)
             self.items.extend(new_items)
             self.rows.extend(batch)
             self.endInsertRows()

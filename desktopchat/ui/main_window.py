@@ -46,6 +46,7 @@ from desktopchat.core import exchange, network
 from desktopchat.core.chat import GenerationParams, Message, MessageStatus, Overflow, Role
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.llama_engine import gpu_devices
+from desktopchat.core.inference.prompt import turns
 from desktopchat.core.inference.service import ReplyResult, ReplyStarted, ResumeMode
 from desktopchat.core.models.downloads import Pending
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
@@ -192,7 +193,6 @@ class MainWindow(QMainWindow):
         top.addWidget(self.models_button)
         top.addWidget(self.load_bar)
         top.addWidget(self.settings_button)
-        self.model_state.setStyleSheet("color: #57606a;")
 
         self.chat_view = ChatView()
         self.notice = QLabel()
@@ -676,13 +676,7 @@ class MainWindow(QMainWindow):
         stats = last_reply.stats if last_reply is not None else None
         if stats is not None:
             self.show_context(messages, stats.summarized_messages, stats.dropped_messages)
-            system = stats.system_tokens
-            history = stats.prompt_tokens - system
-            self.context_meter.set_usage(
-                system, history, stats.completion_tokens, stats.context_size
-            )
-        else:
-            self.context_meter.set_usage(0, 0, 0, 0)
+        self.context_meter.show_stats(stats)
         self.settings_panel.set_params(conversation.params)
         if self.controller.generating_conversation == conversation_id:
             streaming = messages[-1] if messages else None
@@ -757,25 +751,24 @@ class MainWindow(QMainWindow):
         conversation = self.guarded(lambda: repo.get(conversation_id))
         if conversation is None:
             return
-        if self.sidebar.showing_trash:
-            if not self.confirm(
-                "Delete for good",
-                f"Delete “{conversation.title}” and all its messages for good? "
-                "This cannot be undone.",
-            ):
-                return
-            action: Callable[[], None] = lambda: repo.delete(conversation_id)  # noqa: E731
-        else:
-            action = lambda: repo.move_to_trash(conversation_id)  # noqa: E731
+        for_good = self.sidebar.showing_trash
+        if for_good and not self.confirm(
+            "Delete for good",
+            f"Delete “{conversation.title}” and all its messages for good? This cannot be undone.",
+        ):
+            return
         try:
-            action()
+            if for_good:
+                repo.delete(conversation_id)
+            else:
+                repo.move_to_trash(conversation_id)
         except DesktopChatError as exc:
             self.show_error(str(exc))
             return
         if self.current_conversation == conversation_id:
             self.open_conversation(None)
         self.refresh_conversations()
-        if not self.sidebar.showing_trash:
+        if not for_good:
             self.offer_action(
                 f"Moved “{conversation.title}” to the trash.",
                 ("Undo", lambda: self.on_sidebar_restore_requested(conversation_id)),
@@ -793,7 +786,7 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def on_sidebar_pin_requested(self, conversation_id: int) -> None:
         repo = self.core.conversations
-        self.guarded(lambda: repo.set_pinned(conversation_id, not repo.is_pinned(conversation_id)))
+        self.guarded(lambda: repo.set_pinned(conversation_id, not repo.get(conversation_id).pinned))
         self.refresh_conversations()
 
     @Slot()
@@ -1001,9 +994,8 @@ class MainWindow(QMainWindow):
                 lambda: self.core.conversations.path_to(started.assistant_message.id)
             )
             self.show_context(path or [], started.summarized_messages, started.dropped_messages)
-        system = started.system_tokens
         self.context_meter.set_usage(
-            system, started.prompt_tokens - system, 0, started.context_size
+            started.system_tokens, started.prompt_tokens, 0, started.context_size
         )
         self.context_label.setText(f"Context {started.prompt_tokens:,} / {started.context_size:,}")
         self.refresh_conversations()
@@ -1034,10 +1026,7 @@ class MainWindow(QMainWindow):
             )
             self._displayed_leaf = result.assistant_message_id
         stats = result.stats
-        system = stats.system_tokens
-        self.context_meter.set_usage(
-            system, stats.prompt_tokens - system, stats.completion_tokens, stats.context_size
-        )
+        self.context_meter.show_stats(stats)
         if result.status is MessageStatus.ERROR:  # JSON mode: cut before the JSON was whole
             self.show_error(
                 "The reply stopped at the max-new-tokens limit before its JSON was complete. "
@@ -1240,7 +1229,7 @@ class MainWindow(QMainWindow):
 
     def show_context(self, path: list[Message], summarized: int, dropped: int) -> None:
         """Mark, in the view, where the model's context starts for the latest reply."""
-        kept = [m for m in path if m.role in (Role.USER, Role.ASSISTANT)]
+        kept = turns(path)
         first = summarized + dropped
         if first <= 0 or first >= len(kept):
             self.chat_view.mark_cut(None, "")

@@ -68,9 +68,9 @@ def test_trash_pins_and_titles(core: Core) -> None:
     assert repo.empty_trash(older_than_days=30) == 1
     assert [s.id for s in repo.summaries()] == [a.id, c.id]
     # Titles: the first message's, then the model's, never over the user's.
-    assert repo.get(a.id).title == "A" and repo.title_source(a.id) == "message"
+    assert repo.get(a.id).title == "A" and repo.get(a.id).title_source == "message"
     assert repo.set_auto_title(a.id, "  Zebra\ncrossings ")
-    assert repo.get(a.id).title == "Zebra crossings" and repo.title_source(a.id) == "model"
+    assert repo.get(a.id).title == "Zebra crossings" and repo.get(a.id).title_source == "model"
     repo.rename(a.id, "Mine")
     assert not repo.set_auto_title(a.id, "Other") and repo.get(a.id).title == "Mine"
 

@@ -286,7 +286,7 @@ def test_list_search_presets_export_import_keyboard_and_look(
     new = window.current_conversation
     assert new is not None
     # An automatic title from the model, off the GUI thread, after the first exchange.
-    qtbot.waitUntil(lambda: repo.title_source(new) == "model", timeout=60_000)
+    qtbot.waitUntil(lambda: repo.get(new).title_source == "model", timeout=60_000)
     qtbot.waitUntil(lambda: window.sidebar.title(0) == repo.get(new).title, timeout=10_000)
     assert window.sidebar.groups() == ["Today", "Previous 7 days"]
     assert window.sidebar.ids() == [new, old]
@@ -296,7 +296,7 @@ def test_list_search_presets_export_import_keyboard_and_look(
     monkeypatch.setattr(window, "ask_text", lambda *_: "My own title")
     window.sidebar.select_row(1)
     window.sidebar.on_rename_triggered()
-    assert repo.title_source(new) == "user"
+    assert repo.get(new).title_source == "user"
     assert not repo.set_auto_title(new, "Model title")  # never replaces the user's
 
     # Search: highlighted snippets, both orders; choosing opens the message, scrolled to.

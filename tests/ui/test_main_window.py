@@ -431,7 +431,7 @@ def test_delete_works_while_an_old_notice_is_showing(
     assert window.sidebar.ids() == []
     assert window.current_conversation is None
     assert window.core.conversations.summaries() == []
-    assert window.core.conversations.in_trash(conv.id)
+    assert window.core.conversations.get(conv.id).deleted_at is not None
 
 
 def engine_pid(window: MainWindow) -> int:

@@ -15,7 +15,7 @@ import operator
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
@@ -272,9 +272,15 @@ def system_messages(system_prompt: str) -> list[ChatMessage]:
     return [ChatMessage(Role.SYSTEM, system_prompt)] if system_prompt.strip() else []
 
 
-def history_from(messages: Sequence[Any]) -> list[ChatMessage]:
-    """Stored messages to template messages; stored system messages are skipped (the
+M = TypeVar("M", bound=Any)
+
+
+def turns(messages: Sequence[M]) -> list[M]:
+    """The user and assistant messages: stored system messages are skipped (the
     conversation's system prompt is the one that counts)."""
-    return [
-        ChatMessage(m.role, m.content) for m in messages if m.role in (Role.USER, Role.ASSISTANT)
-    ]
+    return [m for m in messages if m.role in (Role.USER, Role.ASSISTANT)]
+
+
+def history_from(messages: Sequence[Any]) -> list[ChatMessage]:
+    """Stored messages (their turns) to template messages."""
+    return [ChatMessage(m.role, m.content) for m in turns(messages)]

@@ -50,6 +50,7 @@ from desktopchat.core.inference.prompt import (
     history_from,
     plan_prompt,
     system_messages,
+    turns,
 )
 from desktopchat.core.storage.repositories import ConversationRepository
 
@@ -212,7 +213,7 @@ class ChatService:
         """The prompt for the history in ``path`` followed by ``user_text`` (when not
         empty), after the chat's overflow policy: stop and say so, drop the oldest turns,
         or summarize them with the model (summaries are stored and reused)."""
-        kept = [m for m in path if m.role in (Role.USER, Role.ASSISTANT)]
+        kept = turns(path)
         history = history_from(kept)
         if user_text:
             history.append(ChatMessage(Role.USER, user_text))
@@ -284,10 +285,10 @@ class ChatService:
         unless the user named the conversation. Stops as soon as ``cancel`` is set (a
         new reply was asked for: titles never delay replies). Returns the new title."""
         model = self._engine.loaded
-        if model is None or self._conversations.title_source(conversation_id) != "message":
+        if model is None or self._conversations.get(conversation_id).title_source != "message":
             return None
         path = self._conversations.active_path(conversation_id)
-        kept = [m for m in path if m.role in (Role.USER, Role.ASSISTANT)]
+        kept = turns(path)
         if len(kept) != 2 or kept[1].status is not MessageStatus.COMPLETE:
             return None
         user, answer = (m.content[:TITLE_SOURCE_CHARS] for m in kept)

@@ -103,6 +103,9 @@ def _conversation(row: sqlite3.Row) -> Conversation:
         active_leaf_id=row["active_leaf_id"],
         model_path=row["model_path"],
         params=GenerationParams.from_json(row["params_json"]),
+        pinned=bool(row["pinned"]),
+        deleted_at=row["deleted_at"],
+        title_source=row["title_source"],
     )
 
 
@@ -213,32 +216,14 @@ class ConversationRepository:
             )
             return cursor.rowcount == 1
 
-    def title_source(self, conversation_id: int) -> str:
-        rows = self._db.query(
-            "SELECT title_source FROM conversations WHERE id = ?", (conversation_id,)
-        )
-        if not rows:
-            raise NotFoundError(f"There is no conversation {conversation_id}.")
-        return str(rows[0][0])
-
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
         self._update(conversation_id, "pinned = ?", (int(pinned),))
-
-    def is_pinned(self, conversation_id: int) -> bool:
-        rows = self._db.query("SELECT pinned FROM conversations WHERE id = ?", (conversation_id,))
-        return bool(rows and rows[0][0])
 
     def move_to_trash(self, conversation_id: int) -> None:
         self._update(conversation_id, "deleted_at = ?", (time.time(),))
 
     def restore_from_trash(self, conversation_id: int) -> None:
         self._update(conversation_id, "deleted_at = NULL", ())
-
-    def in_trash(self, conversation_id: int) -> bool:
-        rows = self._db.query(
-            "SELECT deleted_at FROM conversations WHERE id = ?", (conversation_id,)
-        )
-        return bool(rows) and rows[0][0] is not None
 
     def empty_trash(self, older_than_days: float | None = None) -> int:
         """Delete for good what is in the trash (only what went in more than
