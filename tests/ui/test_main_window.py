@@ -19,6 +19,9 @@ from tests.ui.conftest import WindowFactory
 pytestmark = pytest.mark.real_model
 
 
+PROMPT = "Write a poem of eight lines about the sea."
+
+
 def small_params(window: MainWindow, **changes: object) -> None:
     params = GenerationParams(n_ctx=2048, n_threads=2, max_tokens=48, temperature=0.0, seed=5)
     window.settings_panel.set_params(params.with_changes(**changes))
@@ -36,10 +39,12 @@ def test_send_streams_and_survives_a_restart(qtbot: QtBot, make_window: WindowFa
     assert window.composer.isEnabled()
     assert "SmolLM2-135M-Instruct" in window.model_picker.currentText()
     assert "Q4_1" in window.model_picker.currentText()
-    small_params(window, max_tokens=64)
+    # A reply long enough to span several repaint ticks on a fast machine: a short one
+    # ("1. Red 2. Blue 3. Green") can finish within one tick and arrive in one update.
+    small_params(window, max_tokens=96)
     updates: list[str] = []
     window.controller.reply_text_changed.connect(lambda _c, _m, text: updates.append(text))
-    send(qtbot, window, "Name three colors.")
+    send(qtbot, window, PROMPT)
     widgets = window.chat_view.messages()
     assert [w.role for w in widgets] == [Role.USER, Role.ASSISTANT]
     reply = widgets[1].text
@@ -60,7 +65,7 @@ def test_send_streams_and_survives_a_restart(qtbot: QtBot, make_window: WindowFa
     reopened.sidebar.select_row(0)
     shown = reopened.chat_view.messages()
     assert [(w.role, w.text) for w in shown] == [
-        (Role.USER, "Name three colors."),
+        (Role.USER, PROMPT),
         (Role.ASSISTANT, reply),
     ]
     small_params(reopened)
