@@ -52,7 +52,7 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     probe = FirstPaint()
     app.installEventFilter(probe)
-    return run_gui(AppPaths.under(Path(sys.argv[1])), sys.argv[:1])
+    return run_gui(AppPaths.under(Path(sys.argv[1])), sys.argv[:1], [])
 
 
 if __name__ == "__main__":

@@ -130,7 +130,9 @@ def configure_logging(paths: AppPaths, *, verbose: bool = False) -> None:
     logging.getLogger("desktopchat.llama").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def run_gui(paths: AppPaths, argv: list[str]) -> int:
+def run_gui(
+    paths: AppPaths, argv: list[str], open_files: list[str], self_test: Path | None = None
+) -> int:
     from desktopchat.ui.application import run_application
 
     return run_application(
@@ -139,4 +141,6 @@ def run_gui(paths: AppPaths, argv: list[str]) -> int:
         open_core=open_core,
         make_engine=make_isolated_engine,
         make_chat_service=make_chat_service,
+        open_files=open_files,
+        self_test=self_test,
     )

@@ -24,7 +24,12 @@ from desktopchat.core.chat import GenerationParams
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.inference.service import ReplyStarted
-from desktopchat.core.models.library import InstalledModel, default_params, human_size
+from desktopchat.core.models.library import (
+    InstalledModel,
+    default_params,
+    human_size,
+    starter_model_path,
+)
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import SecretStore
 from desktopchat.core.settings import AppSettings, load_settings
@@ -35,6 +40,7 @@ log = logging.getLogger("desktopchat.cli")
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+VALUE_OPTIONS = ("--home", "--self-test")  # global options followed by a value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"DesktopChat {__version__}")
     parser.add_argument("--home", help="keep every folder (data, models, logs) under DIR")
     parser.add_argument("--verbose", action="store_true", help="detailed log file")
+    parser.add_argument(
+        "--self-test",
+        metavar="PNG",
+        help="open the window, load the model, save a picture of the window and quit "
+        "(checks an installation)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     chat = commands.add_parser("chat", help="send one message and stream the reply")
@@ -109,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("file", help="the file's name in the repository, as `files` lists it")
     remove = model_commands.add_parser("remove", help="delete a downloaded model (or forget one)")
     remove.add_argument("name")
+    about = commands.add_parser(
+        "about", help="version, engine backend, keychain, folders, and the licences"
+    )
+    about.add_argument("--json", action="store_true")
+    about.add_argument("--licences", action="store_true", help="print every licence text")
     token = commands.add_parser("token", help="the Hugging Face token, kept in the OS keychain")
     token.add_argument(
         "action",
@@ -125,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv, files = split_files(sys.argv[1:] if argv is None else list(argv))
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "bench":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -137,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"desktopchat: cannot use the folder {exc.filename}: {exc.strerror}", file=sys.stderr)
         return EXIT_ERROR
     if args.command is None:
-        return app.run_gui(paths, sys.argv[:1])
+        self_test = Path(args.self_test).resolve() if args.self_test else None
+        return app.run_gui(paths, sys.argv[:1], files, self_test)
     if args.command == "bench":
         return _bench(extra)
     try:
@@ -159,6 +178,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+def split_files(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The arguments, and the .gguf files among them to open in the window (the file
+    manager starts ``desktopchat MODEL.gguf`` for a double-clicked model). Only when
+    every positional argument is one: ``models import X.gguf`` is a command."""
+    positional = [
+        a
+        for i, a in enumerate(argv)
+        if not a.startswith("-") and (i == 0 or argv[i - 1] not in VALUE_OPTIONS)
+    ]
+    if not positional or not all(a.lower().endswith(".gguf") for a in positional):
+        return argv, []
+    return [a for a in argv if a not in positional], positional
+
+
 def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
     core = app.open_core(paths)
     try:
@@ -166,6 +199,8 @@ def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
             return _chat(args, core)
         if args.command == "conversations":
             return _conversations(args, core)
+        if args.command == "about":
+            return _about(args, core)
         if args.command == "token":
             return _token(args.action)
         if args.command in ("export", "import", "search"):
@@ -375,6 +410,45 @@ def _exchange(args: argparse.Namespace, core: Any) -> int:
     wanted = [args.conversation] if args.conversation else None
     written = exchange.export_file(repo, wanted, args.format, Path(args.out))
     print(f"Exported {written} conversations to {args.out}.")
+    return 0
+
+
+def _about(args: argparse.Namespace, core: Any) -> int:
+    from desktopchat.core import notices
+    from desktopchat.core.inference.llama_engine import backend_info, engine_version
+
+    if args.licences:
+        print(notices.notices_text(), end="")
+        return 0
+    info = backend_info()
+    keychain = SecretStore().status()
+    starter = starter_model_path()
+    facts = {
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "engine": f"llama-cpp-python {engine_version()}",
+        "backend": info.summary(),
+        "backends": list(info.backends),
+        "gpus": list(info.gpus),
+        "keychain": asdict(keychain),
+        "starter_model": str(starter) if starter is not None else None,
+        "folders": {k: str(v) for k, v in asdict(core.paths).items()},
+        "components": [
+            {"name": c.name, "version": c.version, "licence": c.licence}
+            for c in notices.components()
+        ],
+    }
+    if args.json:
+        _emit_json(facts)
+        return 0
+    print(f"DesktopChat {__version__} (Python {facts['python']}, {facts['engine']})")
+    print(f"Backend: {facts['backend']}")
+    where = keychain.backend if keychain.available else f"none ({keychain.reason})"
+    print(f"Keychain: {where}")
+    print(f"Starter model: {facts['starter_model'] or 'not installed'}")
+    for name, folder in asdict(core.paths).items():
+        print(f"{name.capitalize()}: {folder}")
+    print("Licences of its components: desktopchat about --licences")
     return 0
 
 

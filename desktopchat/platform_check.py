@@ -84,10 +84,14 @@ def install_command(packages: list[str]) -> str:
     return "sudo apt-get install -y " + " ".join(packages)
 
 
-def check(platform: str, *, install: bool) -> int:
+def check(platform: str, *, install: bool, need_display: bool = True) -> int:
     if not sys.platform.startswith("linux"):
         return 0
-    if platform == "xcb" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if (
+        need_display
+        and platform == "xcb"
+        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    ):
         print(
             "desktopchat: no display found (DISPLAY and WAYLAND_DISPLAY are unset). "
             "Start DesktopChat from a desktop session, or use the command line: "
@@ -137,11 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--install", action="store_true", help="install missing packages (root)")
     parser.add_argument("--platform", default=os.environ.get("QT_QPA_PLATFORM", "xcb") or "xcb")
+    parser.add_argument(
+        "--libraries-only",
+        action="store_true",
+        help="check the libraries without a display (packaging/build.sh bundles them)",
+    )
     args = parser.parse_args(argv)
     platform = args.platform.split(":")[0]
     if platform not in ("xcb", "offscreen"):
         return 0  # wayland and others: nothing we know how to check
-    return check(platform, install=args.install)
+    return check(platform, install=args.install, need_display=not args.libraries_only)
 
 
 if __name__ == "__main__":

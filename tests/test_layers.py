@@ -16,6 +16,7 @@ ADAPTERS = {
     "httpx2": {"core/models/hub.py"},  # huggingface_hub's HTTP client
     "keyring": {"core/secrets.py"},
     "platformdirs": {"core/paths.py"},
+    "packaging": {"core/notices.py"},
     "jinja2": {"core/inference/prompt.py"},
     "markdown_it": {"ui/markdown.py"},
     "pygments": {"ui/markdown.py"},

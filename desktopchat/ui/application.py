@@ -8,22 +8,22 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QSocketNotifier, Qt, QTimer
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QEvent, QObject, QSocketNotifier, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QFileOpenEvent, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from desktopchat import __version__
+from desktopchat import APP_ID, __version__
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import Engine
 from desktopchat.core.inference.service import ChatService
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.settings import load_settings
-from desktopchat.ui.controllers import ChatController
+from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.main_window import MainWindow
 from desktopchat.ui.single_instance import SingleInstance
 from desktopchat.ui.workers import TaskRunner
@@ -31,6 +31,74 @@ from desktopchat.ui.workers import TaskRunner
 log = logging.getLogger(__name__)
 GUI_BUSY_TIMEOUT_MS = 1000
 ICON = Path(__file__).resolve().parent.parent / "resources" / "desktopchat.png"
+
+
+SELF_TEST_TIMEOUT_MS = 180_000
+
+
+class FileOpenEvents(QObject):
+    """Files the system asks us to open as events (macOS Finder, a dock drop)."""
+
+    open_requested = Signal(str)
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        app.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
+            self.open_requested.emit(event.file())
+            return True
+        return super().eventFilter(watched, event)
+
+
+class SelfTest(QObject):
+    """``desktopchat --self-test PNG``: wait for the model, save the painted window, quit.
+    Proves a build works end to end: Qt's plugins, the engine process, the model."""
+
+    def __init__(self, window: MainWindow, picture: Path) -> None:
+        super().__init__(window)
+        self.window = window
+        self.picture = picture
+        self.code = 1
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.on_timer_timeout)
+
+    def start(self) -> None:
+        self.window.controller.model_state_changed.connect(self.on_model_state_changed)
+        self._timer.start(SELF_TEST_TIMEOUT_MS)
+
+    @Slot(object, str)
+    def on_model_state_changed(self, state: ModelState, detail: str) -> None:
+        if state is ModelState.READY:
+            QTimer.singleShot(200, self.finish)  # let the window repaint with the model
+        elif state is ModelState.FAILED:
+            self.fail(f"the model did not load: {detail}")
+
+    @Slot()
+    def on_timer_timeout(self) -> None:
+        self.fail("the model did not load in time")
+
+    def finish(self) -> None:
+        self._timer.stop()
+        picture = self.window.grab()
+        loaded = self.window.controller.loaded
+        if picture.isNull() or not picture.save(str(self.picture), "PNG") or loaded is None:
+            self.fail(f"cannot save the window's picture to {self.picture}")
+            return
+        print(
+            f"self-test: painted the window ({picture.width()}x{picture.height()}) with "
+            f"{loaded.name} on {loaded.backend}; saved {self.picture}",
+            flush=True,
+        )
+        self.code = 0
+        self.window.close()
+
+    def fail(self, why: str) -> None:
+        self._timer.stop()
+        print(f"desktopchat: self-test failed: {why}", file=sys.stderr, flush=True)
+        self.window.close()
 
 
 def build_window(
@@ -122,16 +190,23 @@ def run_application(
     open_core: Callable[..., Any],
     make_engine: Callable[[], Engine],
     make_chat_service: Callable[[Any, Engine], ChatService],
+    open_files: Sequence[str] = (),
+    self_test: Path | None = None,
 ) -> int:
+    """The window's event loop. ``open_files``: .gguf files to import (a double-click in
+    the file manager). ``self_test``: load the starter model, save a picture of the
+    painted window there and quit (0 when all of that worked; for packagers)."""
     app = QApplication.instance() or QApplication(argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("DesktopChat")
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("desktopchat")
+    app.setDesktopFileName(APP_ID)  # Wayland finds the icon and name by it
     if ICON.is_file():
         app.setWindowIcon(QIcon(str(ICON)))
+    files = [str(Path(f).resolve()) for f in open_files]
+    opened = FileOpenEvents(app)  # macOS sends double-clicked files as events
     instance = SingleInstance(paths)
-    if instance.activate_running():
+    if self_test is None and instance.activate_running(files):
         print(
             "desktopchat: DesktopChat is already running with this data folder; "
             "its window was brought to the front.",
@@ -152,11 +227,18 @@ def run_application(
         QMessageBox.critical(None, "DesktopChat cannot start", str(exc))
         return 1
     instance.activate_requested.connect(window.bring_to_front)
+    instance.open_requested.connect(window.open_file)
+    opened.open_requested.connect(window.open_file)
     install_excepthook(window, paths)
     wakeup = stop_on_signals(window)
     window.show()
     window.start()
-    code = app.exec()
+    for path in files:
+        window.open_file(path)
+    test = SelfTest(window, self_test) if self_test is not None else None
+    if test is not None:
+        test.start()
+    code = app.exec() if test is None else (app.exec() or test.code)
     if not window.database_damaged:  # else the next start checks (and recovers) first
         paths.session_marker.unlink(missing_ok=True)
     signal.set_wakeup_fd(-1)

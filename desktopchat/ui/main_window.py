@@ -45,12 +45,13 @@ from desktopchat.app import Core, open_core
 from desktopchat.core import exchange, network
 from desktopchat.core.chat import GenerationParams, Message, MessageStatus, Overflow, Role
 from desktopchat.core.errors import DesktopChatError
-from desktopchat.core.inference.llama_engine import gpu_devices
+from desktopchat.core.inference.llama_engine import backend_info, engine_version, gpu_devices
 from desktopchat.core.inference.prompt import turns
 from desktopchat.core.inference.service import ReplyResult, ReplyStarted, ResumeMode
 from desktopchat.core.models.downloads import Pending
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.library import InstalledModel, default_params, human_size
+from desktopchat.core.notices import Component, components
 from desktopchat.core.presets import Preset
 from desktopchat.core.secrets import SecretStore, redact
 from desktopchat.core.settings import AppSettings, save_settings
@@ -63,6 +64,7 @@ from desktopchat.core.storage.repositories import (
     SearchHit,
 )
 from desktopchat.ui import theme
+from desktopchat.ui.about_dialog import AboutDialog
 from desktopchat.ui.chat_view import Branches, ChatView
 from desktopchat.ui.context_meter import ContextMeter
 from desktopchat.ui.controllers import ChatController, ModelState
@@ -336,6 +338,7 @@ class MainWindow(QMainWindow):
             "manager": action("Model manager…", self.show_model_manager, "Ctrl+Shift+M"),
             "network": action("Network activity…", self.show_network_activity),
             "shortcuts": action("Keyboard shortcuts…", self.show_shortcuts, "F1"),
+            "about": action("About DesktopChat…", self.show_about),
             "quit": action("Quit", self.close, quit_keys),
         }
         a = self.actions_by_name
@@ -367,7 +370,7 @@ class MainWindow(QMainWindow):
         tools_menu = menus.addMenu("&Tools")
         tools_menu.addActions([self.manager_action, self.network_action])
         help_menu = menus.addMenu("&Help")
-        help_menu.addAction(a["shortcuts"])
+        help_menu.addActions([a["shortcuts"], a["about"]])
 
     def _connect(self) -> None:
         self.sidebar.conversation_selected.connect(self.on_sidebar_conversation_selected)
@@ -715,6 +718,16 @@ class MainWindow(QMainWindow):
         self.show()
         self.raise_()
         self.activateWindow()
+
+    @Slot(str)
+    def open_file(self, path: str) -> None:
+        """A file the system asked us to open (a double-clicked .gguf): import it where
+        it is, and choose it."""
+        self.bring_to_front()
+        if not path.lower().endswith(".gguf"):
+            self.show_error(f"DesktopChat opens GGUF models (.gguf files), not {Path(path).name}.")
+            return
+        self.import_model(Path(path))
 
     @Slot(int)
     def on_sidebar_conversation_selected(self, conversation_id: int) -> None:
@@ -1109,7 +1122,8 @@ class MainWindow(QMainWindow):
                 else ""
             )
             self.model_state.setText(
-                f"Loaded {loaded.name} · context {loaded.n_ctx:,}{capped}{template}"
+                f"Loaded {loaded.name} on {loaded.backend} · context {loaded.n_ctx:,}"
+                f"{capped}{template}"
             )
             self.model_state.setToolTip(
                 f"{loaded.config.path}\nloaded in {loaded.load_seconds:.2f} s, "
@@ -1414,6 +1428,27 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         self.dialogs["shortcuts"] = dialog
+        return dialog
+
+    def show_about(self) -> AboutDialog:
+        """The version, backend and licences; the engine and the package metadata are
+        read on the task pool (loading llama.cpp's library can take a moment)."""
+        dialog = self.dialogs.get("about")
+        if not isinstance(dialog, AboutDialog):
+            dialog = AboutDialog(self.core.paths, self)
+            self.dialogs["about"] = dialog
+
+            def facts() -> tuple[str, str, list[Component]]:
+                return backend_info().summary(), engine_version(), components()
+
+            def show(found: tuple[str, str, list[Component]]) -> None:
+                summary, version, parts = found
+                dialog.set_backend(summary, version)
+                dialog.set_components(parts)
+
+            self.tasks.run(facts, show, self.show_error)
+        dialog.show()
+        dialog.raise_()
         return dialog
 
     def refresh_presets(self) -> None:

@@ -1,14 +1,15 @@
 """One window per data folder: a second start hands over to the first one.
 
 The running app listens on a local socket (a Unix socket, or a named pipe on Windows)
-named after its data folder; a second instance connects, asks it to come to the front,
-and exits.
+named after its data folder; a second instance connects, passes on the files it was
+asked to open (a double-clicked .gguf), asks it to come to the front, and exits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
@@ -18,6 +19,7 @@ from desktopchat.core.paths import AppPaths
 log = logging.getLogger(__name__)
 
 ACTIVATE = b"activate\n"
+OPEN = b"open "  # followed by a UTF-8 path and a newline
 TIMEOUT_MS = 1000
 
 
@@ -28,18 +30,22 @@ def server_name(paths: AppPaths) -> str:
 
 class SingleInstance(QObject):
     activate_requested = Signal()
+    open_requested = Signal(str)  # a file path
 
     def __init__(self, paths: AppPaths) -> None:
         super().__init__()
         self.name = server_name(paths)
         self._server: QLocalServer | None = None
 
-    def activate_running(self) -> bool:
-        """If another instance runs, ask it to show itself and return True."""
+    def activate_running(self, files: Sequence[str] = ()) -> bool:
+        """If another instance runs, hand it ``files``, ask it to show itself and
+        return True."""
         socket = QLocalSocket()
         socket.connectToServer(self.name)
         if not socket.waitForConnected(TIMEOUT_MS):
             return False
+        for path in files:
+            socket.write(OPEN + path.encode("utf-8") + b"\n")
         socket.write(ACTIVATE)
         socket.waitForBytesWritten(TIMEOUT_MS)
         socket.disconnectFromServer()
@@ -74,8 +80,12 @@ class SingleInstance(QObject):
             self._read(socket)
 
     def _read(self, socket: QLocalSocket) -> None:
-        if bytes(socket.readAll().data()).startswith(ACTIVATE.strip()):
-            self.activate_requested.emit()
+        while socket.canReadLine():
+            line = bytes(socket.readLine().data())
+            if line.startswith(OPEN):
+                self.open_requested.emit(line[len(OPEN) :].rstrip(b"\n").decode("utf-8"))
+            elif line == ACTIVATE:
+                self.activate_requested.emit()
 
     def close(self) -> None:
         if self._server is not None:

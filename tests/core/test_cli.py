@@ -150,3 +150,20 @@ def test_unreadable_and_locked_database(tmp_path: Path) -> None:
     (bad_home / "data").mkdir(parents=True)
     (bad_home / "data" / "desktopchat.sqlite3").write_bytes(b"garbage" * 1000)
     assert_clean_failure(run(bad_home, "conversations", "list"), "damaged")
+
+
+def test_about_names_the_version_backend_starter_model_and_licences(tmp_path: Path) -> None:
+    result = run(tmp_path, "about", "--json")
+    assert result.returncode == 0, result.stderr
+    about = json.loads(result.stdout)
+    assert about["version"] == __version__
+    assert about["backend"].startswith("CPU") and about["backends"] == ["CPU"]
+    assert about["starter_model"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert about["folders"]["data"] == str(tmp_path / "data")
+    assert about["keychain"]["available"] in (True, False)
+    names = [c["name"] for c in about["components"]]
+    assert names[0] == "desktopchat" and "Qt" in names and "llama.cpp" in names
+    text = run(tmp_path, "about").stdout
+    assert text.startswith(f"DesktopChat {__version__}") and "Backend: CPU" in text
+    licences = run(tmp_path, "about", "--licences").stdout
+    assert "GNU LESSER GENERAL PUBLIC LICENSE" in licences and "ggml authors" in licences

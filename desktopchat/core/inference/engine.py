@@ -53,6 +53,32 @@ class LoadedModel:
     load_seconds: float
     placement: str = "CPU only"  # where the weights went, in words (see OffloadPlan)
     n_gpu_layers: int = 0  # what llama.cpp was given
+    backend: str = "CPU"  # what runs it: "CPU", or the GPU backend ("CUDA", "Metal", ...)
+
+
+CPU_BACKENDS = ("CPU", "BLAS")  # ggml backends that compute on the CPU
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """The llama.cpp build this app runs: its compiled-in backends and what they found."""
+
+    backends: tuple[str, ...]  # ggml's registry: ("CPU",), ("CUDA", "CPU"), ...
+    gpus: tuple[str, ...]  # GPU devices it can use
+    cpu_features: tuple[str, ...]  # the instruction sets it was built for (AVX2, NEON, ...)
+
+    @property
+    def accelerator(self) -> str:
+        """The GPU backend compiled in ("CUDA", "Metal", "Vulkan", ...), or ""."""
+        return next((b for b in self.backends if b not in CPU_BACKENDS), "")
+
+    def summary(self) -> str:
+        cpu = "CPU" + (f" ({' '.join(self.cpu_features)})" if self.cpu_features else "")
+        if not self.accelerator:
+            return cpu
+        if not self.gpus:
+            return f"{self.accelerator} build, but no usable GPU was found: {cpu}"
+        return f"{self.accelerator} on {', '.join(self.gpus)}, and {cpu}"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import functools
 import logging
+import os
 import re
 import threading
 import time
@@ -30,6 +31,7 @@ from desktopchat.core.errors import (
     NoModelLoadedError,
 )
 from desktopchat.core.inference.engine import (
+    BackendInfo,
     Done,
     GenerationEvent,
     LoadConfig,
@@ -176,13 +178,61 @@ def gpu_devices() -> list[GpuDevice]:
     return devices
 
 
+def engine_version() -> str:
+    """llama-cpp-python's version (it pins the llama.cpp it bundles)."""
+    version: str = _import_llama().__version__
+    return version
+
+
+# The instruction sets worth naming from llama_print_system_info (it lists many more).
+_CPU_FEATURES = ("AVX", "AVX2", "AVX512", "AVX_VNNI", "FMA", "F16C", "NEON", "SVE", "DOTPROD")
+
+
+@functools.lru_cache(maxsize=1)
+def backend_info() -> BackendInfo:
+    """Which llama.cpp build this is (CPU, CUDA, Metal, Vulkan, ...) and the GPUs it can
+    use. Loads the library: call it off the GUI thread."""
+    llama_cpp = _import_llama()
+    system = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    flags = {
+        part.split("=")[0].strip() for part in system.split("|") if part.strip().endswith("= 1")
+    }
+    features = tuple(f for f in _CPU_FEATURES if f in flags)
+    try:
+        ggml = _ggml_library(llama_cpp)
+        names = [
+            ggml.ggml_backend_reg_name(ggml.ggml_backend_reg_get(i)).decode("utf-8", "replace")
+            for i in range(ggml.ggml_backend_reg_count())
+        ]
+    except (OSError, AttributeError) as exc:
+        log.warning("cannot list llama.cpp backends: %s", exc)
+        names = ["CPU"]
+    gpus = tuple(d.name for d in gpu_devices())
+    return BackendInfo(tuple(names), gpus, features)
+
+
 def _ggml_library(llama_cpp: Any) -> Any:
-    folder = Path(llama_cpp.__file__).parent / "lib"
-    names = ("libggml.so", "libggml.dylib", "ggml.dll")
-    path = next((folder / n for n in names if (folder / n).exists()), None)
-    if path is None:
-        raise OSError(f"no ggml library in {folder}")
-    ggml = ctypes.CDLL(str(path))
+    """The ggml library llama.cpp already loaded. By its SONAME first: in a PyInstaller
+    bundle llama_cpp/lib/libggml.so is a copy, not a link, of the file the loader chose,
+    and opening it by path would load a second ggml with its own device registry."""
+    ggml = None
+    if hasattr(os, "RTLD_NOLOAD"):
+        try:
+            ggml = ctypes.CDLL("libggml.so.0", mode=os.RTLD_NOLOAD)
+        except OSError:
+            ggml = None
+    if ggml is None:
+        folder = Path(llama_cpp.__file__).parent / "lib"
+        names = ("libggml.so", "libggml.dylib", "ggml.dll")
+        path = next((folder / n for n in names if (folder / n).exists()), None)
+        if path is None:
+            raise OSError(f"no ggml library in {folder}")
+        ggml = ctypes.CDLL(str(path))
+    ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
+    ggml.ggml_backend_reg_get.restype = ctypes.c_void_p
+    ggml.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
+    ggml.ggml_backend_reg_name.restype = ctypes.c_char_p
+    ggml.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
     ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
     ggml.ggml_backend_dev_get.restype = ctypes.c_void_p
     ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
@@ -285,6 +335,7 @@ class LlamaEngine:
             load_seconds=time.perf_counter() - started,
             placement=plan.describe(),
             n_gpu_layers=plan.n_gpu_layers,
+            backend=backend_info().accelerator if plan.n_gpu_layers else "CPU",
         )
         progress(1.0, "Ready")
         return self._loaded
