@@ -53,8 +53,8 @@ ensure_build_tools() {
 ensure_engine() {
   # llama-cpp-python, compiled with our CMake switches: DESKTOPCHAT_CMAKE_ARGS when given
   # (a GPU build), else the switches it was last built with, else the portable ones. A
-  # stamp in the venv remembers them. Never from pip's wheel cache: a cached wheel may
-  # have been built with other switches.
+  # stamp in the venv remembers them. Never from pip's wheel cache: its key ignores
+  # CMAKE_ARGS, so a cached wheel may have been built with other switches.
   local stamp="$VENV/.desktopchat-engine" args="${DESKTOPCHAT_CMAKE_ARGS:-}" built=""
   [ -f "$stamp" ] && built="$(cat "$stamp")"
   if [ -z "$args" ]; then
@@ -66,11 +66,24 @@ ensure_engine() {
   if [ "$built" = "$LLAMA $args" ] && "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
     return 0
   fi
-  ensure_build_tools
-  say "Compiling llama.cpp ($args): about 8 minutes on 2 cores, once."
+  # Our own wheel cache, keyed by the version, the switches, the Python and the machine:
+  # a new venv (a clean checkout, a GPU variant built before) reuses a compiled engine.
+  local key wheels
+  key="$(printf '%s|%s|%s|%s' "$LLAMA" "$args" "$(uname -m)" \
+    "$("$VENV/bin/python" -c 'import sys; print(sys.version_info[:2])')" | sha256sum | cut -c1-16)"
+  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/desktopchat/engine-wheels/$key"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  CMAKE_ARGS="$args" FORCE_CMAKE=1 "$VENV/bin/python" -m pip install --quiet --no-cache-dir \
-    --force-reinstall --no-deps --no-binary llama-cpp-python "$LLAMA"
+  if ! compgen -G "$wheels/llama_cpp_python-*.whl" >/dev/null; then
+    ensure_build_tools
+    say "Compiling llama.cpp ($args): about 8 minutes on 2 cores, once."
+    rm -rf "$wheels.partial"
+    CMAKE_ARGS="$args" FORCE_CMAKE=1 "$VENV/bin/python" -m pip wheel --quiet --no-cache-dir \
+      --no-deps --no-binary llama-cpp-python --wheel-dir "$wheels.partial" "$LLAMA"
+    rm -rf "$wheels"
+    mv "$wheels.partial" "$wheels"
+  fi
+  "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps \
+    "$(compgen -G "$wheels/llama_cpp_python-*.whl" | head -n 1)"
   printf '%s\n' "$LLAMA $args" > "$stamp"
 }
 
