@@ -214,8 +214,12 @@ def test_a_paused_download_continues_where_it_stopped(
             stop.set()
 
     loader = downloader(hub, folders)
+    # Progress is reported every 0.2 s: unthrottled, loopback can deliver all 98 MB between
+    # two reports (CI saw it), and the pause comes too late. 5 ms per 256 KiB: about 2 s.
+    local_hub.state.throttle = 0.005
     with pytest.raises(DownloadStoppedError):
         loader.download(STARTER, listing.revision, model, pause_early, stop)
+    local_hub.state.throttle = 0.0
     (pending,) = loader.pending()
     assert pending.repo_id == STARTER and pending.name == STARTER_FILE
     assert 20_000_000 < pending.done < pending.size
