@@ -77,8 +77,13 @@ ensure_engine() {
     ensure_build_tools
     say "Compiling llama.cpp ($args): about 8 minutes on 2 cores, once."
     rm -rf "$wheels.partial"
-    CMAKE_ARGS="$args" FORCE_CMAKE=1 "$VENV/bin/python" -m pip wheel --quiet --no-cache-dir \
-      --no-deps --no-binary llama-cpp-python --wheel-dir "$wheels.partial" "$LLAMA"
+    if ! CMAKE_ARGS="$args" FORCE_CMAKE=1 "$VENV/bin/python" -m pip wheel --quiet \
+      --no-cache-dir --no-deps --no-binary llama-cpp-python --wheel-dir "$wheels.partial" "$LLAMA"; then
+      say "Compiling llama.cpp ($args) failed; the compiler's messages are above."
+      say "A GPU build needs that GPU's toolkit: CUDA with cuBLAS (nvcc), or a recent Vulkan SDK"
+      say "with glslc (Debian 12's Vulkan 1.3.239 headers are too old: no VK_EXT_layer_settings)."
+      return 1
+    fi
     rm -rf "$wheels"
     mv "$wheels.partial" "$wheels"
   fi
