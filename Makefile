@@ -17,4 +17,4 @@ package-vulkan: ## a Vulkan variant (needs the Vulkan SDK)
 	./packaging/build.sh --gpu vulkan
 
 icons:          ## render assets/desktopchat.svg into every icon size and format
-	.venv/bin/python packaging/make_icons.py
+	QT_QPA_PLATFORM=offscreen .venv/bin/python packaging/make_icons.py
