@@ -24,7 +24,11 @@ NOTICES = Path(__file__).resolve().parent.parent / "resources" / "notices"
 _LICENCE_FILE = re.compile(r"^(LICEN[CS]E|COPYING|NOTICE|COPYRIGHT)", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 _CLASSIFIER = "License :: OSI Approved :: "
-_STARTER = STARTER_DISTRIBUTION.lower()
+
+
+def _normalise(name: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ EXTRA_PARTS = {
         "as separate shared libraries in the application's folder, which you may replace "
         "with your own build of the same Qt version.",
     ),
-    _STARTER: (
+    _normalise(STARTER_DISTRIBUTION): (
         "SmolLM2-135M-Instruct (starter model)",
         "Apache-2.0",
         ("SmolLM2.txt",),
@@ -171,10 +175,6 @@ def _field(meta: metadata.PackageMetadata, name: str) -> str:
     """A metadata field, "" when absent (a missing key raises in some versions)."""
     values = meta.get_all(name) or []
     return str(values[0]) if values else ""
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _applies(requirement: str) -> bool:

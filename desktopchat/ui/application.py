@@ -238,7 +238,7 @@ def run_application(
     test = SelfTest(window, self_test) if self_test is not None else None
     if test is not None:
         test.start()
-    code = app.exec() if test is None else (app.exec() or test.code)
+    code = app.exec() or (test.code if test is not None else 0)
     if not window.database_damaged:  # else the next start checks (and recovers) first
         paths.session_marker.unlink(missing_ok=True)
     signal.set_wakeup_fd(-1)
