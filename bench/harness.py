@@ -32,7 +32,8 @@ from PySide6.QtWidgets import QApplication
 
 import desktopchat
 from bench.history import SEARCH_QUERIES, TOPICS, add_history, make_history
-from desktopchat.app import Core, make_chat_service, make_isolated_engine, open_core
+from desktopchat.app import make_chat_service, make_isolated_engine
+from desktopchat.core.session import Core, open_core
 from desktopchat.core.chat import GenerationParams, Role, default_threads
 from desktopchat.core.inference.engine import LoadConfig, SamplingConfig
 from desktopchat.core.inference.llama_engine import LlamaEngine

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from desktopchat.app import Core, open_core
+from desktopchat.core.session import Core, open_core
 from desktopchat.core.chat import GenerationParams, Role
 from desktopchat.core.paths import AppPaths
 

@@ -31,6 +31,7 @@ from desktopchat.core.models.library import (
     starter_model_path,
 )
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.session import open_core
 from desktopchat.core.secrets import SecretStore
 from desktopchat.core.settings import AppSettings, load_settings
 from desktopchat.core.storage.repositories import SNIPPET_MARKS
@@ -193,7 +194,7 @@ def split_files(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
-    core = app.open_core(paths)
+    core = open_core(paths)
     try:
         if args.command == "chat":
             return _chat(args, core)

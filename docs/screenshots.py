@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from desktopchat import app as composition  # noqa: E402
 from desktopchat.core.chat import GenerationParams  # noqa: E402
 from desktopchat.core.paths import AppPaths  # noqa: E402
+from desktopchat.core.session import open_core  # noqa: E402
 from desktopchat.ui.application import build_window  # noqa: E402
 from desktopchat.ui.controllers import ModelState  # noqa: E402
 from desktopchat.ui.main_window import MainWindow  # noqa: E402
@@ -50,7 +51,7 @@ def main() -> None:
     application = QApplication([])
     window = build_window(
         AppPaths.resolve(None),
-        open_core=composition.open_core,
+        open_core=open_core,
         make_engine=composition.make_isolated_engine,
         make_chat_service=composition.make_chat_service,
     )

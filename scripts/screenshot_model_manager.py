@@ -25,6 +25,7 @@ from desktopchat import app as composition  # noqa: E402
 from desktopchat.core.models.catalog import load_catalog  # noqa: E402
 from desktopchat.core.models.library import starter_model_path  # noqa: E402
 from desktopchat.core.paths import AppPaths  # noqa: E402
+from desktopchat.core.session import open_core  # noqa: E402
 from desktopchat.ui.application import build_window  # noqa: E402
 from tests.hub_server import HostedFile, HostedRepo, HubState, serve_hub  # noqa: E402
 
@@ -54,7 +55,7 @@ def main() -> None:
         os.environ["HF_ENDPOINT"] = hub.url
         window = build_window(
             AppPaths.resolve(None),
-            open_core=composition.open_core,
+            open_core=open_core,
             make_engine=composition.make_isolated_engine,
             make_chat_service=composition.make_chat_service,
         )

@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["DESKTOPCHAT_HOME"] = "/nonexistent-desktopchat-home-set-by-tests"
 
-from desktopchat.app import Core, open_core
+from desktopchat.core.session import Core, open_core
 from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.inference.llama_engine import LlamaEngine
 from desktopchat.core.models.library import starter_model_path

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "desktopchat"
 
 # third-party library -> the only modules allowed to import it
 ADAPTERS = {
-    "llama_cpp": {"core/inference/llama_engine.py"},
+    "llama_cpp": {"core/inference/llama/native.py"},
     "huggingface_hub": {"core/models/hub.py"},
     "httpx2": {"core/models/hub.py"},  # huggingface_hub's HTTP client
     "keyring": {"core/secrets.py"},
@@ -20,12 +20,9 @@ ADAPTERS = {
     "jinja2": {"core/inference/prompt.py"},
     "markdown_it": {"ui/markdown.py"},
     "pygments": {"ui/markdown.py"},
-    "sqlite3": {
-        "core/storage/database.py",
-        "core/storage/repositories.py",
-        "core/storage/backups.py",
-    },
 }
+# libraries whose adapter is a package: only modules under this folder may import them
+ADAPTER_PACKAGES = {"sqlite3": "core/storage/"}
 
 
 def imports_of(path: Path) -> set[str]:
@@ -36,6 +33,8 @@ def imports_of(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+            # "from desktopchat import app" imports the module desktopchat.app
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -75,11 +74,38 @@ def test_each_library_has_one_adapter() -> None:
         for library, allowed in ADAPTERS.items():
             if any(n.split(".")[0] == library for n in names):
                 assert module in allowed, f"{module} imports {library}; only {allowed} may"
+        for library, folder in ADAPTER_PACKAGES.items():
+            if any(n.split(".")[0] == library for n in names):
+                assert module.startswith(folder), f"{module} imports {library}; only {folder}"
+
+
+# what the window process must never import: the composition root (it is built by it),
+# the CLI, and anything that loads llama.cpp (that lives in the engine process only)
+UI_FORBIDDEN = (
+    "desktopchat.app",
+    "desktopchat.cli",
+    "desktopchat.core.inference.llama",
+    "desktopchat.core.inference.engine_host",
+)
+
+
+def test_ui_never_imports_the_composition_root_or_the_llama_adapter() -> None:
+    for module, names in modules().items():
+        if module.startswith("ui/"):
+            bad = {n for n in names if n.startswith(UI_FORBIDDEN)}
+            assert not bad, f"{module} imports {bad}"
+
+
+def test_nothing_below_the_composition_root_imports_it() -> None:
+    for module, names in modules().items():
+        if module not in ("app.py", "__main__.py") and not module.startswith("cli"):
+            bad = {n for n in names if n == "desktopchat.app"}
+            assert not bad, f"{module} imports {bad}"
 
 
 def test_the_layering_check_sees_the_real_imports() -> None:
     found = modules()
-    assert "llama_cpp" in found["core/inference/llama_engine.py"]
+    assert "llama_cpp" in found["core/inference/llama/native.py"]
     assert any(n.startswith("PySide6") for n in found["ui/main_window.py"])
 
 

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopchat.app import Core, open_core
+from desktopchat.core.session import Core, open_core
 from desktopchat.core import exchange, network
 from desktopchat.core.chat import GenerationParams, Message, MessageStatus, Overflow, Role
 from desktopchat.core.errors import DesktopChatError

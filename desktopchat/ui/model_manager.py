@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopchat.app import Core
+from desktopchat.core.session import Core
 from desktopchat.core.chat import GenerationParams
 from desktopchat.core.errors import DesktopChatError, HubAccessError
 from desktopchat.core.models.catalog import CatalogEntry, load_catalog

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.app import Core
+from desktopchat.core.session import Core
 from desktopchat.core.models.architectures import is_supported, unsupported_warning
 from desktopchat.core.models.hub import Hub
 from desktopchat.core.models.manager import check_remote

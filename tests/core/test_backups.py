@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.app import open_core
+from desktopchat.core.session import open_core
 from desktopchat.core.chat import Role
 from desktopchat.core.errors import StorageCorruptError
 from desktopchat.core.paths import AppPaths

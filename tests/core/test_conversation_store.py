@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from desktopchat.app import Core
+from desktopchat.core.session import Core
 from desktopchat.core.chat import GenerationParams, PromptRecord, Role
 from desktopchat.core.inference.service import clean_title_text
 from desktopchat.core.presets import (

@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from desktopchat.app import open_core
+    from desktopchat.core.session import open_core
     from desktopchat.core.chat import MessageStatus, Role
     from desktopchat.core.errors import StorageFullError
     from desktopchat.core.paths import AppPaths

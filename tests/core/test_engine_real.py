@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.app import Core
+from desktopchat.core.session import Core
 from desktopchat.core.chat import FinishReason, GenerationParams, MessageStatus, Role
 from desktopchat.core.errors import (
     ContextOverflowError,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from desktopchat.app import open_core
+from desktopchat.core.session import open_core
 from desktopchat.core.chat import GenerationParams, GenerationStats, MessageStatus, Role
 from desktopchat.core.paths import AppPaths
 from tests.processes import run_cli

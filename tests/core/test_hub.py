@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from desktopchat.app import Core
+from desktopchat.core.session import Core
 from desktopchat.core import network
 from desktopchat.core.errors import (
     ChecksumMismatchError,

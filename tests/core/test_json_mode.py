@@ -9,7 +9,7 @@ import threading
 import jsonschema
 import pytest
 
-from desktopchat.app import Core
+from desktopchat.core.session import Core
 from desktopchat.core.chat import GenerationParams, MessageStatus
 from desktopchat.core.errors import GenerationError
 from desktopchat.core.inference.llama_engine import LlamaEngine

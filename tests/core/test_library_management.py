@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from desktopchat.app import open_core
+from desktopchat.core.session import open_core
 from desktopchat.core.models.elsewhere import (
     GPT4ALL,
     HF_CACHE,

@@ -12,7 +12,7 @@ import pytest
 
 from bench.history import TOPICS
 from bench.history import add_history as history
-from desktopchat.app import Core
+from desktopchat.core.session import Core
 from desktopchat.core.chat import FinishReason, GenerationParams, MessageStatus
 from desktopchat.core.inference.engine import (
     Done,

@@ -159,6 +159,7 @@ def test_the_token_appears_in_no_file_the_app_writes(
         f"""
         import logging
         from desktopchat import app
+        from desktopchat.core.session import open_core
         from desktopchat.core.paths import AppPaths
         from desktopchat.core.secrets import SecretStore
         paths = AppPaths.resolve(None)
@@ -172,7 +173,7 @@ def test_the_token_appears_in_no_file_the_app_writes(
             raise RuntimeError("request failed for " + token)
         except RuntimeError:
             log.exception("download failed")
-        core = app.open_core(paths, check=True)
+        core = open_core(paths, check=True)
         conv = core.conversations.create(title="chat")
         core.close()
         """,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.app import Core
+from desktopchat.core.session import Core
 from desktopchat.core.chat import GenerationParams, GenerationStats, MessageStatus, Role
 from desktopchat.core.errors import (
     NotFoundError,

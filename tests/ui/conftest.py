@@ -9,6 +9,7 @@ from pytestqt.qtbot import QtBot
 
 from desktopchat import app as composition
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.session import open_core
 from desktopchat.ui.application import build_window
 from desktopchat.ui.controllers import ModelState
 from desktopchat.ui.main_window import MainWindow
@@ -23,7 +24,7 @@ def make_window(qtbot: QtBot, paths: AppPaths) -> Iterator[WindowFactory]:
     def factory(*, wait_for_model: bool = True) -> MainWindow:
         window = build_window(
             paths,
-            open_core=composition.open_core,
+            open_core=open_core,
             make_engine=composition.make_isolated_engine,
             make_chat_service=composition.make_chat_service,
         )

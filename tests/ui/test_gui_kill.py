@@ -33,13 +33,14 @@ DRIVER = textwrap.dedent(
     from desktopchat import app as composition
     from desktopchat.core.chat import GenerationParams
     from desktopchat.core.paths import AppPaths
+    from desktopchat.core.session import open_core
     from desktopchat.ui.application import build_window
     from desktopchat.ui.controllers import ModelState
 
     qt = QApplication([])
     window = build_window(
         AppPaths.resolve(None),
-        open_core=composition.open_core,
+        open_core=open_core,
         make_engine=composition.make_isolated_engine,
         make_chat_service=composition.make_chat_service,
     )
@@ -117,9 +118,10 @@ def test_sigkill_of_the_gui_mid_reply_keeps_the_reply_and_ends_the_engine(
 CHURN = textwrap.dedent(
     """
     import sys
-    from desktopchat.app import open_core
+    from desktopchat.core.session import open_core
     from desktopchat.core.chat import Role
     from desktopchat.core.paths import AppPaths
+    from desktopchat.core.session import open_core
 
     core = open_core(AppPaths.resolve(None))
     repo = core.conversations

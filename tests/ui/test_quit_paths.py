@@ -35,7 +35,7 @@ def test_closing_during_a_reply_saves_it_and_stops_fast(
     started = time.perf_counter()
     window.close()
     assert time.perf_counter() - started < 3.0
-    from desktopchat.app import open_core
+    from desktopchat.core.session import open_core
 
     core = open_core(window.core.paths)
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from desktopchat.core.chat import FinishReason, GenerationParams
+from desktopchat.core.models.fit import GpuDevice
 
 ProgressCallback = Callable[[float, str], None]  # fraction 0..1, what is happening
 
@@ -162,4 +163,16 @@ class Engine(Protocol):
     def prefill(self, tokens: list[int]) -> int:
         """Evaluate ``tokens``, the likely start of the next prompt, ahead of time, when
         they extend the context by a little; returns how many were evaluated (0: none)."""
+        ...
+
+    def backend_info(self) -> BackendInfo:
+        """The llama.cpp build that runs models (its backends, GPUs, CPU features).
+        Answered by the process llama.cpp lives in: a ProcessEngine asks its engine process
+        and never loads llama.cpp into the caller's. Slow at first: call it off the GUI
+        thread. Safe to call from any thread, also while a reply streams."""
+        ...
+
+    def gpu_devices(self) -> list[GpuDevice]:
+        """The GPUs the engine can offload to, with their memory (empty on a CPU build).
+        Same rules as ``backend_info``."""
         ...

@@ -277,6 +277,12 @@ class LlamaEngine:
     def loaded(self) -> LoadedModel | None:
         return self._loaded
 
+    def backend_info(self) -> BackendInfo:
+        return backend_info()
+
+    def gpu_devices(self) -> list[GpuDevice]:
+        return gpu_devices()
+
     def load(self, config: LoadConfig, progress: ProgressCallback) -> LoadedModel:
         self.unload()
         started = time.perf_counter()
