@@ -31,8 +31,8 @@ from desktopchat.core.models.library import (
     starter_model_path,
 )
 from desktopchat.core.paths import AppPaths
-from desktopchat.core.session import open_core
 from desktopchat.core.secrets import SecretStore
+from desktopchat.core.session import open_core
 from desktopchat.core.settings import AppSettings, load_settings
 from desktopchat.core.storage.repositories import SNIPPET_MARKS
 
