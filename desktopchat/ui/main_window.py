@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopchat.core.session import Core, open_core
 from desktopchat.core import exchange, network
 from desktopchat.core.chat import GenerationParams, Message, MessageStatus, Overflow, Role
 from desktopchat.core.errors import DesktopChatError
@@ -54,6 +53,7 @@ from desktopchat.core.models.library import InstalledModel, default_params, huma
 from desktopchat.core.notices import Component, components
 from desktopchat.core.presets import Preset
 from desktopchat.core.secrets import SecretStore, redact
+from desktopchat.core.session import Core, open_core
 from desktopchat.core.settings import AppSettings, save_settings
 from desktopchat.core.storage.backups import daily_backup
 from desktopchat.core.storage.database import Database
