@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopchat.core.session import Core
 from desktopchat.core.chat import GenerationParams
 from desktopchat.core.errors import DesktopChatError, HubAccessError
 from desktopchat.core.models.catalog import CatalogEntry, load_catalog
@@ -59,6 +58,7 @@ from desktopchat.core.models.manager import (
 )
 from desktopchat.core.models.remote import ModelFile, RemoteFile, RepoFiles, RepoSummary
 from desktopchat.core.secrets import KeychainError, SecretStore, redact
+from desktopchat.core.session import Core
 from desktopchat.core.settings import AppSettings
 from desktopchat.ui.downloads import DownloadItem, DownloadQueue, DownloadState
 from desktopchat.ui.workers import TaskRunner
