@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.core.session import Core
 from desktopchat.core.models.architectures import is_supported, unsupported_warning
 from desktopchat.core.models.hub import Hub
 from desktopchat.core.models.manager import check_remote
+from desktopchat.core.session import Core
 from tests.gguf_files import tiny_tensors, write_gguf
 from tests.hub_server import HostedFile, HostedRepo, HubState, LocalHub, serve_hub
 
