@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.core.session import open_core
 from desktopchat.core.chat import Role
 from desktopchat.core.errors import StorageCorruptError
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.session import open_core
 from desktopchat.core.storage.backups import daily_backup, recover
 from desktopchat.core.storage.database import Database
 
