@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from desktopchat.core.session import Core
 from desktopchat.core.chat import GenerationParams, PromptRecord, Role
 from desktopchat.core.inference.service import clean_title_text
 from desktopchat.core.presets import (
@@ -19,6 +18,7 @@ from desktopchat.core.presets import (
     parse_examples,
     preset_from_file,
 )
+from desktopchat.core.session import Core
 
 
 def test_branches_delete_and_undo(core: Core) -> None:
