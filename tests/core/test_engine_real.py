@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.core.session import Core
 from desktopchat.core.chat import FinishReason, GenerationParams, MessageStatus, Role
 from desktopchat.core.errors import (
     ContextOverflowError,
@@ -24,6 +23,7 @@ from desktopchat.core.errors import (
 from desktopchat.core.inference.engine import Done, LoadConfig, Piece, SamplingConfig
 from desktopchat.core.inference.llama_engine import LlamaEngine
 from desktopchat.core.inference.service import ChatService, ReplyStarted, ResumeMode
+from desktopchat.core.session import Core
 from tests.gguf_files import copy_gguf, tiny_tensors, write_gguf
 
 pytestmark = pytest.mark.real_model
