@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from desktopchat.core.session import open_core
 from desktopchat.core.chat import GenerationParams, GenerationStats, MessageStatus, Role
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.session import open_core
 from tests.processes import run_cli
 
 
