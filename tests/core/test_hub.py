@@ -15,7 +15,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from desktopchat.core.session import Core
 from desktopchat.core import network
 from desktopchat.core.errors import (
     ChecksumMismatchError,
@@ -33,6 +32,7 @@ from desktopchat.core.models.hub import Hub
 from desktopchat.core.models.library import ModelLibrary
 from desktopchat.core.models.manager import remove_model
 from desktopchat.core.models.remote import UnsafeFileNameError
+from desktopchat.core.session import Core
 from tests.hub_server import (
     GRANTED_TOKEN,
     PLAIN_TOKEN,
