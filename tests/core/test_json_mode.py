@@ -9,11 +9,11 @@ import threading
 import jsonschema
 import pytest
 
-from desktopchat.core.session import Core
 from desktopchat.core.chat import GenerationParams, MessageStatus
 from desktopchat.core.errors import GenerationError
 from desktopchat.core.inference.llama_engine import LlamaEngine
 from desktopchat.core.inference.service import ChatService, ResumeMode
+from desktopchat.core.session import Core
 
 pytestmark = pytest.mark.real_model
 
