@@ -7,7 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-from desktopchat.core.session import open_core
 from desktopchat.core.models.elsewhere import (
     GPT4ALL,
     HF_CACHE,
@@ -16,6 +15,7 @@ from desktopchat.core.models.elsewhere import (
     other_app_folders,
 )
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.session import open_core
 from desktopchat.core.settings import AppSettings, save_settings
 from tests.processes import run_cli
 
