@@ -12,7 +12,6 @@ import pytest
 
 from bench.history import TOPICS
 from bench.history import add_history as history
-from desktopchat.core.session import Core
 from desktopchat.core.chat import FinishReason, GenerationParams, MessageStatus
 from desktopchat.core.inference.engine import (
     Done,
@@ -28,6 +27,7 @@ from desktopchat.core.inference.llama_engine import (
     gpu_devices,
 )
 from desktopchat.core.inference.service import ChatService, ReplyResult
+from desktopchat.core.session import Core
 
 pytestmark = pytest.mark.real_model
 
