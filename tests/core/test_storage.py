@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.core.session import Core
 from desktopchat.core.chat import GenerationParams, GenerationStats, MessageStatus, Role
 from desktopchat.core.errors import (
     NotFoundError,
@@ -16,6 +15,7 @@ from desktopchat.core.errors import (
     StorageLockedError,
     StorageTooNewError,
 )
+from desktopchat.core.session import Core
 from desktopchat.core.storage.database import MIGRATIONS, SCHEMA_VERSION, Database
 from desktopchat.core.storage.repositories import (
     DEFAULT_TITLE,
