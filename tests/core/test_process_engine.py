@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,92 @@ def test_the_child_does_not_outlive_a_killed_app(starter_model: Path, tmp_path: 
         child = int(app.stdout.readline())
         app.kill()
     assert gone_within(child, 10), f"engine process {child} outlived the app"
+
+
+COUNTING = (
+    "<|im_start|>user\nCount from 1 to 300, separated by commas.<|im_end|>\n"
+    "<|im_start|>assistant\n1, 2, 3, 4, 5, 6, 7, 8,"
+)
+LONG = SamplingConfig(0.0, 40, 0.95, 0.05, 1.0, max_tokens=160, seed=1)
+
+
+def test_probing_while_a_reply_streams_answers_at_once_and_the_reply_completes(
+    engine: ProcessEngine,
+) -> None:
+    tokens = engine.tokenize(COUNTING, add_bos=False)
+    alone = list(engine.generate(tokens, LONG, threading.Event()))
+    events: list[object] = []
+    first_piece, finished = threading.Event(), threading.Event()
+
+    def consume() -> None:
+        for event in engine.generate(tokens, LONG, threading.Event()):
+            events.append(event)
+            first_piece.set()
+        finished.set()
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    assert first_piece.wait(60)
+    answers: list[object] = []
+    prober = threading.Thread(target=lambda: answers.append(engine.gpu_devices()))
+    prober.start()
+    info = engine.backend_info()  # from this thread while the inference thread reads
+    prober.join(60)
+    mid_reply = not finished.is_set()
+    consumer.join(120)
+    assert info.backends == ("CPU",) and info.version and answers == [[]]
+    assert mid_reply, "the probe waited for the reply to end"
+    done = events[-1]
+    assert isinstance(done, Done) and done.reason is FinishReason.LENGTH
+    assert done.completion_tokens == LONG.max_tokens
+    text = "".join(e.text for e in events if isinstance(e, Piece))
+    assert text == "".join(e.text for e in alone if isinstance(e, Piece))  # nothing mixed in
+
+
+def test_a_probe_starts_the_engine_process_when_none_runs(starter_model: Path) -> None:
+    engine = ProcessEngine()
+    try:
+        assert engine.pid is None
+        info = engine.backend_info()
+        first = engine.pid
+        assert first is not None and info.backends == ("CPU",)
+        assert info.version == version("llama_cpp_python")
+        engine.load(LoadConfig(starter_model, 512, 1), lambda _f, _s: None)
+        assert engine.pid == first, "the load used the process the probe started"
+        engine.unload()  # ends the child
+        assert engine.pid is None
+        assert engine.gpu_devices() == [] and engine.pid is not None
+    finally:
+        engine.close()
+
+
+def test_probing_never_loads_llama_cpp_into_the_calling_process(starter_model: Path) -> None:
+    """A fresh process that only uses ProcessEngine (probes, a load, a reply) maps no
+    libllama or libggml and never imports llama_cpp."""
+    script = textwrap.dedent(
+        f"""
+        import sys, threading
+        from pathlib import Path
+        from desktopchat.core.inference.engine import LoadConfig, SamplingConfig
+        from desktopchat.core.inference.process_engine import ProcessEngine
+        engine = ProcessEngine()
+        print(engine.backend_info().summary(), engine.gpu_devices())
+        engine.load(LoadConfig(Path({str(starter_model)!r}), 512, 1), lambda f, s: None)
+        tokens = engine.tokenize("Hello", add_bos=False)
+        sampling = SamplingConfig(0.0, 40, 0.95, 0.05, 1.0, max_tokens=4, seed=1)
+        list(engine.generate(tokens, sampling, threading.Event()))
+        engine.backend_info()
+        engine.close()
+        maps = open("/proc/self/maps").read()
+        mapped = sorted({{line.split("/")[-1] for line in maps.splitlines()
+                         if "libllama" in line or "libggml" in line}})
+        print("imported:", [m for m in sys.modules if m.split(".")[0] == "llama_cpp"])
+        print("mapped:", mapped)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("CPU"), done.stdout + done.stderr
+    assert "imported: []" in lines and "mapped: []" in lines, done.stdout

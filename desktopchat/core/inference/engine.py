@@ -67,6 +67,7 @@ class BackendInfo:
     backends: tuple[str, ...]  # ggml's registry: ("CPU",), ("CUDA", "CPU"), ...
     gpus: tuple[str, ...]  # GPU devices it can use
     cpu_features: tuple[str, ...]  # the instruction sets it was built for (AVX2, NEON, ...)
+    version: str = ""  # llama-cpp-python's version (it pins the llama.cpp it bundles)
 
     @property
     def accelerator(self) -> str:

@@ -3,8 +3,10 @@
 Started by ProcessEngine as ``python -m desktopchat --engine-host`` (or the frozen
 executable with ``--engine-host``). Commands arrive on stdin, one at a time, except
 ``cancel``, which a reader thread applies at once so a streaming reply stops within a
-token. Replies, pieces, load progress and log records go out on the original stdout; the
-real file descriptor 1 is pointed at stderr so nothing native can corrupt the stream.
+token, and ``probe`` (which backend and GPUs llama.cpp has), which a probe thread answers
+beside whatever the main loop is doing, so asking never waits for a reply to end.
+Replies, pieces, load progress and log records go out on the original stdout; the real
+file descriptor 1 is pointed at stderr so nothing native can corrupt the stream.
 When stdin closes (the app quit or was killed) the process exits.
 """
 
@@ -60,14 +62,51 @@ def _protocol_streams() -> tuple[IO[bytes], IO[bytes]]:
     return sys.stdin.buffer, out
 
 
+class _Prober:
+    """Answers ``probe`` requests on its own thread: ("probed", id, BackendInfo, devices).
+    A frame is written whole under the writer's lock, so an answer can sit between two
+    pieces of a streaming reply without mixing with them."""
+
+    def __init__(self, engine: LlamaEngine, writer: FrameWriter) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._requests: queue.Queue[int] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="probes", daemon=True)
+        self._thread.start()
+
+    def ask(self, request: int) -> None:
+        self._requests.put(request)
+
+    def _run(self) -> None:
+        while True:
+            request = self._requests.get()
+            try:
+                answer: tuple[Any, ...] = (
+                    "probed",
+                    request,
+                    self._engine.backend_info(),
+                    self._engine.gpu_devices(),
+                )
+            except Exception as exc:
+                logging.getLogger(__name__).error("probe failed:\n%s", traceback.format_exc())
+                answer = ("probe-failed", request, f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(PipeClosedError):
+                self._writer.send(*answer)
+
+
 def _read_commands(
-    stream: IO[bytes], commands: queue.Queue[tuple[Any, ...] | None], cancel: threading.Event
+    stream: IO[bytes],
+    commands: queue.Queue[tuple[Any, ...] | None],
+    cancel: threading.Event,
+    prober: _Prober,
 ) -> None:
     try:
         while True:
             command = receive(stream)
             if command[0] == "cancel":
                 cancel.set()
+            elif command[0] == "probe":
+                prober.ask(command[1])
             else:
                 commands.put(command)
     except (PipeClosedError, OSError):
@@ -116,8 +155,12 @@ def serve(
 ) -> None:
     cancel = threading.Event()
     commands: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+    prober = _Prober(engine, writer)
     reader = threading.Thread(
-        target=_read_commands, args=(inbound, commands, cancel), name="commands", daemon=True
+        target=_read_commands,
+        args=(inbound, commands, cancel, prober),
+        name="commands",
+        daemon=True,
     )
     reader.start()
     while (command := commands.get()) is not None:

@@ -71,10 +71,16 @@ _last_level = [logging.DEBUG]
 _llama_cpp: Any = None
 _log_callback: Any = None  # keep the ctypes callback alive for the process
 _load_lock = threading.Lock()
+_import_lock = threading.Lock()  # the engine process probes from a second thread
 
 
 def _import_llama() -> Any:
     """Import llama_cpp on first use (it costs ~0.2 s) and route its log to ours."""
+    with _import_lock:
+        return _import_llama_locked()
+
+
+def _import_llama_locked() -> Any:
     global _llama_cpp, _log_callback  # noqa: PLW0603 - one process-wide native hook
     if _llama_cpp is None:
         import llama_cpp
@@ -208,7 +214,7 @@ def backend_info() -> BackendInfo:
         log.warning("cannot list llama.cpp backends: %s", exc)
         names = ["CPU"]
     gpus = tuple(d.name for d in gpu_devices())
-    return BackendInfo(tuple(names), gpus, features)
+    return BackendInfo(tuple(names), gpus, features, llama_cpp.__version__)
 
 
 def _ggml_library(llama_cpp: Any) -> Any:

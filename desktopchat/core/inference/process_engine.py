@@ -5,12 +5,18 @@ may kill it for memory. Running it in its own process means that when it dies th
 stays up, the partial reply is already saved, and the user is told what happened. The
 child runs a plain LlamaEngine (see engine_host); this side implements the same Engine
 protocol, so the chat service cannot tell the difference.
+
+One thread (the inference thread) drives loads and replies. ``backend_info`` and
+``gpu_devices`` may be called from any thread at any time: they are answered by the child
+on a side channel (see engine_host's prober), so llama.cpp never loads in this process
+and asking never waits for a streaming reply to end.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import queue
@@ -24,6 +30,7 @@ from typing import IO, Any
 from desktopchat.core import errors
 from desktopchat.core.errors import DesktopChatError, EngineCrashedError, NoModelLoadedError
 from desktopchat.core.inference.engine import (
+    BackendInfo,
     Done,
     GenerationEvent,
     LoadConfig,
@@ -40,11 +47,13 @@ from desktopchat.core.inference.ipc import (
     receive,
     unpack_tokens,
 )
+from desktopchat.core.models.fit import GpuDevice
 
 log = logging.getLogger("desktopchat.engine")
 
 QUIT_TIMEOUT = 2.0  # seconds the child gets to exit before it is killed
 _POLL = 0.02  # how often a waiting call looks at the cancel flag (~2 tokens at 100/s)
+PROBE_TIMEOUT = 120.0  # hang guard: seconds a probe waits for the child's answer
 _DIED = ("died",)
 _LOAD_ADVICE = (
     "The file may be damaged or made for another version of llama.cpp; it will not be "
@@ -75,8 +84,45 @@ def describe_exit(returncode: int | None) -> str:
     return f"it exited unexpectedly (code {returncode})"
 
 
+class _Probes:
+    """The probe requests one child has not answered yet, each waiting on its own queue.
+    Safe from any thread; when the child dies every waiting request hears ``_DIED``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[int, queue.Queue[tuple[Any, ...]]] = {}
+        self._dead = False
+
+    def register(self, request: int) -> queue.Queue[tuple[Any, ...]]:
+        slot: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=1)
+        with self._lock:
+            if self._dead:
+                slot.put(_DIED)
+            else:
+                self._waiting[request] = slot
+        return slot
+
+    def forget(self, request: int) -> None:
+        with self._lock:
+            self._waiting.pop(request, None)
+
+    def answer(self, frame: tuple[Any, ...]) -> None:
+        with self._lock:
+            slot = self._waiting.pop(frame[1], None)
+        if slot is not None:
+            slot.put(frame)
+
+    def fail_all(self) -> None:
+        with self._lock:
+            self._dead = True
+            slots, self._waiting = list(self._waiting.values()), {}
+        for slot in slots:
+            slot.put(_DIED)
+
+
 class ProcessEngine:
-    """An Engine whose llama.cpp lives in a child process. One thread drives it."""
+    """An Engine whose llama.cpp lives in a child process. One thread drives it; the
+    probes (``backend_info``, ``gpu_devices``) may come from any thread."""
 
     def __init__(self) -> None:
         self._command = host_command(
@@ -88,6 +134,10 @@ class ProcessEngine:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
         self._loaded: LoadedModel | None = None
         self._pumps: list[threading.Thread] = []
+        self._probes = _Probes()
+        self._probe_ids = itertools.count(1)
+        # Starting and ending the child: the driving thread and probing threads both may.
+        self._lifecycle = threading.RLock()
 
     # -- the child ---------------------------------------------------------------------
 
@@ -96,6 +146,10 @@ class ProcessEngine:
         return self._process.pid if self._process is not None else None
 
     def _start(self) -> FrameWriter:
+        with self._lifecycle:
+            return self._start_locked()
+
+    def _start_locked(self) -> FrameWriter:
         if self._process is not None and self._writer is not None:
             return self._writer
         env = dict(os.environ, GGML_NO_BACKTRACE="1", PYTHONUNBUFFERED="1")
@@ -112,10 +166,13 @@ class ProcessEngine:
         self._process = process
         self._writer = FrameWriter(process.stdin)
         self._inbox = queue.Queue()
+        self._probes = _Probes()
         self._stderr_tail.clear()
         self._pumps = [
             threading.Thread(
-                target=self._pump_frames, args=(process.stdout, self._inbox), daemon=True
+                target=self._pump_frames,
+                args=(process.stdout, self._inbox, self._probes),
+                daemon=True,
             ),
             threading.Thread(target=self._pump_stderr, args=(process.stderr,), daemon=True),
         ]
@@ -125,16 +182,21 @@ class ProcessEngine:
         return self._writer
 
     @staticmethod
-    def _pump_frames(stream: IO[bytes], inbox: queue.Queue[tuple[Any, ...]]) -> None:
+    def _pump_frames(
+        stream: IO[bytes], inbox: queue.Queue[tuple[Any, ...]], probes: _Probes
+    ) -> None:
         try:
             while True:
                 frame = receive(stream)
                 if frame[0] == "log":
                     _, level, name, message = frame
                     logging.getLogger(name).log(level, "[engine] %s", message)
+                elif frame[0] in ("probed", "probe-failed"):
+                    probes.answer(frame)  # never in the inbox: a reply's frames stay whole
                 else:
                     inbox.put(frame)
         except (PipeClosedError, OSError):
+            probes.fail_all()
             inbox.put(_DIED)
 
     def _pump_stderr(self, stream: IO[bytes]) -> None:
@@ -156,6 +218,10 @@ class ProcessEngine:
 
     def _end_child(self, *, ask_first: bool) -> int | None:
         """Wait for the child to end (asking it to, or killing it if it will not)."""
+        with self._lifecycle:
+            return self._end_child_locked(ask_first=ask_first)
+
+    def _end_child_locked(self, *, ask_first: bool) -> int | None:
         process = self._process
         if process is None:
             return None
@@ -255,6 +321,45 @@ class ProcessEngine:
         self._send("prefill", pack_tokens(tokens))
         evaluated: int = self._receive("while preparing the next turn")[1]
         return evaluated
+
+    def backend_info(self) -> BackendInfo:
+        info: BackendInfo = self._probe()[0]
+        return info
+
+    def gpu_devices(self) -> list[GpuDevice]:
+        devices: list[GpuDevice] = self._probe()[1]
+        return devices
+
+    def _probe(self) -> tuple[Any, ...]:
+        """Ask the child (started if none runs) which backend and GPUs it has. Waits only
+        for that answer, never for a reply in progress. If the child is ended on purpose
+        meanwhile (an unload), asks the next one once."""
+        for _ in range(2):
+            with self._lifecycle:
+                writer = self._start()
+                process, probes = self._process, self._probes
+            request = next(self._probe_ids)
+            slot = probes.register(request)
+            with contextlib.suppress(PipeClosedError):  # it died: the slot hears it
+                writer.send("probe", request)
+            try:
+                frame = slot.get(timeout=PROBE_TIMEOUT)
+            except queue.Empty:
+                probes.forget(request)
+                raise EngineCrashedError(
+                    "The model engine did not say which backend it runs on."
+                ) from None
+            if frame[0] == "probed":
+                return frame[2:]
+            if frame[0] == "probe-failed":
+                raise EngineCrashedError(f"The model engine could not list its backend: {frame[2]}")
+            with self._lifecycle:
+                replaced = self._process is not process
+            if not replaced:  # it crashed: the driving thread reports how
+                break
+        raise EngineCrashedError(
+            "The model engine stopped while it was asked which backend it runs on."
+        )
 
     def _require(self) -> None:
         if self._loaded is None:
