@@ -11,83 +11,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktopchat.core.errors import DesktopChatError, DownloadStoppedError, HubAccessError
+from desktopchat.core.models.download_items import (
+    DiscardJob,
+    DownloadItem,
+    DownloadJob,
+    DownloadState,
+    items_from_pending,
+)
 from desktopchat.core.models.downloads import Pending, Progress
-from desktopchat.core.models.remote import ModelFile, split_name
+from desktopchat.core.models.remote import ModelFile
 
 log = logging.getLogger(__name__)
 
-# download(item, progress, stop) -> the installed path; runs on the download thread.
-DownloadJob = Callable[["DownloadItem", Callable[[Progress], None], threading.Event], Path]
-
-
-class DownloadState(Enum):
-    QUEUED = "Queued"
-    DOWNLOADING = "Downloading"
-    PAUSED = "Paused"
-    FAILED = "Failed"
-    DONE = "Done"
-    CANCELLED = "Cancelled"
-
-
-@dataclass
-class DownloadItem:
-    repo_id: str
-    revision: str
-    name: str  # the model's (first) file name in the repository
-    model: ModelFile | None  # None for a download found on disk, until it is listed again
-    total: int
-    done: int = 0
-    bytes_per_second: float = 0.0
-    state: DownloadState = DownloadState.QUEUED
-    message: str = ""
-    page_url: str = ""  # a gated model's page, when access was refused
-    path: Path | None = None  # once installed
-    pending_parts: tuple[str, ...] = ()  # a download found on disk: its parts' names
-    stop: threading.Event = field(default_factory=threading.Event)
-    cancel_requested: bool = False
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.repo_id, self.name)
-
-    @property
-    def label(self) -> str:
-        return f"{self.repo_id} · {self.model.label if self.model else self.name}"
-
-    @property
-    def seconds_left(self) -> float | None:
-        if self.bytes_per_second <= 0:
-            return None
-        return (self.total - self.done) / self.bytes_per_second
-
-
-def items_from_pending(pending: list[Pending]) -> list[DownloadItem]:
-    """Unfinished downloads found on disk, one item per model (a split model's parts
-    together), to be listed as paused."""
-    items: dict[tuple[str, str], DownloadItem] = {}
-    for part in pending:
-        split = split_name(part.name)
-        group = f"{split.stem}\0split" if split else part.name
-        key = (part.repo_id, group)
-        item = items.get(key)
-        if item is None:
-            item = items[key] = DownloadItem(
-                part.repo_id, part.revision, part.name, None, 0, state=DownloadState.PAUSED
-            )
-            item.message = "Unfinished from an earlier session: resume to continue."
-        item.total += part.size
-        item.done += part.done
-        item.pending_parts += (part.name,)
-    return list(items.values())
+__all__ = ["DownloadItem", "DownloadJob", "DownloadQueue", "DownloadState"]
 
 
 class DownloadQueue(QObject):
@@ -97,7 +39,7 @@ class DownloadQueue(QObject):
     _progress = Signal(object, object)  # from the download thread: item, Progress
     _ended = Signal(object, object, object)  # item, installed path or None, exception or None
 
-    def __init__(self, download: DownloadJob, discard: Callable[[DownloadItem], None]) -> None:
+    def __init__(self, download: DownloadJob, discard: DiscardJob) -> None:
         super().__init__()
         self._download = download
         self._discard = discard
@@ -133,7 +75,7 @@ class DownloadQueue(QObject):
 
     def find(self, repo_id: str, name: str) -> DownloadItem | None:
         for item in self.items:
-            if item.repo_id == repo_id and (item.name == name or name in _part_names(item)):
+            if item.repo_id == repo_id and (item.name == name or name in item.part_names()):
                 return item
         return None
 
@@ -249,7 +191,3 @@ class DownloadQueue(QObject):
             self._discard(item)
         except OSError as exc:
             log.warning("could not delete the partial download of %s: %s", item.name, exc)
-
-
-def _part_names(item: DownloadItem) -> set[str]:
-    return {part.name for part in item.model.parts} if item.model else set(item.pending_parts)

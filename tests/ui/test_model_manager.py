@@ -108,10 +108,10 @@ def test_browse_check_download_use_and_delete(
     assert hub.state.requests == [], "opening the model manager connects to nothing"
 
     # The catalogue: a repository's files, every quantization, the recommended one chosen.
-    dialog.catalogue_table.selectRow(row_of(dialog.catalogue_table, CATALOGUE.name))
-    with qtbot.waitSignal(dialog.files_checked, timeout=30_000):
-        dialog.catalogue_files_button.click()
-    table = dialog.files_table
+    dialog.catalogue_tab.table.selectRow(row_of(dialog.catalogue_tab.table, CATALOGUE.name))
+    with qtbot.waitSignal(dialog.files_tab.files_checked, timeout=30_000):
+        dialog.catalogue_tab.files_button.click()
+    table = dialog.files_tab.table
     assert table.rowCount() == 3
     chosen = table.currentRow()
     assert text(table, chosen, 0) == STARTER_AS
@@ -127,26 +127,28 @@ def test_browse_check_download_use_and_delete(
     # A longer context costs more: the verdict is worked out again from the same headers.
     before = len(hub.requests_to("cdn"))
     first = text(table, chosen, 3)
-    dialog.context_box.setValue(8192)
-    dialog.show_file_checks()
+    dialog.files_tab.context_box.setValue(8192)
+    dialog.files_tab.show_file_checks()
     assert text(table, chosen, 3) != first and len(hub.requests_to("cdn")) == before
 
     # Download it: progress in the queue, then listed in the main window as downloaded.
-    dialog.download_button.click()
+    dialog.files_tab.download_button.click()
     item = window.downloads.items[0]
     qtbot.waitUntil(lambda: item.state is DownloadState.DONE, timeout=60_000)
-    assert text(dialog.downloads_table, 0, 1) == "Done"
+    assert text(dialog.downloads_tab.table, 0, 1) == "Done"
     assert item.path is not None and item.path.parent.name == CATALOGUE.repo.split("/")[1]
     qtbot.waitUntil(lambda: any(m.path == item.path for m in window.models), timeout=20_000)
-    qtbot.waitUntil(lambda: any(m.path == item.path for m in dialog.installed), timeout=20_000)
-    row = next(i for i, m in enumerate(dialog.installed) if m.path == item.path)
-    assert text(dialog.installed_table, row, 1) == "downloaded"
-    assert text(dialog.installed_table, row, 3) == "never"
-    assert text(dialog.installed_table, row, 2).endswith(" MB")
+    qtbot.waitUntil(
+        lambda: any(m.path == item.path for m in dialog.installed_tab.models), timeout=20_000
+    )
+    row = next(i for i, m in enumerate(dialog.installed_tab.models) if m.path == item.path)
+    assert text(dialog.installed_tab.table, row, 1) == "downloaded"
+    assert text(dialog.installed_tab.table, row, 3) == "never"
+    assert text(dialog.installed_tab.table, row, 2).endswith(" MB")
 
     # Use it: it loads in the chat window, and is now "last used".
-    dialog.installed_table.selectRow(row)
-    dialog.use_button.click()
+    dialog.installed_tab.table.selectRow(row)
+    dialog.installed_tab.use_button.click()
     qtbot.waitUntil(
         lambda: (
             window.controller.loaded is not None
@@ -159,23 +161,25 @@ def test_browse_check_download_use_and_delete(
     # Open its folder, then delete it: confirmed, with the space it frees.
     opened: list[str] = []
     patch(dialog, "open_url", opened.append)
-    dialog.refresh_installed()
-    qtbot.waitUntil(lambda: text(dialog.installed_table, row, 3) != "never", timeout=20_000)
-    dialog.installed_table.selectRow(row)
-    dialog.open_folder_button.click()
+    dialog.installed_tab.refresh()
+    qtbot.waitUntil(lambda: text(dialog.installed_tab.table, row, 3) != "never", timeout=20_000)
+    dialog.installed_tab.table.selectRow(row)
+    dialog.installed_tab.open_folder_button.click()
     assert opened == [f"file://{item.path.parent}"]
     questions: list[str] = []
     patch(dialog, "confirm", yes_to(questions))
     window.controller.unload()
-    dialog.delete_button.click()
+    dialog.installed_tab.delete_button.click()
     assert "from the models folder? This frees" in questions[0] and questions[0].endswith("MB.")
     assert "freed" in dialog.notice.text() and not item.path.exists()
     # The starter model cannot be deleted.
-    qtbot.waitUntil(lambda: all(m.path != item.path for m in dialog.installed), timeout=20_000)
-    dialog.installed_table.selectRow(
-        next(i for i, m in enumerate(dialog.installed) if m.source == "starter")
+    qtbot.waitUntil(
+        lambda: all(m.path != item.path for m in dialog.installed_tab.models), timeout=20_000
     )
-    dialog.delete_button.click()
+    dialog.installed_tab.table.selectRow(
+        next(i for i, m in enumerate(dialog.installed_tab.models) if m.source == "starter")
+    )
+    dialog.installed_tab.delete_button.click()
     assert "cannot be removed" in dialog.notice.text()
 
 
@@ -185,23 +189,23 @@ def test_search_gated_models_and_a_session_only_token(
     window = make_window(wait_for_model=False)
     window.secrets = SecretStore(keyring.backends.fail.Keyring())  # no keychain here
     dialog = manager(window)
-    qtbot.waitUntil(lambda: "session only" in dialog.token_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "session only" in dialog.top_bar.token_label.text(), timeout=10_000)
 
-    dialog.sort_picker.setCurrentIndex(1)  # most likes
-    dialog.search_box.setText("GGUF")
-    dialog.search_button.click()
-    qtbot.waitUntil(lambda: dialog.results_table.rowCount() == 4, timeout=20_000)
-    assert text(dialog.results_table, 0, 0) == "test/Liked-GGUF"
-    gated_row = row_of(dialog.results_table, GATED)
-    assert text(dialog.results_table, gated_row, 4) == "Gated"
+    dialog.search_tab.sort_picker.setCurrentIndex(1)  # most likes
+    dialog.search_tab.search_box.setText("GGUF")
+    dialog.search_tab.search_button.click()
+    qtbot.waitUntil(lambda: dialog.search_tab.table.rowCount() == 4, timeout=20_000)
+    assert text(dialog.search_tab.table, 0, 0) == "test/Liked-GGUF"
+    gated_row = row_of(dialog.search_tab.table, GATED)
+    assert text(dialog.search_tab.table, gated_row, 4) == "Gated"
 
     # A gated model: the listing says so, the download is refused with what to do.
-    dialog.results_table.selectRow(gated_row)
-    with qtbot.waitSignal(dialog.files_checked, timeout=30_000):
-        dialog.results_files_button.click()
-    assert "Gated" in dialog.files_title.text()
-    dialog.files_table.selectRow(0)
-    dialog.download_button.click()
+    dialog.search_tab.table.selectRow(gated_row)
+    with qtbot.waitSignal(dialog.files_tab.files_checked, timeout=30_000):
+        dialog.search_tab.files_button.click()
+    assert "Gated" in dialog.files_tab.title.text()
+    dialog.files_tab.table.selectRow(0)
+    dialog.files_tab.download_button.click()
     item = window.downloads.items[0]
     qtbot.waitUntil(lambda: item.state is DownloadState.FAILED, timeout=20_000)
     assert "accept its licence" in dialog.notice.text()
@@ -215,16 +219,18 @@ def test_search_gated_models_and_a_session_only_token(
     patch(dialog, "ask_secret", lambda *_: GRANTED_TOKEN)
     asked: list[str] = []
     patch(dialog, "confirm", yes_to(asked))
-    dialog.set_token_button.click()
+    dialog.top_bar.set_token_button.click()
     qtbot.waitUntil(lambda: "granted-user" in dialog.notice.text(), timeout=20_000)
     assert "this session only" in asked[0] and "no system keychain" in asked[0]
-    assert "for this session only" in dialog.token_label.text()
-    dialog.downloads_table.selectRow(0)
-    dialog.resume_button.click()
+    assert "for this session only" in dialog.top_bar.token_label.text()
+    dialog.downloads_tab.table.selectRow(0)
+    dialog.downloads_tab.resume_button.click()
     qtbot.waitUntil(lambda: item.state is DownloadState.DONE, timeout=60_000)
 
-    dialog.remove_token_button.click()
-    qtbot.waitUntil(lambda: "No Hugging Face token" in dialog.token_label.text(), timeout=10_000)
+    dialog.top_bar.remove_token_button.click()
+    qtbot.waitUntil(
+        lambda: "No Hugging Face token" in dialog.top_bar.token_label.text(), timeout=10_000
+    )
     window.close()
     home = window.core.paths.data.parent
     for path in home.rglob("*"):
@@ -238,19 +244,19 @@ def test_pause_resume_cancel_and_resume_after_a_restart(
     hub.state.throttle = 0.05  # ~5 MB/s: time to pause
     window = make_window(wait_for_model=False)
     dialog = manager(window)
-    with qtbot.waitSignal(dialog.files_checked, timeout=30_000):
+    with qtbot.waitSignal(dialog.files_tab.files_checked, timeout=30_000):
         dialog.open_repo(CATALOGUE.repo)
-    dialog.files_table.selectRow(row_of(dialog.files_table, STARTER_AS))
-    dialog.download_button.click()
+    dialog.files_tab.table.selectRow(row_of(dialog.files_tab.table, STARTER_AS))
+    dialog.files_tab.download_button.click()
     item = window.downloads.items[0]
     qtbot.waitUntil(lambda: item.done > 1_000_000, timeout=30_000)
-    assert item.bytes_per_second > 0 and text(dialog.downloads_table, 0, 3).endswith("/s")
-    assert text(dialog.downloads_table, 0, 4).endswith("s")  # time left
-    dialog.downloads_table.selectRow(0)
-    dialog.pause_button.click()
+    assert item.bytes_per_second > 0 and text(dialog.downloads_tab.table, 0, 3).endswith("/s")
+    assert text(dialog.downloads_tab.table, 0, 4).endswith("s")  # time left
+    dialog.downloads_tab.table.selectRow(0)
+    dialog.downloads_tab.pause_button.click()
     qtbot.waitUntil(lambda: item.state is DownloadState.PAUSED, timeout=10_000)
     paused_at = item.done
-    dialog.resume_button.click()
+    dialog.downloads_tab.resume_button.click()
     qtbot.waitUntil(lambda: item.done > paused_at + 500_000, timeout=30_000)
     window.close()  # closing pauses it; the partial file stays
 
@@ -263,8 +269,8 @@ def test_pause_resume_cancel_and_resume_after_a_restart(
     assert hub.state.requests == [], "an unfinished download does not resume by itself"
     hub.state.throttle = 0.0
     dialog = manager(again)
-    dialog.downloads_table.selectRow(0)
-    dialog.resume_button.click()
+    dialog.downloads_tab.table.selectRow(0)
+    dialog.downloads_tab.resume_button.click()
     qtbot.waitUntil(lambda: left.state is DownloadState.DONE, timeout=60_000)
     ranges = [h.get("range", "") for _p, h in hub.requests_to("cdn")]
     assert ranges and not any(r.startswith("bytes=0-") for r in ranges), "continued"
@@ -274,13 +280,13 @@ def test_pause_resume_cancel_and_resume_after_a_restart(
     dialog.open_repo(GATED)  # another file (the gated one, with a granted token)
     again.secrets = SecretStore(keyring.backends.fail.Keyring())
     again.secrets.set(GRANTED_TOKEN, session_only=True)
-    qtbot.waitUntil(lambda: dialog.files_table.rowCount() == 1, timeout=20_000)
-    dialog.files_table.selectRow(0)
-    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog.files_tab.table.rowCount() == 1, timeout=20_000)
+    dialog.files_tab.table.selectRow(0)
+    dialog.files_tab.download_button.click()
     gated = again.downloads.items[-1]
     qtbot.waitUntil(lambda: gated.done > 500_000, timeout=30_000)
-    dialog.downloads_table.selectRow(len(again.downloads.items) - 1)
-    dialog.cancel_button.click()
+    dialog.downloads_tab.table.selectRow(len(again.downloads.items) - 1)
+    dialog.downloads_tab.cancel_button.click()
     qtbot.waitUntil(lambda: gated.state is DownloadState.CANCELLED, timeout=10_000)
     assert not any((again.core.paths.cache / "downloads").glob("*.part"))
 
@@ -290,7 +296,7 @@ def test_offline_mode_shows_installed_models_only_and_connects_to_nothing(
 ) -> None:
     window = make_window(wait_for_model=False)
     dialog = manager(window)
-    dialog.offline_box.setChecked(True)
+    dialog.top_bar.offline_box.setChecked(True)
     assert window.settings.offline_mode
     for index in (1, 2, 3):
         assert not dialog.tabs.isTabEnabled(index)
@@ -302,7 +308,7 @@ def test_offline_mode_shows_installed_models_only_and_connects_to_nothing(
         dialog.open_repo(CATALOGUE.repo)  # what a stray click could still reach
         qtbot.waitUntil(lambda: refused in dialog.notice.text(), timeout=10_000)
         dialog.show_notice("")
-        dialog.on_search_clicked()
+        dialog.search_tab.on_search_clicked()
         qtbot.waitUntil(lambda: refused in dialog.notice.text(), timeout=10_000)
         window.tasks.wait()
     finally:
@@ -322,26 +328,29 @@ def test_models_in_other_apps_and_the_models_folder(
     shutil.copyfile(starter_model, gpt4all / "smol-chat.gguf")
     window = make_window(wait_for_model=False)
     dialog = manager(window)
-    qtbot.waitUntil(lambda: dialog.found_table.rowCount() == 1, timeout=20_000)
-    assert text(dialog.found_table, 0, 1) == "GPT4All"
-    dialog.found_table.selectRow(0)
-    dialog.use_found_button.click()
+    qtbot.waitUntil(lambda: dialog.installed_tab.found_table.rowCount() == 1, timeout=20_000)
+    assert text(dialog.installed_tab.found_table, 0, 1) == "GPT4All"
+    dialog.installed_tab.found_table.selectRow(0)
+    dialog.installed_tab.use_found_button.click()
     qtbot.waitUntil(lambda: "in place" in dialog.notice.text(), timeout=20_000)
     qtbot.waitUntil(
         lambda: any(m.path == gpt4all / "smol-chat.gguf" for m in window.models), timeout=20_000
     )
-    qtbot.waitUntil(lambda: dialog.found_table.rowCount() == 0, timeout=20_000)
+    qtbot.waitUntil(lambda: dialog.installed_tab.found_table.rowCount() == 0, timeout=20_000)
 
     # Another models folder: downloads go there, the setting is kept.
     chosen = tmp_path / "big-disk"
     patch(dialog, "choose_folder", lambda _start: chosen)
-    dialog.change_folder_button.click()
+    dialog.installed_tab.change_folder_button.click()
     assert window.settings.models_folder == str(chosen)
-    assert window.core.library.models_dir == chosen and str(chosen) in dialog.folder_label.text()
-    with qtbot.waitSignal(dialog.files_checked, timeout=30_000):
+    assert (
+        window.core.library.models_dir == chosen
+        and str(chosen) in dialog.installed_tab.folder_label.text()
+    )
+    with qtbot.waitSignal(dialog.files_tab.files_checked, timeout=30_000):
         dialog.open_repo(CATALOGUE.repo)
-    dialog.files_table.selectRow(row_of(dialog.files_table, STARTER_AS))
-    dialog.download_button.click()
+    dialog.files_tab.table.selectRow(row_of(dialog.files_tab.table, STARTER_AS))
+    dialog.files_tab.download_button.click()
     item = window.downloads.items[0]
     qtbot.waitUntil(lambda: item.state is DownloadState.DONE, timeout=60_000)
     assert item.path is not None and chosen in item.path.parents

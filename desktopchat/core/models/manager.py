@@ -9,13 +9,16 @@ the thread that first connects, so the window and the CLI can use the rest freel
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from desktopchat.core.errors import DesktopChatError, HubError, InvalidModelFileError
 from desktopchat.core.models.architectures import unsupported_warning
-from desktopchat.core.models.downloads import Downloader
+from desktopchat.core.models.download_items import DiscardJob, DownloadItem, DownloadJob
+from desktopchat.core.models.downloads import Downloader, Progress
 from desktopchat.core.models.fit import (
     FitVerdict,
     GpuDevice,
@@ -27,13 +30,15 @@ from desktopchat.core.models.fit import (
 )
 from desktopchat.core.models.gguf import GGUFInfo
 from desktopchat.core.models.library import InstalledModel, human_size, is_inside, model_files
-from desktopchat.core.models.remote import ModelFile, RepoFiles
+from desktopchat.core.models.remote import ModelFile, RemoteFile, RepoFiles
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import KeychainError, SecretStore
+from desktopchat.core.settings import AppSettings
 from desktopchat.core.storage.repositories import ModelRepository
 
 if TYPE_CHECKING:
     from desktopchat.core.models.hub import Hub
+    from desktopchat.core.session import Core
 
 log = logging.getLogger(__name__)
 
@@ -146,3 +151,43 @@ def remove_model(model: InstalledModel, models_dir: Path, records: ModelReposito
         folder = folder.parent
     log.info("removed %s (%s)", path, human_size(freed))
     return Removed(path, freed)
+
+
+def download_job(
+    core: Core, secrets: Callable[[], SecretStore], settings: Callable[[], AppSettings]
+) -> DownloadJob:
+    """What the download thread runs for an item: list the repository again when the
+    item came from an earlier session, then download into the current models folder."""
+
+    def run(
+        item: DownloadItem, progress: Callable[[Progress], None], stop: threading.Event
+    ) -> Path:
+        hub = make_hub(secrets(), offline=settings().offline_mode)
+        if item.model is None:
+            item.model = hub.files(item.repo_id, item.revision).find(item.name)
+        return downloader(core.paths, hub).download(
+            item.repo_id, item.revision, item.model, progress, stop
+        )
+
+    return run
+
+
+def partial_downloads(core: Core) -> Downloader:
+    """The downloader's view of the partial files (listing and deleting; no network)."""
+    return Downloader(core.paths.cache / "downloads", core.paths.models, _no_stream)
+
+
+def discard_job(core: Core) -> DiscardJob:
+    def discard(item: DownloadItem) -> None:
+        parts = (
+            item.model.parts
+            if item.model
+            else tuple(RemoteFile(n, 0, None) for n in item.pending_parts)
+        )
+        partial_downloads(core).discard(item.repo_id, ModelFile(parts))
+
+    return discard
+
+
+def _no_stream(*_args: object) -> NoReturn:
+    raise AssertionError("listing or deleting partial files never downloads")
