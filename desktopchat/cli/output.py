@@ -1,0 +1,64 @@
+"""What the CLI prints: exit codes, JSON on stdout, one-line failures, and the stream
+printer that shows a reply as it is written (stdout) with notes and progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from desktopchat.core.inference.service import ReplyStarted
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def emit_json(value: object) -> None:
+    """``value`` (plain data: dicts, lists, strings, numbers) as indented JSON on stdout."""
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def note(text: str) -> None:
+    """A line for the person at the terminal (stderr: stdout stays the answer)."""
+    print(text, file=sys.stderr)
+
+
+class StreamPrinter:
+    """A ReplyListener for the terminal: the reply's pieces on stdout as they come (unless
+    ``quiet``, when JSON is printed at the end), status and prompt progress on stderr."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.notice = ""
+        self.progress_shown = False
+
+    def on_reply_started(self, started: ReplyStarted) -> None:
+        if started.dropped_messages:
+            self.notice = (
+                f"note: the {started.dropped_messages} oldest messages did not fit the "
+                f"{started.context_size}-token context and were left out of the prompt"
+            )
+        elif started.summarized_messages:
+            self.notice = (
+                f"note: the {started.summarized_messages} oldest messages are in the prompt "
+                "as a summary written by the model"
+            )
+
+    def on_status(self, text: str) -> None:
+        sys.stderr.write(f"{text}\n")
+
+    def on_reply_piece(self, text: str) -> None:
+        if self.progress_shown:
+            sys.stderr.write("\r\033[K")
+            self.progress_shown = False
+        if not self.quiet:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    def on_prompt_progress(self, done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rReading the prompt: {done:,} of {total:,} tokens")
+            sys.stderr.flush()
+            self.progress_shown = True

@@ -1,0 +1,132 @@
+"""The command line's grammar: every command, option and help text (argparse), and how
+``desktopchat MODEL.gguf`` (a double-clicked model) is told apart from a command."""
+
+from __future__ import annotations
+
+import argparse
+
+from desktopchat import __version__
+
+VALUE_OPTIONS = ("--home", "--self-test")  # global options followed by a value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="desktopchat",
+        description="Private, offline chat with local GGUF models. Without a command, "
+        "opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"DesktopChat {__version__}")
+    parser.add_argument("--home", help="keep every folder (data, models, logs) under DIR")
+    parser.add_argument("--verbose", action="store_true", help="detailed log file")
+    parser.add_argument(
+        "--self-test",
+        metavar="PNG",
+        help="open the window, load the model, save a picture of the window and quit "
+        "(checks an installation)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_chat(commands)
+    _add_conversations(commands)
+    _add_models(commands)
+    about = commands.add_parser(
+        "about", help="version, engine backend, keychain, folders, and the licences"
+    )
+    about.add_argument("--json", action="store_true")
+    about.add_argument("--licences", action="store_true", help="print every licence text")
+    commands.add_parser(  # its options are python -m bench's, passed through
+        "bench",
+        help="measure speed (from a source checkout; same as python -m bench)",
+        add_help=False,
+    )
+    return parser
+
+
+def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    chat = commands.add_parser("chat", help="send one message and stream the reply")
+    chat.add_argument("prompt", help="the message to send")
+    chat.add_argument("--model", help="installed model name, or a path to a GGUF file")
+    chat.add_argument("--conversation", type=int, help="continue this conversation id")
+    chat.add_argument("--system", help="system prompt (stored with the conversation)")
+    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--max-tokens", type=int)
+    chat.add_argument("--seed", type=int)
+    chat.add_argument("--context", type=int, help="context length in tokens")
+    chat.add_argument("--threads", type=int, help="CPU threads (0: automatic)")
+    chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+
+def _add_conversations(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    conversations = commands.add_parser("conversations", help="list or show conversations")
+    conv_commands = conversations.add_subparsers(dest="action", required=True)
+    conv_list = conv_commands.add_parser("list")
+    conv_list.add_argument("--json", action="store_true")
+    conv_show = conv_commands.add_parser("show")
+    conv_show.add_argument("id", type=int)
+    conv_show.add_argument("--json", action="store_true")
+
+    export = commands.add_parser("export", help="save conversations as Markdown, HTML or JSON")
+    export.add_argument("out", help="the file to write")
+    export.add_argument("--conversation", type=int, help="only this conversation id")
+    export.add_argument("--format", choices=["md", "html", "json"], required=True)
+    import_ = commands.add_parser(
+        "import",
+        help="add conversations from our JSON export, or a ChatGPT export "
+        "(conversations.json or the downloaded .zip)",
+    )
+    import_.add_argument("file")
+    search_chats = commands.add_parser("search", help="search every conversation's messages")
+    search_chats.add_argument("query")
+    search_chats.add_argument("--best", action="store_true", help="best match first")
+    search_chats.add_argument("--limit", type=int, default=50)
+    search_chats.add_argument("--json", action="store_true")
+
+
+def _add_models(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    models = commands.add_parser("models", help="list or import models")
+    model_commands = models.add_subparsers(dest="action", required=True)
+    model_list = model_commands.add_parser("list")
+    model_list.add_argument("--json", action="store_true")
+    model_import = model_commands.add_parser("import")
+    model_import.add_argument("path")
+    model_import.add_argument(
+        "--copy", action="store_true", help="copy into the models folder instead of linking"
+    )
+    search = model_commands.add_parser("search", help="search the Hugging Face Hub for GGUF models")
+    search.add_argument("query", nargs="?", default="")
+    search.add_argument("--sort", choices=["downloads", "likes", "recent"], default="downloads")
+    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--json", action="store_true")
+    files = model_commands.add_parser(
+        "files", help="every GGUF file of a Hub repository, its size and whether it fits here"
+    )
+    files.add_argument("repo", help="owner/name")
+    files.add_argument("--context", type=int, default=4096, help="context length to plan for")
+    files.add_argument("--json", action="store_true")
+    download = model_commands.add_parser(
+        "download", help="download a GGUF file (running it again continues an interrupted one)"
+    )
+    download.add_argument("repo", help="owner/name")
+    download.add_argument("file", help="the file's name in the repository, as `files` lists it")
+    remove = model_commands.add_parser("remove", help="delete a downloaded model (or forget one)")
+    remove.add_argument("name")
+    token = commands.add_parser("token", help="the Hugging Face token, kept in the OS keychain")
+    token.add_argument(
+        "action",
+        choices=["set", "status", "clear"],
+        help="set (reads the token from stdin), status, clear",
+    )
+
+
+def split_files(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The arguments, and the .gguf files among them to open in the window (the file
+    manager starts ``desktopchat MODEL.gguf`` for a double-clicked model). Only when
+    every positional argument is one: ``models import X.gguf`` is a command."""
+    positional = [
+        a
+        for i, a in enumerate(argv)
+        if not a.startswith("-") and (i == 0 or argv[i - 1] not in VALUE_OPTIONS)
+    ]
+    if not positional or not all(a.lower().endswith(".gguf") for a in positional):
+        return argv, []
+    return [a for a in argv if a not in positional], positional
