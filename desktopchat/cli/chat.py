@@ -1,5 +1,5 @@
 """``chat``: send one message (a new conversation or a continued one) and stream the reply,
-with the model, settings and listener the CLI chose."""
+with the model and settings chat_settings chose; the conversation keeps them."""
 
 from __future__ import annotations
 
@@ -9,63 +9,44 @@ import sys
 import threading
 
 from desktopchat import app
+from desktopchat.cli.chat_settings import chat_setup
 from desktopchat.cli.output import EXIT_INTERRUPTED, EXIT_OK, StreamPrinter, emit_json, note
-from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.chat import FinishReason
 from desktopchat.core.inference.engine import LoadConfig
-from desktopchat.core.models.library import InstalledModel, default_params
 from desktopchat.core.session import Core
 
 
 def chat(args: argparse.Namespace, core: Core) -> int:
-    conversations = core.conversations
-    model: InstalledModel = core.library.find(args.model)
-    if model.info is None:
-        raise DesktopChatError(model.problem)
-    if args.conversation is not None:
-        conversation = conversations.get(args.conversation)
-        params = conversation.params
-    else:
-        params = default_params(model, core.model_records)
-        conversation = None
-    changes: dict[str, object] = {}
-    for name, field in (
-        ("system", "system_prompt"),
-        ("temperature", "temperature"),
-        ("max_tokens", "max_tokens"),
-        ("seed", "seed"),
-        ("context", "n_ctx"),
-        ("threads", "n_threads"),
-    ):
-        value = getattr(args, name)
-        if value is not None:
-            changes[field] = value
-    try:
-        params = params.with_changes(**changes).validated()
-    except ValueError as exc:
-        raise DesktopChatError(f"Invalid setting: {exc}.") from None
-    if not args.prompt.strip():
-        raise DesktopChatError("The message is empty. Type something to send.")
-
+    setup = chat_setup(args, core)
+    model, params, conversations = setup.model, setup.params, core.conversations
     engine = app.make_engine()
-    loaded = engine.load(LoadConfig.from_params(model.path, params), lambda _f, _s: None)
-    if loaded.n_ctx < params.n_ctx:
-        note(
-            f"note: context capped at {loaded.n_ctx:,} tokens, the most this model was trained for"
-        )
-    service = app.make_chat_service(core, engine)
-    if conversation is None:
-        conversation = conversations.create(params=params, model_path=str(model.path))
-    elif changes:
-        conversations.set_params(conversation.id, params)
-
-    cancel = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
-    printer = StreamPrinter(quiet=args.json)
     try:
-        result = service.reply(conversation.id, args.prompt, params, cancel, printer)
+        loaded = engine.load(LoadConfig.from_params(model.path, params), lambda _f, _s: None)
+        if loaded.n_ctx < params.n_ctx:
+            note(
+                f"note: context capped at {loaded.n_ctx:,} tokens, the most this model was "
+                "trained for"
+            )
+        service = app.make_chat_service(core, engine)
+        # Stored like the window stores them: a new conversation keeps its model and
+        # settings, a continued one the settings and model changed for this message.
+        conversation = setup.conversation
+        if conversation is None:
+            conversation = conversations.create(params=params, model_path=str(model.path))
+        else:
+            if params != conversation.params:
+                conversations.set_params(conversation.id, params)
+            if str(model.path) != conversation.model_path:
+                conversations.set_model(conversation.id, str(model.path))
+        cancel = threading.Event()
+        previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+        printer = StreamPrinter(quiet=args.json)
+        try:
+            result = service.reply(conversation.id, setup.prompt, params, cancel, printer)
+        finally:
+            signal.signal(signal.SIGINT, previous)
     finally:
-        signal.signal(signal.SIGINT, previous)
-        engine.unload()
+        engine.close()
     if args.json:
         emit_json(
             {
@@ -73,6 +54,7 @@ def chat(args: argparse.Namespace, core: Core) -> int:
                 "user_message_id": result.user_message_id,
                 "assistant_message_id": result.assistant_message_id,
                 "model": model.name,
+                "model_path": str(model.path),
                 "reply": result.text,
                 "finish_reason": result.finish_reason.value,
                 "status": result.status.value,
@@ -89,4 +71,6 @@ def chat(args: argparse.Namespace, core: Core) -> int:
         sys.stdout.flush()
         if printer.notice:
             note(printer.notice)
+    if params.json_mode and result.finish_reason is FinishReason.LENGTH:
+        note("note: the reply reached --max-tokens before its JSON was complete")
     return EXIT_INTERRUPTED if cancel.is_set() else EXIT_OK

@@ -4,14 +4,41 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn, TypeAlias
 
 from desktopchat import __version__
+from desktopchat.cli.output import EXIT_USAGE
 
 VALUE_OPTIONS = ("--home", "--self-test")  # global options followed by a value
 
 
+# chat's numeric settings: option, type, help
+NUMBER_OPTIONS: tuple[tuple[str, type[int] | type[float], str], ...] = (
+    ("--temperature", float, "randomness, 0 to 5"),
+    ("--top-k", int, "sample among the k likeliest tokens (0: off)"),
+    ("--top-p", float, "sample among tokens covering this probability mass, 0 to 1"),
+    ("--min-p", float, "drop tokens less likely than this share of the best, 0 to 1"),
+    ("--repeat-penalty", float, "discourage repeating recent tokens, above 0, at most 5"),
+    ("--max-tokens", int, "longest reply in tokens"),
+    ("--seed", int, "fixed seed for repeatable replies (-1: random)"),
+    ("--context", int, "context length in tokens"),
+    ("--threads", int, "CPU threads (0: automatic)"),
+    ("--gpu-layers", int, "layers on the GPU (-2: planned from free memory, -1: all, 0: none)"),
+)
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr, like every other failure (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"desktopchat: {message} (see {self.prog} --help)\n")
+
+
+Commands: TypeAlias = "argparse._SubParsersAction[CommandLineParser]"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog="desktopchat",
         description="Private, offline chat with local GGUF models. Without a command, "
         "opens the window.",
@@ -42,21 +69,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    chat = commands.add_parser("chat", help="send one message and stream the reply")
-    chat.add_argument("prompt", help="the message to send")
+def _add_chat(commands: Commands) -> None:
+    chat = commands.add_parser(
+        "chat",
+        help="send one message and stream the reply",
+        description="Send one message and stream the reply. A new conversation starts with "
+        "the model's defaults (or --preset) and keeps the settings given here; a continued "
+        "one answers with the model it used and its own settings, changed by those given.",
+    )
+    chat.add_argument("prompt", help="the message to send; - reads it from standard input")
     chat.add_argument("--model", help="installed model name, or a path to a GGUF file")
     chat.add_argument("--conversation", type=int, help="continue this conversation id")
-    chat.add_argument("--system", help="system prompt (stored with the conversation)")
-    chat.add_argument("--temperature", type=float)
-    chat.add_argument("--max-tokens", type=int)
-    chat.add_argument("--seed", type=int)
-    chat.add_argument("--context", type=int, help="context length in tokens")
-    chat.add_argument("--threads", type=int, help="CPU threads (0: automatic)")
     chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    settings = chat.add_argument_group(
+        "chat settings", "the window's per-chat settings; given ones override --preset"
+    )
+    settings.add_argument(
+        "--preset", metavar="NAME", help="start from a preset (a shipped or a saved one)"
+    )
+    system = settings.add_mutually_exclusive_group()
+    system.add_argument("--system", metavar="TEXT", help="system prompt")
+    system.add_argument("--system-file", metavar="FILE", help="system prompt read from FILE")
+    settings.add_argument(
+        "--examples-file",
+        metavar="FILE",
+        help="few-shot examples: lines starting User: and Assistant:",
+    )
+    for option, kind, help_text in NUMBER_OPTIONS:
+        metavar = "N" if kind is int else "X"
+        settings.add_argument(option, type=kind, metavar=metavar, help=help_text)
+    settings.add_argument(
+        "--flash-attn", action=argparse.BooleanOptionalAction, help="flash attention"
+    )
+    settings.add_argument(
+        "--kv-cache", metavar="TYPE", help="KV cache type: f16, q8_0 or q4_0 (needs flash-attn)"
+    )
+    settings.add_argument(
+        "--overflow", metavar="POLICY", help="when the history is too long: stop, drop, summarize"
+    )
+    settings.add_argument(
+        "--json-mode",
+        action=argparse.BooleanOptionalAction,
+        help="constrain the reply to JSON",
+    )
+    settings.add_argument(
+        "--json-schema", metavar="FILE", help="constrain the reply to this JSON Schema"
+    )
 
 
-def _add_conversations(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_conversations(commands: Commands) -> None:
     conversations = commands.add_parser("conversations", help="list or show conversations")
     conv_commands = conversations.add_subparsers(dest="action", required=True)
     conv_list = conv_commands.add_parser("list")
@@ -82,7 +143,7 @@ def _add_conversations(commands: argparse._SubParsersAction[argparse.ArgumentPar
     search_chats.add_argument("--json", action="store_true")
 
 
-def _add_models(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_models(commands: Commands) -> None:
     models = commands.add_parser("models", help="list or import models")
     model_commands = models.add_subparsers(dest="action", required=True)
     model_list = model_commands.add_parser("list")
