@@ -1,0 +1,84 @@
+"""Full-text search over message text: the query, the newest-first and best-match
+orders, and snippets with the matching words marked. One part of ConversationRepository.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from desktopchat.core.chat import Role
+from desktopchat.core.storage.database import Database
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    conversation_id: int
+    message_id: int
+    title: str
+    role: Role
+    snippet: str  # the matching words are wrapped in SNIPPET_MARKS
+    created_at: float
+
+
+SNIPPET_MARKS = ("\x02", "\x03")  # control characters ordinary text does not contain
+RANK_WINDOW = 10_000  # best-match search ranks this many of the newest matches
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """The user's words as a safe FTS5 query: every word must appear, the last one may be
+    the start of a word (search as you type). Operators and quotes are not interpreted."""
+    words = _WORD.findall(text)
+    if not words:
+        return ""
+    quoted = [f'"{w}"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+class SearchPart:
+    """Searching the messages_fts index."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def search(self, text: str, *, newest_first: bool = False, limit: int = 50) -> list[SearchHit]:
+        """Messages containing every word of ``text``, newest first or best match first.
+
+        Best match ranks (bm25) the RANK_WINDOW most recent matches: ranking all of them
+        costs ~2 µs per match, too slow for a common word in a 200,000-message history;
+        below that many matches the order is exact."""
+        query = fts_query(text)
+        if not query:
+            return []
+        start, end = SNIPPET_MARKS
+        window = (
+            ""
+            if newest_first
+            else " AND rowid >= coalesce((SELECT min(rowid) FROM (SELECT rowid FROM"
+            " messages_fts WHERE messages_fts MATCH ?3 ORDER BY rowid DESC LIMIT ?5)), 0)"
+        )
+        order = "rowid DESC" if newest_first else "rank"
+        params: tuple[object, ...] = (start, end, query, limit)
+        rows = self._db.query(
+            "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, f.snippet"
+            " FROM (SELECT rowid, rank, snippet(messages_fts, 0, ?1, ?2, '…', 12) AS snippet"
+            f"       FROM messages_fts WHERE messages_fts MATCH ?3{window}"
+            f"       ORDER BY {order} LIMIT ?4) f"
+            " JOIN messages m ON m.id = f.rowid"
+            " JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NULL"
+            f" ORDER BY f.{order}",
+            params if newest_first else (*params, RANK_WINDOW),
+        )
+        return [
+            SearchHit(
+                r["conversation_id"],
+                r["id"],
+                r["title"],
+                Role(r["role"]),
+                r["snippet"],
+                r["created_at"],
+            )
+            for r in rows
+        ]
