@@ -24,6 +24,12 @@ class SearchHit:
 SNIPPET_MARKS = ("\x02", "\x03")  # control characters ordinary text does not contain
 RANK_WINDOW = 10_000  # best-match search ranks this many of the newest matches
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Leaves out messages of conversations in the trash inside the index query, before its
+# LIMIT (the trash's message ids are read once per search, through the deleted_at index).
+_LIVE = (
+    " AND rowid NOT IN (SELECT m.id FROM conversations c JOIN messages m"
+    " ON m.conversation_id = c.id WHERE c.deleted_at IS NOT NULL)"
+)
 
 
 def fts_query(text: str) -> str:
@@ -57,14 +63,14 @@ class SearchPart:
             ""
             if newest_first
             else " AND rowid >= coalesce((SELECT min(rowid) FROM (SELECT rowid FROM"
-            " messages_fts WHERE messages_fts MATCH ?3 ORDER BY rowid DESC LIMIT ?5)), 0)"
+            f" messages_fts WHERE messages_fts MATCH ?3{_LIVE} ORDER BY rowid DESC LIMIT ?5)), 0)"
         )
         order = "rowid DESC" if newest_first else "rank"
         params: tuple[object, ...] = (start, end, query, limit)
         rows = self._db.query(
             "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, f.snippet"
             " FROM (SELECT rowid, rank, snippet(messages_fts, 0, ?1, ?2, '…', 12) AS snippet"
-            f"       FROM messages_fts WHERE messages_fts MATCH ?3{window}"
+            f"       FROM messages_fts WHERE messages_fts MATCH ?3{_LIVE}{window}"
             f"       ORDER BY {order} LIMIT ?4) f"
             " JOIN messages m ON m.id = f.rowid"
             " JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NULL"
