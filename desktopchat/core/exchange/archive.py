@@ -95,9 +95,10 @@ def _read_zip(path: Path, limits: Limits) -> Source:
                     f"The conversations in {path.name} are {_size(total)} unpacked, more "
                     f"than the {_size(limits.total_bytes)} an import reads."
                 )
-            documents = [
-                (i.filename, decode(_member(archive, i, limits), i.filename)) for i in wanted
-            ]
+            documents = []
+            for info in wanted:
+                label = f"{info.filename} in {path.name}"
+                documents.append((label, decode(_member(archive, info, limits), label)))
             return Source(documents, [i.filename for i in infos])
     except (zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise ExchangeError(
@@ -147,7 +148,7 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> 
             f"{name} in the archive uses a compression DesktopChat cannot read ({exc}); "
             "unpack the archive and import the conversations file itself."
         ) from None
-    except (zlib.error, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a bad CRC: a bad download
         raise ExchangeError(
             f"{name} in the archive is damaged ({exc}); download the export again."
         ) from None

@@ -243,14 +243,14 @@ def _assistant(
 ) -> str:
     if kind == "thoughts":
         thoughts = content.get("thoughts")
-        lines: list[str] = []
-        for thought in thoughts if isinstance(thoughts, list) else []:
-            if isinstance(thought, dict):
-                summary = _text(thought.get("summary")).strip()
-                body = _text(thought.get("content")).strip()
-                lines += [f"**{summary}**"] if summary else []
-                lines += body.splitlines() if body else []
-        return "[Thinking]\n" + _quoted("\n".join(lines)) if lines else ""
+        blocks = [
+            _join(f"**{summary}**" if summary else "", _text(t.get("content")).strip())
+            for t in (thoughts if isinstance(thoughts, list) else [])
+            if isinstance(t, dict)
+            for summary in [_text(t.get("summary")).strip()]
+        ]
+        text = "\n\n".join(b for b in blocks if b)
+        return "[Thinking]\n" + _quoted(text) if text else ""
     if kind == "reasoning_recap":
         recap = _text(content.get("content")).strip()
         return f"[{recap}]" if recap else ""
