@@ -597,3 +597,29 @@ def _shrink_declared_size(archive: bytes, name: str) -> bytes:
         central = data.index(b"PK\x01\x02", central + 4)
     data[central + 24 : central + 28] = struct.pack("<I", 100)
     return bytes(data)
+
+
+def test_a_canvas_is_kept_as_its_document_and_other_tool_calls_are_not() -> None:
+    def node(parent: str | None, role: str, content: dict[str, object], to: str = "all") -> object:
+        return {
+            "parent": parent,
+            "message": {"author": {"role": role}, "content": content, "recipient": to},
+        }
+
+    code = '{"name": "fib", "type": "code/python", "content": "def fib(n):\\n    ..."}'
+    mapping = {
+        "u": node(None, "user", {"content_type": "text", "parts": ["Write fib in a canvas"]}),
+        "c": node(
+            "u", "assistant", {"content_type": "code", "text": code}, "canmore.create_textdoc"
+        ),
+        "t": node(
+            "c", "tool", {"content_type": "text", "parts": ["Successfully created text document"]}
+        ),
+        "m": node("t", "assistant", {"content_type": "text", "parts": ['{"memory": 1}']}, "bio"),
+        "a": node("m", "assistant", {"content_type": "text", "parts": ["Done."]}),
+    }
+    [(_conversation, messages)] = exchange.parse(json.dumps([{"title": "t", "mapping": mapping}]))
+    assert [m.content for m in messages] == [
+        "Write fib in a canvas",
+        "[canvas: fib]\n```python\ndef fib(n):\n    ...\n```\n\nDone.",
+    ]

@@ -8,8 +8,9 @@ becomes one assistant message here, its parts kept in order as readable text; si
 (edits and regenerations) stay siblings, our branches. What the user never saw is left
 out: hidden messages, tool calls to search and other tools, tool messages of plain text
 (search results, memory notes), memory contexts. The custom instructions become the
-conversation's system prompt. Images, audio and files become placeholders such as
-"[image: file-abc-cat.png]" (named after the file in the archive when it is there).
+conversation's system prompt; a canvas the model wrote is kept as its document. Images,
+audio and files become placeholders such as "[image: file-abc-cat.png]" (named after
+the file in the archive when it is there).
 
 A conversation that holds nothing to import (no ``mapping``, only hidden or system
 messages, damaged) is reported as skipped; it never makes the whole file refused.
@@ -17,6 +18,7 @@ messages, damaged) is reported as skipped; it never makes the whole file refused
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -254,6 +256,8 @@ def _assistant(
     if kind == "reasoning_recap":
         recap = _text(content.get("content")).strip()
         return f"[{recap}]" if recap else ""
+    if recipient == "canmore.create_textdoc":  # a canvas: the document the user saw
+        return _canvas(_text(content.get("text")) or _join(*_parts(content, meta, assets)))
     if kind == "code":
         if recipient not in _CODE_TOOLS and recipient != "all":
             return ""  # a call to search, the browser, an API: not shown as such
@@ -267,6 +271,21 @@ def _assistant(
     if meta.get("is_thinking_preamble_message"):
         return _quoted(text)
     return text
+
+
+def _canvas(call: str) -> str:
+    """A canvas created by the model: its name and document (code in a fenced block)."""
+    try:
+        document = json.loads(call)
+    except ValueError:
+        return ""
+    document = _dict(document)
+    text, kind = _text(document.get("content")), _text(document.get("type"))
+    if not text.strip():
+        return ""
+    name = _text(document.get("name")).strip() or "untitled"
+    body = _fenced(text, kind.split("/", 1)[1]) if kind.startswith("code/") else text.strip()
+    return f"[canvas: {name}]\n{body}"
 
 
 def _tool(
