@@ -22,6 +22,7 @@ from desktopchat.core.errors import (
     StorageLockedError,
     StorageTooNewError,
 )
+from desktopchat.core.storage.fulltext import index_text
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,25 @@ _MIGRATION_4 = """
         CREATE INDEX summaries_conversation ON summaries(conversation_id);
 """
 
+# The search index gains a second column, fulltext.index_text of each message, so that
+# words are found inside Chinese, Japanese, Korean, Thai, Lao, Khmer and Myanmar text
+# (unicode61 makes a whole unspaced run one token). Rebuilt from the messages; the
+# function is the connection's own (see Database._configure), not part of the schema.
+_MIGRATION_5 = """
+        DROP TABLE messages_fts;
+        CREATE VIRTUAL TABLE messages_fts USING fts5(content, grams, tokenize='unicode61');
+        INSERT INTO messages_fts(rowid, content, grams)
+            SELECT id, content, desktopchat_index_text(content) FROM messages;
+"""
+
 # Each entry moves the schema one version up. Never edit a released entry: add one.
-MIGRATIONS: Sequence[str] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4)
+MIGRATIONS: Sequence[str] = (
+    _MIGRATION_1,
+    _MIGRATION_2,
+    _MIGRATION_3,
+    _MIGRATION_4,
+    _MIGRATION_5,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -227,6 +245,9 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             conn.execute("PRAGMA trusted_schema=OFF")
+            # For migrations that rebuild the search index (called from top-level SQL
+            # only, so trusted_schema=OFF does not bar it).
+            conn.create_function("desktopchat_index_text", 1, _index_text, deterministic=True)
             checks = {
                 "journal_mode": (mode, "wal"),
                 "synchronous": (conn.execute("PRAGMA synchronous").fetchone()[0], 2),
@@ -360,6 +381,10 @@ def move_aside(path: Path) -> Path:
     except OSError as exc:
         raise StorageFullError(f"Could not move {path} aside: {exc.strerror}.") from None
     return target
+
+
+def _index_text(text: object) -> str:
+    return index_text(text) if isinstance(text, str) else ""
 
 
 def _translated(exc: sqlite3.Error, path: Path) -> BaseException:

@@ -21,6 +21,7 @@ from desktopchat.core.chat import (
 )
 from desktopchat.core.errors import NotFoundError
 from desktopchat.core.storage.conversations import ConversationsPart
+from desktopchat.core.storage.fulltext import index_text
 from desktopchat.core.storage.prompts import PromptsPart
 from desktopchat.core.storage.rows import (
     DEFAULT_TITLE,
@@ -61,7 +62,8 @@ class MessagesPart(ConversationsPart, PromptsPart):
             message_id = cursor.lastrowid
             assert message_id is not None
             conn.execute(
-                "INSERT INTO messages_fts(rowid, content) VALUES (?, ?)", (message_id, content)
+                "INSERT INTO messages_fts(rowid, content, grams) VALUES (?, ?, ?)",
+                (message_id, content, index_text(content)),
             )
             title = row[0]
             if role is Role.USER and title == DEFAULT_TITLE:
@@ -94,7 +96,8 @@ class MessagesPart(ConversationsPart, PromptsPart):
         content = clean_text(content)
         with self._db.write() as conn:
             conn.execute(
-                "UPDATE messages_fts SET content = ? WHERE rowid = ?", (content, message_id)
+                "UPDATE messages_fts SET content = ?, grams = ? WHERE rowid = ?",
+                (content, index_text(content), message_id),
             )
             conn.execute(
                 "UPDATE messages SET content = ?, status = ?, finish_reason = ?,"
@@ -281,6 +284,7 @@ def _insert_messages(
         assert cursor.lastrowid is not None
         known[message.id] = cursor.lastrowid
         conn.execute(
-            "INSERT INTO messages_fts(rowid, content) VALUES (?, ?)", (cursor.lastrowid, content)
+            "INSERT INTO messages_fts(rowid, content, grams) VALUES (?, ?, ?)",
+            (cursor.lastrowid, content, index_text(content)),
         )
     return known

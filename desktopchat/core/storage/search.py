@@ -1,14 +1,17 @@
 """Full-text search over message text: the query, the newest-first and best-match
 orders, and snippets with the matching words marked. One part of ConversationRepository.
+
+The index (messages_fts) holds each message's text and ``fulltext.index_text`` of it, so
+words are found inside Chinese, Japanese, Korean, Thai, Lao, Khmer and Myanmar text too.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from desktopchat.core.chat import Role
 from desktopchat.core.storage.database import Database
+from desktopchat.core.storage.fulltext import parse_query, snippet
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,6 @@ class SearchHit:
 
 SNIPPET_MARKS = ("\x02", "\x03")  # control characters ordinary text does not contain
 RANK_WINDOW = 10_000  # best-match search ranks this many of the newest matches
-_WORD = re.compile(r"\w+", re.UNICODE)
 # Leaves out messages of conversations in the trash inside the index query, before its
 # LIMIT (the trash's message ids are read once per search, through the deleted_at index).
 _LIVE = (
@@ -34,13 +36,9 @@ _LIVE = (
 
 def fts_query(text: str) -> str:
     """The user's words as a safe FTS5 query: every word must appear, the last one may be
-    the start of a word (search as you type). Operators and quotes are not interpreted."""
-    words = _WORD.findall(text)
-    if not words:
-        return ""
-    quoted = [f'"{w}"' for w in words]
-    quoted[-1] += "*"
-    return " ".join(quoted)
+    the start of a word (search as you type); text in unspaced scripts is found inside
+    runs of it. Operators and quotes are not interpreted."""
+    return parse_query(text).match()
 
 
 class SearchPart:
@@ -55,20 +53,24 @@ class SearchPart:
         Best match ranks (bm25) the RANK_WINDOW most recent matches: ranking all of them
         costs ~2 µs per match, too slow for a common word in a 200,000-message history;
         below that many matches the order is exact."""
-        query = fts_query(text)
-        if not query:
+        terms = parse_query(text)
+        if not terms:
             return []
-        start, end = SNIPPET_MARKS
+        query = terms.match()
+        start, end = marks = SNIPPET_MARKS
         window = (
             ""
             if newest_first
             else " AND rowid >= coalesce((SELECT min(rowid) FROM (SELECT rowid FROM"
-            f" messages_fts WHERE messages_fts MATCH ?3{_LIVE} ORDER BY rowid DESC LIMIT ?5)), 0)"
+            f" messages_fts WHERE messages_fts MATCH ?3{_LIVE} ORDER BY rowid DESC LIMIT ?6)), 0)"
         )
         order = "rowid DESC" if newest_first else "rank"
-        params: tuple[object, ...] = (start, end, query, limit)
+        # FTS5 marks the words it found in the text column; what was found through the
+        # other column (text in unspaced scripts) is marked here, in the original text.
+        params: tuple[object, ...] = (start, end, query, limit, bool(terms.runs))
         rows = self._db.query(
-            "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, f.snippet"
+            "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, f.snippet,"
+            " CASE WHEN ?5 OR instr(f.snippet, ?1) = 0 THEN m.content END AS content"
             " FROM (SELECT rowid, rank, snippet(messages_fts, 0, ?1, ?2, '…', 12) AS snippet"
             f"       FROM messages_fts WHERE messages_fts MATCH ?3{_LIVE}{window}"
             f"       ORDER BY {order} LIMIT ?4) f"
@@ -83,7 +85,7 @@ class SearchPart:
                 r["id"],
                 r["title"],
                 Role(r["role"]),
-                r["snippet"],
+                r["snippet"] if r["content"] is None else snippet(r["content"], terms, marks),
                 r["created_at"],
             )
             for r in rows

@@ -1,0 +1,228 @@
+"""Full-text indexing for every script: what an FTS5 index stores beside the text, how a
+search is asked, and the snippet that marks what was found in the original text.
+
+FTS5's ``unicode61`` tokenizer splits text at spaces and punctuation. That suits Latin,
+Cyrillic, Greek, Arabic...; but Chinese, Japanese, Thai, Lao, Khmer and Myanmar are
+written without spaces, so a whole run of them becomes one token and only a prefix of
+the run can be found (``天気`` is not found in ``東京の天気について``). Thai, Lao, Khmer
+and Myanmar vowel signs are combining marks, which unicode61 treats as separators, so
+their words fall apart too. Korean is spaced, but particles are glued to words; it is
+indexed the same way so a word is found inside a compound.
+
+So an index keeps two columns, both tokenized by unicode61: the text as written (the
+words of the spaced scripts, and what snippets are made from) and ``index_text(text)``:
+each run of those scripts as overlapping character bigrams, then every single character,
+each encoded as ``〇`` plus the code point in hex so that no mark can split it, with a
+gap token between runs; plus the spaced-script words glued to a run (``iPhone15`` in
+``iPhone15の使い方``). ``SearchTerms.match()`` asks for a run as the phrase of its
+bigrams (one character: the single character), which finds exactly the texts where it
+occurs inside a run, whatever its length; other words stay whole words of either column,
+the last one a prefix, as before. Encoded tokens start with a character of those scripts
+and words never contain one, so a word's prefix never matches an encoded token.
+
+Qt-free and SQLite-free: the conversation search and the documents' keyword index use it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from itertools import pairwise
+
+# Letters, marks and digits of the scripts written without spaces between words (their
+# punctuation is left out: it separates words like any other). Each row is one script.
+SEGMENTED_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0E01, 0x0E3A),  # Thai letters and vowel signs (not ฿)
+    (0x0E40, 0x0E4E),  # Thai leading vowels, tone marks, ๆ (not ๏)
+    (0x0E50, 0x0E59),  # Thai digits (not ๚ ๛)
+    (0x0E81, 0x0EDF),  # Lao
+    (0x1000, 0x1049),  # Myanmar letters, signs, digits (not ၊ ။)
+    (0x1050, 0x109D),  # Myanmar extensions for other languages (not its symbols)
+    (0x1100, 0x11FF),  # Hangul Jamo
+    (0x1780, 0x17D3),  # Khmer letters and signs (not its punctuation)
+    (0x17D7, 0x17D7),  # Khmer repetition sign ៗ
+    (0x17DC, 0x17DD),  # Khmer signs
+    (0x17E0, 0x17E9),  # Khmer digits
+    (0x3005, 0x3007),  # 々 〆 〇
+    (0x3021, 0x3029),  # Hangzhou numerals
+    (0x3031, 0x3035),  # kana repetition marks
+    (0x3038, 0x303C),  # Hangzhou numerals, 〻 〼
+    (0x3041, 0x3096),  # Hiragana
+    (0x3099, 0x309A),  # combining voiced sound marks
+    (0x309D, 0x309F),  # ゝ ゞ ゟ
+    (0x30A1, 0x30FA),  # Katakana (not ゠ nor the middle dot ・)
+    (0x30FC, 0x30FF),  # ー ヽ ヾ ヿ
+    (0x3105, 0x312F),  # Bopomofo
+    (0x3131, 0x318E),  # Hangul compatibility Jamo
+    (0x31A0, 0x31BF),  # Bopomofo extended
+    (0x31F0, 0x31FF),  # Katakana phonetic extensions
+    (0x3400, 0x4DBF),  # CJK ideographs extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xA960, 0xA97C),  # Hangul Jamo extended A
+    (0xA9E0, 0xA9FE),  # Myanmar extended B
+    (0xAA60, 0xAA76),  # Myanmar extended A (not its symbols)
+    (0xAA7A, 0xAA7F),
+    (0xAC00, 0xD7A3),  # Hangul syllables
+    (0xD7B0, 0xD7FB),  # Hangul Jamo extended B
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFF9F),  # halfwidth Katakana
+    (0xFFA0, 0xFFDC),  # halfwidth Hangul
+    (0x20000, 0x323AF),  # CJK ideographs extensions B to H, compatibility supplement
+)
+
+_CLASS = "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in SEGMENTED_RANGES)
+_RUNS = re.compile(f"([{_CLASS}]+)")  # split() keeps the runs at the odd indexes
+_WORD = re.compile(r"\w+")  # the words of the user's query, as before
+_GLUED_END = re.compile(r"\w+$")
+_GLUED_START = re.compile(r"\w+")
+_PIECE = re.compile(f"[^\\W_{_CLASS}]+")  # what unicode61 keeps as one word, roughly
+
+MARK = "\u3007"  # starts every encoded token (a letter of those scripts: see above)
+GAP = MARK  # between runs, so that no phrase runs on from one run into the next
+
+
+def _code(char: str) -> str:
+    return f"{MARK}{ord(char):x}"
+
+
+def _bigrams(codes: list[str]) -> list[str]:
+    return [a + b for a, b in pairwise(codes)]
+
+
+def index_text(text: str) -> str:
+    """What to index beside ``text`` so words inside unspaced scripts are found: "" for
+    text without them. Never contains NUL or a surrogate, whatever ``text`` holds."""
+    parts = _RUNS.split(text)
+    if len(parts) == 1:
+        return ""
+    bigrams: list[str] = []
+    singles: list[str] = []
+    glued: list[str] = []
+    for i in range(1, len(parts), 2):
+        codes = [_code(c) for c in parts[i]]
+        bigrams.extend(_bigrams(codes))
+        bigrams.append(GAP)
+        singles.extend(codes)
+        before = _GLUED_END.search(parts[i - 1])
+        after = _GLUED_START.match(parts[i + 1])
+        glued.extend(m.group() for m in (before, after) if m is not None)
+    return " ".join([*bigrams, *singles, *glued])
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    """What the user typed, as the index sees it. Every term must appear."""
+
+    words: tuple[str, ...] = ()  # whole words (of the spaced scripts)
+    runs: tuple[str, ...] = ()  # text of the unspaced scripts, found inside runs
+    prefix: bool = False  # the last word may be the start of a word (search as you type)
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.runs)
+
+    def match(self, content: str = "content", grams: str = "grams") -> str:
+        """A safe FTS5 query over the two columns: operators and quotes typed by the user
+        are not interpreted. "" when there is nothing to look for."""
+        terms = [f'{{{content} {grams}}} : "{w}"' for w in self.words]
+        if terms and self.prefix:
+            terms[-1] += "*"
+        for run in self.runs:
+            codes = [_code(c) for c in run]
+            tokens = _bigrams(codes) or codes
+            terms.append(f'{grams} : "{" ".join(tokens)}"')
+        return " ".join(terms)
+
+
+def parse_query(text: str) -> SearchTerms:
+    """The user's search text as terms: runs of the unspaced scripts, and the words
+    around them (``\\w+``, as FTS5 has always been asked); the last word is a prefix
+    when nothing follows it."""
+    words: list[str] = []
+    runs: list[str] = []
+    last_is_word = False
+    for i, part in enumerate(_RUNS.split(text)):
+        if i % 2:
+            runs.append(part)
+            last_is_word = False
+        else:
+            found = _WORD.findall(part)
+            words.extend(found)
+            if found:
+                last_is_word = True
+    return SearchTerms(tuple(words), tuple(runs), prefix=last_is_word)
+
+
+def _fold(word: str) -> str:
+    """Case and accents away, as unicode61 compares words."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def snippet(
+    text: str,
+    terms: SearchTerms,
+    marks: tuple[str, str],
+    *,
+    width: int = 64,
+    ellipsis: str = "…",
+) -> str:
+    """About ``width`` characters of the original ``text`` around the first place a term
+    occurs, every occurrence of a term inside it wrapped in ``marks``."""
+    anchor = _first_occurrence(text, terms)
+    low = max(0, anchor - width // 3)
+    if low > 0:
+        space = text.find(" ", low, anchor)
+        low = space + 1 if space != -1 else low
+    first_run = min((len(r) for r in terms.runs if text.startswith(r, anchor)), default=0)
+    high = min(len(text), max(low + width, anchor + first_run))
+    if high < len(text):
+        space = text.rfind(" ", max(anchor + first_run, low + width // 2), high)
+        high = space if space != -1 else high
+    spans = _spans(text, low, high, terms)
+    out: list[str] = [ellipsis] if low > 0 else []
+    at = low
+    for start, end in spans:
+        out += [text[at:start], marks[0], text[start:end], marks[1]]
+        at = end
+    out.append(text[at:high])
+    if high < len(text):
+        out.append(ellipsis)
+    return "".join(out)
+
+
+def _first_occurrence(text: str, terms: SearchTerms) -> int:
+    found = [i for i in (text.find(r) for r in terms.runs) if i != -1]
+    folded = {_fold(w) for w in terms.words}
+    last = _fold(terms.words[-1]) if terms.words and terms.prefix else None
+    for piece in _PIECE.finditer(text, 0, min(len(text), 200_000)):
+        if found and piece.start() > min(found):
+            break
+        word = _fold(piece.group())
+        if word in folded or (last is not None and word.startswith(last)):
+            found.append(piece.start())
+            break
+    return min(found, default=0)
+
+
+def _spans(text: str, low: int, high: int, terms: SearchTerms) -> list[tuple[int, int]]:
+    """Where the terms occur in text[low:high], merged and in order."""
+    spans: list[tuple[int, int]] = []
+    for run in terms.runs:
+        at = text.find(run, low, high)
+        while at != -1:
+            spans.append((at, at + len(run)))
+            at = text.find(run, at + len(run), high)
+    folded = {_fold(w) for w in terms.words}
+    last = _fold(terms.words[-1]) if terms.words and terms.prefix else None
+    for piece in _PIECE.finditer(text, low, high):
+        word = _fold(piece.group())
+        if word in folded or (last is not None and word.startswith(last)):
+            spans.append(piece.span())
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
