@@ -95,8 +95,8 @@ def package_stem(target: str, gpu: str) -> str:
 def check_backend(gpu: str) -> str:
     """Ask the engine in a fresh interpreter which backends it has."""
     code = (
-        "from desktopchat.core.inference.llama_engine import backend_info as b;"
-        "i=b();print(','.join(i.backends));print(i.summary())"
+        "from desktopchat.core.inference.llama import LlamaEngine;"
+        "i=LlamaEngine().backend_info();print(','.join(i.backends));print(i.summary())"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=BUILD

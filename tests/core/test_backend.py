@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from desktopchat.core.inference.engine import BackendInfo
-from desktopchat.core.inference.llama_engine import backend_info
+from desktopchat.core.inference.llama import LlamaEngine
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -27,7 +27,7 @@ def test_the_summary_names_the_gpu_backend_and_what_it_found() -> None:
 
 @pytest.mark.real_model
 def test_this_build_is_the_portable_cpu_engine() -> None:
-    info = backend_info()
+    info = LlamaEngine().backend_info()
     assert info.backends == ("CPU",) and info.gpus == ()
     stamp = Path(sys.prefix) / ".desktopchat-engine"
     bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ from desktopchat.core.errors import (
     TemplateError,
 )
 from desktopchat.core.inference.engine import Done, LoadConfig, Piece, SamplingConfig
-from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.inference.service import ChatService, ReplyStarted, ResumeMode
 from desktopchat.core.session import Core
 from tests.gguf_files import copy_gguf, tiny_tensors, write_gguf
@@ -265,7 +265,7 @@ def test_load_failures_are_explained(tmp_path: Path) -> None:
 
 
 def test_explanations_for_llama_cpp_log_lines() -> None:
-    from desktopchat.core.inference.llama_engine import explain_load_failure
+    from desktopchat.core.inference.llama.failures import explain_load_failure
 
     memory = explain_load_failure(
         "big.gguf", ["ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer"], "x"

@@ -11,7 +11,7 @@ import pytest
 
 from desktopchat.core.chat import GenerationParams, MessageStatus
 from desktopchat.core.errors import GenerationError
-from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.inference.service import ChatService, ResumeMode
 from desktopchat.core.session import Core
 

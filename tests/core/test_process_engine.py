@@ -19,7 +19,7 @@ import pytest
 from desktopchat.core.chat import FinishReason
 from desktopchat.core.errors import EngineCrashedError, InvalidModelFileError, NoModelLoadedError
 from desktopchat.core.inference.engine import Done, LoadConfig, Piece, SamplingConfig
-from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.inference.process_engine import ProcessEngine
 from tests.gguf_files import aborting_gguf
 from tests.processes import gone_within

@@ -20,12 +20,8 @@ from desktopchat.core.inference.engine import (
     PromptProgress,
     SamplingConfig,
 )
-from desktopchat.core.inference.llama_engine import (
-    PREFILL_MOST,
-    SAVE_MIN_TOKENS,
-    LlamaEngine,
-    gpu_devices,
-)
+from desktopchat.core.inference.llama import LlamaEngine
+from desktopchat.core.inference.llama.engine import PREFILL_MOST, SAVE_MIN_TOKENS
 from desktopchat.core.inference.service import ChatService, ReplyResult
 from desktopchat.core.session import Core
 
@@ -182,7 +178,7 @@ def test_quantized_kv_cache_with_flash_attention(starter_model: Path) -> None:
 
 
 def test_this_cpu_build_lists_no_gpu(engine: LlamaEngine) -> None:
-    assert gpu_devices() == []
+    assert engine.gpu_devices() == []
     assert engine.loaded is not None and engine.loaded.n_gpu_layers == 0
     assert engine.loaded.placement.startswith("CPU only")
 

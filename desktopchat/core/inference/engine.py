@@ -1,6 +1,6 @@
 """The inference engine protocol and the types that cross it.
 
-The GUI worker, the CLI and the tests talk to an Engine; only llama_engine.py knows
+The GUI worker, the CLI and the tests talk to an Engine; only the package llama/ knows
 llama.cpp. The CLI runs a LlamaEngine in its own process; the GUI runs a ProcessEngine,
 which keeps a LlamaEngine in a supervised child process (see process_engine.py).
 """

@@ -39,7 +39,7 @@ from desktopchat.core.inference.ipc import (
     receive,
     unpack_tokens,
 )
-from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.llama import LlamaEngine
 
 PIECE_INTERVAL = 0.03  # seconds of pieces gathered into one frame
 
