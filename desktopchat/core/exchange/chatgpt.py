@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from desktopchat.core.chat import (
@@ -103,7 +103,6 @@ class _Turn:
     when: float
     model: str = ""
     finish: str = ""
-    status: MessageStatus = MessageStatus.COMPLETE
 
 
 @dataclass
@@ -116,7 +115,6 @@ class _Piece:
     when: float | None = None
     model: str = ""
     finish: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _conversation(raw: dict[str, Any], title: str, assets: Mapping[str, str]) -> Exported | Skipped:
@@ -150,8 +148,9 @@ def _conversation(raw: dict[str, Any], title: str, assets: Mapping[str, str]) ->
         role = Role(piece.kind)
         if role is Role.ASSISTANT and turn is not None and turn.role is Role.ASSISTANT:
             if len(turn.pieces) != length:  # a fork inside a chain: a sibling turn
-                turn = _new_turn(turns, turn.parent_id, role, turn.pieces[:length], turn.when)
-                turn.model = parent[0].model if parent[0] else ""
+                shared = turn
+                turn = _new_turn(turns, shared.parent_id, role, shared.pieces[:length], shared.when)
+                turn.model = shared.model
             turn.pieces.append(piece.text)
         else:
             when = piece.when if piece.when is not None else created
