@@ -76,6 +76,8 @@ class NetworkActivity:
             self._local.purpose = previous
 
 
+# Process-wide by nature: the audit hook sees every connection of the process, whoever
+# makes it, and cannot be removed once added; this is the one list it fills.
 activity = NetworkActivity()
 _installed = False
 

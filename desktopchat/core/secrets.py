@@ -30,6 +30,8 @@ _TOKEN_SHAPES = re.compile(
     r"|(?i:(?<=bearer )[A-Za-z0-9._~+/=-]{16,})"
     r"|(?i:(?<=token=)[^\s&\"']{16,})"
 )
+# Process-wide by nature: logging is (every handler of every thread and library in the
+# process), so a secret any SecretStore sees must be hidden from every line it writes.
 _known: set[str] = set()
 _known_lock = threading.Lock()
 REDACTED = "[redacted]"

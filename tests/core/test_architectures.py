@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.core.models.architectures import is_supported, unsupported_warning
+from desktopchat.core.models.architectures import ArchitectureTable, llama_library
 from desktopchat.core.models.hub import Hub
 from desktopchat.core.models.manager import check_remote
 from desktopchat.core.session import Core
@@ -23,11 +23,28 @@ def future_model(path: Path) -> Path:
 
 
 def test_the_bundled_library_knows_the_families_people_use() -> None:
+    table = ArchitectureTable()
     for known in ("llama", "qwen2", "qwen3", "gemma3", "phi3", "mistral3", "smollm3"):
-        assert is_supported(known), known
-    assert is_supported("notarealarch") is False
-    assert unsupported_warning("llama", "x.gguf") == ""
-    assert "'notarealarch' model" in unsupported_warning("notarealarch", "x.gguf")
+        assert table.is_supported(known), known
+    assert table.is_supported("notarealarch") is False
+    assert table.unsupported_warning("llama", "x.gguf") == ""
+    assert "'notarealarch' model" in table.unsupported_warning("notarealarch", "x.gguf")
+
+
+def test_each_table_reads_its_own_library_once(tmp_path: Path) -> None:
+    """What a table read is its own state: another table (another library file) answers
+    from its file, and a table answers from memory once it has read."""
+    library = tmp_path / "libllama.so"
+    library.write_bytes(b"\0llama\0rwkv6qwen2\0")
+    small = ArchitectureTable(library)
+    assert small.is_supported("llama") and small.is_supported("qwen2")
+    assert small.is_supported("gemma3") is False
+    library.unlink()  # read once: the answers stay
+    assert small.is_supported("llama") and small.is_supported("gemma3") is False
+    assert ArchitectureTable(library).is_supported("llama") is None  # cannot be told
+    assert ArchitectureTable(library).unsupported_warning("gemma3", "x.gguf") == ""
+    bundled = llama_library()
+    assert bundled is not None and ArchitectureTable(bundled).is_supported("gemma3")
 
 
 def test_an_unsupported_model_is_flagged_at_import(core: Core, tmp_path: Path) -> None:

@@ -3,12 +3,12 @@ downloader, on 127.0.0.1, serving the real starter model with the Hub's headers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +25,7 @@ from desktopchat.core.errors import (
     OfflineModeError,
 )
 from desktopchat.core.models import downloads
+from desktopchat.core.models import hub as hub_module
 from desktopchat.core.models.downloads import Downloader, Progress, installed_path
 from desktopchat.core.models.fit import estimate
 from desktopchat.core.models.gguf import read_gguf
@@ -47,6 +48,7 @@ pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
 STARTER = "test/SmolLM2-135M-Instruct-GGUF"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HANG_GUARD_S = 90  # a generous bound: the client's own timeout is 10 s
 SPLIT = [f"split/tiny-Q8_0-0000{i}-of-00002.gguf" for i in (1, 2)]
 
 
@@ -305,24 +307,58 @@ def test_every_connection_is_declared(local_hub: LocalHub) -> None:
     assert made and all(c.purpose == "model manager: search the Hub" for c in made)
 
 
+def search_in_a_thread(hub: Hub) -> BaseException | None:
+    """``hub.search`` on a thread, with a generous hang guard; the error it raised."""
+    raised: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            hub.search("x")
+        except BaseException as exc:  # handed to the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=search, daemon=True)
+    thread.start()
+    thread.join(HANG_GUARD_S)
+    assert not thread.is_alive(), f"the search still hangs after {HANG_GUARD_S} s"
+    return raised[0] if raised else None
+
+
+def test_the_hub_client_has_bounded_timeouts() -> None:
+    timeout = hub_module._client().timeout
+    assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (hub_module.TIMEOUT,) * 4
+    assert hub_module.TIMEOUT == 10.0
+
+
 def test_no_server_fails_fast_with_a_clear_message() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens here once closed
-    started = time.monotonic()
-    with pytest.raises(NetworkError, match="Could not reach the Hugging Face Hub"):
-        Hub(endpoint=f"http://127.0.0.1:{port}").search("x")
-    assert time.monotonic() - started < 10
+    network.install()
+    before = len(network.activity.connections())
+    error = search_in_a_thread(Hub(endpoint=f"http://127.0.0.1:{port}"))
+    assert isinstance(error, NetworkError), error
+    assert "Could not reach the Hugging Face Hub" in str(error)
+    # One attempt, not huggingface_hub's retry loop (about 23 s without a network).
+    attempts = [c for c in network.activity.connections()[before:] if c.port == port]
+    assert len(attempts) == 1, attempts
 
 
 def test_a_server_that_never_answers_times_out_within_ten_seconds() -> None:
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
-        silent.listen(1)  # the kernel accepts the connection; nobody ever answers
-        started = time.monotonic()
-        with pytest.raises(NetworkError, match="did not answer within 10 seconds"):
-            Hub(endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}").search("x")
-        assert time.monotonic() - started < 12
+        silent.listen(8)  # the kernel accepts connections; nobody ever answers
+        error = search_in_a_thread(Hub(endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}"))
+        assert isinstance(error, NetworkError), error
+        assert "did not answer within 10 seconds" in str(error)
+        silent.setblocking(False)
+        connections = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                connections.append(silent.accept()[0])
+        for connection in connections:
+            connection.close()
+        assert len(connections) == 1, "the request was made once, not retried"
 
 
 def test_not_enough_disk_is_said_before_starting(

@@ -5,11 +5,12 @@ library (last used, delete, other apps' models, the models folder)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import keyring.backends.fail
 import pytest
@@ -17,10 +18,16 @@ import pytest_socket
 from PySide6.QtWidgets import QTableWidget
 from pytestqt.qtbot import QtBot
 
+from desktopchat import app as composition
 from desktopchat.core import network
 from desktopchat.core.models.catalog import load_catalog
+from desktopchat.core.models.manager import discard_job, download_job
+from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import SecretStore
-from desktopchat.ui.downloads import DownloadState
+from desktopchat.core.session import Core
+from desktopchat.ui.application import build_window
+from desktopchat.ui.controllers import ModelState
+from desktopchat.ui.downloads import DownloadQueue, DownloadState
 from desktopchat.ui.main_window import MainWindow
 from desktopchat.ui.model_manager import OFFLINE_NOTE, ModelManagerDialog
 from tests.gguf_files import tiny_tensors, write_gguf
@@ -32,7 +39,7 @@ from tests.hub_server import (
     LocalHub,
     serve_hub,
 )
-from tests.ui.conftest import WindowFactory
+from tests.ui.conftest import settle
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
@@ -67,10 +74,52 @@ def hub(starter_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         yield served
 
 
+T = TypeVar("T")
+WindowFactory = Callable[..., MainWindow]
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot, paths: AppPaths) -> Iterator[WindowFactory]:
+    """The real window from the composition root's services; ``secrets``: the keychain
+    (or none) that the window, the model manager and the downloads all use."""
+    windows: list[MainWindow] = []
+
+    def factory(*, wait_for_model: bool = True, secrets: SecretStore | None = None) -> MainWindow:
+        services = composition.window_services(paths)
+        if secrets is not None:
+            services = dataclasses.replace(
+                services,
+                secrets=secrets,
+                downloads=DownloadQueue(download_job(paths, secrets), discard_job(paths)),
+            )
+        window = build_window(paths, services)
+        qtbot.addWidget(window)
+        window.show()
+        window.start()
+        windows.append(window)
+        if wait_for_model:
+            qtbot.waitUntil(lambda: window.controller.state is ModelState.READY, timeout=60_000)
+        settle(qtbot, window)
+        return window
+
+    yield factory
+    for window in windows:
+        window.close()
+
+
 def manager(window: MainWindow) -> ModelManagerDialog:
     dialog = window.show_model_manager()
+    assert isinstance(dialog, ModelManagerDialog)
     patch(dialog, "confirm", lambda *_: True)
     return dialog
+
+
+def query(qtbot: QtBot, window: MainWindow, ask: Callable[[Core], T]) -> T:
+    """``ask`` run on the window's database thread, the way the window reads."""
+    answers: list[T] = []
+    window.database.run(ask, answers.append)
+    qtbot.waitUntil(lambda: bool(answers), timeout=20_000)
+    return answers[0]
 
 
 def text(table: QTableWidget, row: int, column: int) -> str:
@@ -156,7 +205,7 @@ def test_browse_check_download_use_and_delete(
         ),
         timeout=60_000,
     )
-    assert str(item.path) in window.core.model_records.last_used()
+    assert str(item.path) in query(qtbot, window, lambda core: core.model_records.last_used())
 
     # Open its folder, then delete it: confirmed, with the space it frees.
     opened: list[str] = []
@@ -171,6 +220,8 @@ def test_browse_check_download_use_and_delete(
     window.controller.unload()
     dialog.installed_tab.delete_button.click()
     assert "from the models folder? This frees" in questions[0] and questions[0].endswith("MB.")
+    # The record goes on the database thread, then the files on the task pool.
+    qtbot.waitUntil(lambda: "freed" in dialog.notice.text(), timeout=20_000)
     assert "freed" in dialog.notice.text() and not item.path.exists()
     # The starter model cannot be deleted.
     qtbot.waitUntil(
@@ -186,8 +237,8 @@ def test_browse_check_download_use_and_delete(
 def test_search_gated_models_and_a_session_only_token(
     qtbot: QtBot, make_window: WindowFactory, hub: LocalHub
 ) -> None:
-    window = make_window(wait_for_model=False)
-    window.secrets = SecretStore(keyring.backends.fail.Keyring())  # no keychain here
+    no_keychain = SecretStore(keyring.backends.fail.Keyring())  # no keychain here
+    window = make_window(wait_for_model=False, secrets=no_keychain)
     dialog = manager(window)
     qtbot.waitUntil(lambda: "session only" in dialog.top_bar.token_label.text(), timeout=10_000)
 
@@ -232,7 +283,7 @@ def test_search_gated_models_and_a_session_only_token(
         lambda: "No Hugging Face token" in dialog.top_bar.token_label.text(), timeout=10_000
     )
     window.close()
-    home = window.core.paths.data.parent
+    home = window.paths.data.parent
     for path in home.rglob("*"):
         if path.is_file() and path.suffix != ".gguf":
             assert GRANTED_TOKEN.encode() not in path.read_bytes(), f"the token is in {path}"
@@ -261,7 +312,7 @@ def test_pause_resume_cancel_and_resume_after_a_restart(
     window.close()  # closing pauses it; the partial file stays
 
     hub.state.requests.clear()
-    again = make_window(wait_for_model=False)
+    again = make_window(wait_for_model=False, secrets=SecretStore(keyring.backends.fail.Keyring()))
     qtbot.waitUntil(lambda: len(again.downloads.items) == 1, timeout=10_000)
     left = again.downloads.items[0]
     assert left.state is DownloadState.PAUSED and left.done > paused_at
@@ -278,7 +329,6 @@ def test_pause_resume_cancel_and_resume_after_a_restart(
     # Cancel deletes what was downloaded.
     hub.state.throttle = 0.05
     dialog.open_repo(GATED)  # another file (the gated one, with a granted token)
-    again.secrets = SecretStore(keyring.backends.fail.Keyring())
     again.secrets.set(GRANTED_TOKEN, session_only=True)
     qtbot.waitUntil(lambda: dialog.files_tab.table.rowCount() == 1, timeout=20_000)
     dialog.files_tab.table.selectRow(0)
@@ -288,7 +338,7 @@ def test_pause_resume_cancel_and_resume_after_a_restart(
     dialog.downloads_tab.table.selectRow(len(again.downloads.items) - 1)
     dialog.downloads_tab.cancel_button.click()
     qtbot.waitUntil(lambda: gated.state is DownloadState.CANCELLED, timeout=10_000)
-    assert not any((again.core.paths.cache / "downloads").glob("*.part"))
+    assert not any((again.paths.cache / "downloads").glob("*.part"))
 
 
 def test_offline_mode_shows_installed_models_only_and_connects_to_nothing(
@@ -342,11 +392,11 @@ def test_models_in_other_apps_and_the_models_folder(
     chosen = tmp_path / "big-disk"
     patch(dialog, "choose_folder", lambda _start: chosen)
     dialog.installed_tab.change_folder_button.click()
+    # The folder is checked on the task pool, then the database thread's Core moves.
+    qtbot.waitUntil(lambda: str(chosen) in dialog.installed_tab.folder_label.text(), timeout=20_000)
     assert window.settings.models_folder == str(chosen)
-    assert (
-        window.core.library.models_dir == chosen
-        and str(chosen) in dialog.installed_tab.folder_label.text()
-    )
+    assert query(qtbot, window, lambda core: core.library.models_dir) == chosen
+    assert dialog.context.paths().models == chosen  # what the window's parts use
     with qtbot.waitSignal(dialog.files_tab.files_checked, timeout=30_000):
         dialog.open_repo(CATALOGUE.repo)
     dialog.files_tab.table.selectRow(row_of(dialog.files_tab.table, STARTER_AS))

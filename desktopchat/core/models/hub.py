@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 
-# Read by huggingface_hub when it is imported: no telemetry, and no token picked up from
-# its own files or environment behind the user's back (we pass the keychain's token).
+# No telemetry, and no token picked up from huggingface_hub's own files or environment
+# behind the user's back (we pass the keychain's token). Process-wide by nature:
+# huggingface_hub reads these once, into its module constants, when it is first imported,
+# and this module is its only importer, so they are set here, just before that import.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
 
@@ -63,6 +65,8 @@ def _client() -> Any:
     )
 
 
+# Process-wide by nature: huggingface_hub keeps one HTTP client factory per process, and
+# every call it makes (ours included) must have these bounded timeouts.
 huggingface_hub.set_client_factory(_client)
 
 

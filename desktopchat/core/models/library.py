@@ -6,7 +6,8 @@ import importlib.metadata
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from desktopchat.core.chat import GenerationParams
@@ -16,10 +17,10 @@ from desktopchat.core.errors import (
     ModelNotFoundError,
     StorageFullError,
 )
-from desktopchat.core.models.architectures import unsupported_warning
+from desktopchat.core.models.architectures import ArchitectureTable
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.remote import split_name
-from desktopchat.core.storage.repositories import ModelRepository
+from desktopchat.core.storage.repositories import ModelRecord, ModelRepository
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,11 @@ def human_size(n: int) -> str:
     return f"{value:.1f} GB"
 
 
+def model_path(path: Path) -> Path:
+    """The path a model given by the user is listed under (see ``_absolute``)."""
+    return _absolute(path)
+
+
 def _absolute(path: Path) -> Path:
     """The file's real path, unless it is a link to a differently named file (the Hugging
     Face cache links FILE.gguf to a blob named by its checksum): then the link's path,
@@ -138,34 +144,35 @@ def _size(path: Path) -> int:
         return 0
 
 
-class ModelLibrary:
-    """Lists and imports models. Header reads are cached by (size, mtime)."""
+def list_candidates(
+    models_dir: Path, starter: Path | None, records: list[ModelRecord]
+) -> list[tuple[Path, str]]:
+    """Every model file we know of: the starter model, the models folder's files and the
+    recorded imports, with where each came from. Walks the folder: not on the GUI thread."""
+    seen: dict[Path, str] = {}
+    if starter is not None:
+        seen[starter.resolve()] = "starter"
+    if models_dir.is_dir():
+        for path in sorted(models_dir.rglob("*.gguf")):
+            split = split_name(path.name)
+            if split is not None and split.part > 1:
+                continue  # llama.cpp loads a split model from its first part
+            # The downloader writes models/OWNER/REPO/FILE; anything else was put there.
+            depth = len(path.relative_to(models_dir).parts)
+            seen.setdefault(path.resolve(), "downloaded" if depth >= 3 else "folder")
+    for record in records:
+        seen.setdefault(Path(record.path), record.source)
+    return list(seen.items())
 
-    def __init__(self, models_dir: Path, repository: ModelRepository, starter: Path | None) -> None:
-        self.models_dir = models_dir
-        self._repository = repository
-        self._starter = starter
+
+class ModelReader:
+    """Reads what a model file is (its GGUF header, whether llama.cpp can run it), caching
+    by (size, mtime). No database: safe on the task pool; thread-safe."""
+
+    def __init__(self, architectures: ArchitectureTable | None = None) -> None:
+        self.architectures = architectures or ArchitectureTable()
+        self._lock = threading.Lock()
         self._cache: dict[Path, tuple[tuple[int, int], InstalledModel]] = {}
-
-    def scan(self) -> list[InstalledModel]:
-        return [self.describe(path, source) for path, source in self.candidates()]
-
-    def candidates(self) -> list[tuple[Path, str]]:
-        """Every model file we know of, with where it came from (cheap: no header reads)."""
-        seen: dict[Path, str] = {}
-        if self._starter is not None:
-            seen[self._starter.resolve()] = "starter"
-        if self.models_dir.is_dir():
-            for path in sorted(self.models_dir.rglob("*.gguf")):
-                split = split_name(path.name)
-                if split is not None and split.part > 1:
-                    continue  # llama.cpp loads a split model from its first part
-                # The downloader writes models/OWNER/REPO/FILE; anything else was put there.
-                depth = len(path.relative_to(self.models_dir).parts)
-                seen.setdefault(path.resolve(), "downloaded" if depth >= 3 else "folder")
-        for record in self._repository.all():
-            seen.setdefault(Path(record.path), record.source)
-        return list(seen.items())
 
     def describe(self, path: Path, source: str = "imported") -> InstalledModel:
         try:
@@ -173,18 +180,51 @@ class ModelLibrary:
         except OSError as exc:
             return InstalledModel(path, source, None, f"cannot read the file: {exc.strerror}")
         key = (stat.st_size, stat.st_mtime_ns)
-        cached = self._cache.get(path)
+        with self._lock:
+            cached = self._cache.get(path)
         if cached and cached[0] == key:
-            return cached[1]
+            known = cached[1]
+            return known if known.source == source else replace(known, source=source)
         try:
             info = read_gguf(path)
             # Looked up once, with the header read (off the GUI thread), not per label.
-            warning = unsupported_warning(info.architecture, path.name)
+            warning = self.architectures.unsupported_warning(info.architecture, path.name)
             model = InstalledModel(path, source, info, warning=warning)
         except InvalidModelFileError as exc:
             model = InstalledModel(path, source, None, str(exc))
-        self._cache[path] = (key, model)
+        with self._lock:
+            self._cache[path] = (key, model)
         return model
+
+
+class ModelLibrary:
+    """Lists and imports models. Header reads are cached by (size, mtime)."""
+
+    def __init__(
+        self,
+        models_dir: Path,
+        repository: ModelRepository,
+        starter: Path | None,
+        reader: ModelReader | None = None,
+    ) -> None:
+        self.models_dir = models_dir
+        self._repository = repository
+        self._starter = starter
+        self.reader = reader or ModelReader()
+
+    def scan(self) -> list[InstalledModel]:
+        return [self.describe(path, source) for path, source in self.candidates()]
+
+    @property
+    def starter(self) -> Path | None:
+        return self._starter
+
+    def candidates(self) -> list[tuple[Path, str]]:
+        """Every model file we know of, with where it came from (cheap: no header reads)."""
+        return list_candidates(self.models_dir, self._starter, self._repository.all())
+
+    def describe(self, path: Path, source: str = "imported") -> InstalledModel:
+        return self.reader.describe(path, source)
 
     def import_file(
         self, source: Path, *, copy: bool = False, info: GGUFInfo | None = None

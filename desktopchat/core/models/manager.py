@@ -1,6 +1,7 @@
 """The model manager's operations, shared by the CLI and the window (which runs them on
 worker threads): a Hub client with the user's token and offline setting, fit verdicts
-for remote files, downloads into the models folder, and removing installed models.
+for remote files, the download queue's jobs (download into the current models folder,
+list and discard partial files), the models folder in use, and removing installed models.
 
 Importing this module does not import huggingface_hub (~0.35 s): only make_hub does, on
 the thread that first connects, so the window and the CLI can use the rest freely.
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from desktopchat.core.errors import DesktopChatError, HubError, InvalidModelFileError
-from desktopchat.core.models.architectures import unsupported_warning
+from desktopchat.core.models.architectures import ArchitectureTable
 from desktopchat.core.models.download_items import DiscardJob, DownloadItem, DownloadJob
 from desktopchat.core.models.downloads import Downloader, Progress
 from desktopchat.core.models.fit import (
@@ -33,7 +34,7 @@ from desktopchat.core.models.library import InstalledModel, human_size, is_insid
 from desktopchat.core.models.remote import ModelFile, RemoteFile, RepoFiles
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import KeychainError, SecretStore
-from desktopchat.core.settings import AppSettings
+from desktopchat.core.settings import AppSettings, load_settings
 from desktopchat.core.storage.repositories import ModelRepository
 
 if TYPE_CHECKING:
@@ -90,9 +91,12 @@ def check_file(
     n_ctx: int,
     devices: list[GpuDevice],
     free_ram: int | None = None,
+    *,
+    architectures: ArchitectureTable | None = None,
 ) -> FileCheck:
     """Will ``model`` fit here at ``n_ctx`` tokens, and run? From its header when there is
-    one, else from its size, and the verdict says which."""
+    one, else from its size, and the verdict says which. ``architectures``: the table to
+    look the architecture up in (a new one, read from the library file, when None)."""
     free_ram = available_memory() if free_ram is None else free_ram
     if info is None:
         fit = verdict(size_only_estimate(model.size, n_ctx), free_ram, devices, from_size_only=True)
@@ -105,7 +109,8 @@ def check_file(
             needed.overhead,
             needed.layers,
         )
-    warning = unsupported_warning(info.architecture, model.label)
+    table = architectures or ArchitectureTable()
+    warning = table.unsupported_warning(info.architecture, model.label)
     return FileCheck(verdict(needed, free_ram, devices), info.architecture, warning)
 
 
@@ -116,9 +121,12 @@ def check_remote(
     n_ctx: int,
     devices: list[GpuDevice],
     free_ram: int | None = None,
+    *,
+    architectures: ArchitectureTable | None = None,
 ) -> FileCheck:
     """check_file for a file on the Hub, its header read with Range requests."""
-    return check_file(remote_header(hub, listing, model), model, n_ctx, devices, free_ram)
+    info = remote_header(hub, listing, model)
+    return check_file(info, model, n_ctx, devices, free_ram, architectures=architectures)
 
 
 @dataclass(frozen=True)
@@ -130,10 +138,21 @@ class Removed:
 def remove_model(model: InstalledModel, models_dir: Path, records: ModelRepository) -> Removed:
     """Delete a model in the models folder (every part of a split one); a model imported
     from elsewhere is only forgotten, its file left where the user keeps it."""
+    refuse_starter(model)
+    records.remove(str(model.path))
+    return delete_model_files(model, models_dir)
+
+
+def refuse_starter(model: InstalledModel) -> None:
     if model.source == "starter":
         raise DesktopChatError("The starter model comes with DesktopChat and cannot be removed.")
+
+
+def delete_model_files(model: InstalledModel, models_dir: Path) -> Removed:
+    """The file side of remove_model (no database): delete the model's files when they
+    are in the models folder, and its repository's folder once empty."""
+    refuse_starter(model)
     path = model.path
-    records.remove(str(path))
     if not is_inside(path, models_dir):
         return Removed(path, 0)
     freed = 0
@@ -153,38 +172,80 @@ def remove_model(model: InstalledModel, models_dir: Path, records: ModelReposito
     return Removed(path, freed)
 
 
+# -- the models folder ---------------------------------------------------------------------
+
+
+def models_paths(paths: AppPaths, settings: AppSettings) -> AppPaths:
+    """``paths`` with the models folder the user chose (``settings.models_folder``), if
+    any: where downloads go and models are looked for."""
+    return paths.with_models(Path(settings.models_folder)) if settings.models_folder else paths
+
+
+def check_models_folder(folder: Path) -> None:
+    """Can ``folder`` hold models? Created if missing, and a file written and removed;
+    DesktopChatError says why not. File work: not on the GUI thread."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".desktopchat-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DesktopChatError(
+            f"{folder} cannot be used as the models folder: {exc.strerror}."
+        ) from None
+
+
+def use_models_folder(core: Core, folder: Path) -> None:
+    """Make ``core`` (a thread's connection) list models from ``folder`` from now on;
+    run it on that Core's thread."""
+    core.paths = core.paths.with_models(folder)
+    core.library.models_dir = folder
+
+
 def download_job(
-    core: Core, secrets: Callable[[], SecretStore], settings: Callable[[], AppSettings]
+    paths: AppPaths,
+    secrets: SecretStore,
+    settings: Callable[[], AppSettings] | None = None,
 ) -> DownloadJob:
     """What the download thread runs for an item: list the repository again when the
-    item came from an earlier session, then download into the current models folder."""
+    item came from an earlier session, then download into the current models folder.
+
+    ``paths``: the application's folders as started. ``settings``: the current settings
+    (their models folder and offline mode are read when each download starts, on the
+    download thread); by default the saved settings file, which the window writes on
+    every change."""
+    current = settings or (lambda: load_settings(paths.settings_file))
 
     def run(
         item: DownloadItem, progress: Callable[[Progress], None], stop: threading.Event
     ) -> Path:
-        hub = make_hub(secrets(), offline=settings().offline_mode)
+        now = current()
+        hub = make_hub(secrets, offline=now.offline_mode)
         if item.model is None:
             item.model = hub.files(item.repo_id, item.revision).find(item.name)
-        return downloader(core.paths, hub).download(
+        return downloader(models_paths(paths, now), hub).download(
             item.repo_id, item.revision, item.model, progress, stop
         )
 
     return run
 
 
-def partial_downloads(core: Core) -> Downloader:
-    """The downloader's view of the partial files (listing and deleting; no network)."""
-    return Downloader(core.paths.cache / "downloads", core.paths.models, _no_stream)
+def partial_downloads(paths: AppPaths) -> Downloader:
+    """The downloader's view of the partial files (listing and deleting; no network).
+    They live in the cache folder, whichever models folder is in use."""
+    return Downloader(paths.cache / "downloads", paths.models, _no_stream)
 
 
-def discard_job(core: Core) -> DiscardJob:
+def discard_job(paths: AppPaths) -> DiscardJob:
+    """What the queue runs to delete what was downloaded of an item (its partial files)."""
+
     def discard(item: DownloadItem) -> None:
         parts = (
             item.model.parts
             if item.model
             else tuple(RemoteFile(n, 0, None) for n in item.pending_parts)
         )
-        partial_downloads(core).discard(item.repo_id, ModelFile(parts))
+        partial_downloads(paths).discard(item.repo_id, ModelFile(parts))
 
     return discard
 

@@ -1,5 +1,6 @@
-"""What the model manager is given by the window (ManagerContext), and the Hub client
-made from it on the task pool."""
+"""What the model manager is given by the window (ManagerContext, contract 4 of the
+structure: no Core, no services of its own), and the Hub client made from it on the task
+pool."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from desktopchat.core.models.fit import GpuDevice
 from desktopchat.core.models.manager import make_hub
+from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import SecretStore
-from desktopchat.core.session import Core
 from desktopchat.core.settings import AppSettings
+from desktopchat.ui.database import DatabaseGateway
 from desktopchat.ui.downloads import DownloadQueue
 from desktopchat.ui.workers import TaskRunner
 
@@ -22,17 +24,19 @@ if TYPE_CHECKING:
 
 @dataclass
 class ManagerContext:
-    """What the window needs from the application."""
+    """What the model manager needs from the window. Every SQLite query goes through
+    ``database`` (the database thread), file and network work through ``tasks``."""
 
-    core: Core
-    tasks: TaskRunner
+    paths: Callable[[], AppPaths]  # current paths (the models folder can change)
+    database: DatabaseGateway  # every SQLite query, on the database thread
+    tasks: TaskRunner  # file and network work on the task pool
     secrets: SecretStore
     downloads: DownloadQueue
     settings: Callable[[], AppSettings]
     change_settings: Callable[..., None]  # keyword changes, saved
-    models_changed: Callable[[], None]  # the installed models changed: refresh the picker
+    models_changed: Callable[[], None]  # installed models changed: refresh the picker
     use_model: Callable[[Path], None]  # select and load a model in the main window
-    gpu_devices: Callable[[], list[GpuDevice]]  # slow: called on the task pool
+    gpu_devices: Callable[[], list[GpuDevice]]  # slow: on the task pool; asks the engine
 
 
 def hub_client(context: ManagerContext) -> Hub:

@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktopchat.core.errors import HubAccessError
+from desktopchat.core.models.architectures import ArchitectureTable
+from desktopchat.core.models.library import ModelReader
 from desktopchat.core.secrets import redact
 from desktopchat.ui.downloads import DownloadItem
 from desktopchat.ui.model_manager.catalogue_tab import CatalogueTab
@@ -57,6 +59,9 @@ class ModelManagerDialog(QDialog):
         self.setWindowTitle("Model manager")
         self.resize(1000, 640)
         self.devices = Devices(context.gpu_devices)
+        # Headers of installed models, and the architectures llama.cpp knows: this
+        # window's own, read on the task pool.
+        self.reader = ModelReader(ArchitectureTable())
 
         self.notice = QLabel()
         self.notice.setWordWrap(True)
@@ -68,10 +73,10 @@ class ModelManagerDialog(QDialog):
         self.licence_button.clicked.connect(lambda: self.open_url(self._licence_url))
 
         self.top_bar = TopBar(context, self, self._apply_offline)
-        self.installed_tab = InstalledTab(context, self, self.devices)
+        self.installed_tab = InstalledTab(context, self, self.devices, self.reader)
         self.catalogue_tab = CatalogueTab(self)
         self.search_tab = SearchTab(context, self)
-        self.files_tab = FilesTab(context, self, self.devices)
+        self.files_tab = FilesTab(context, self, self.devices, self.reader.architectures)
         self.downloads_tab = DownloadsTab(context, self, self._on_download_installed)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.installed_tab, "Installed")

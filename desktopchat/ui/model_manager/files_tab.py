@@ -1,6 +1,7 @@
 """The model manager's Files tab: every GGUF of one Hub repository with its quantization,
 size, architecture and whether it fits here at the chosen context, worked out from each
-file's header (read with Range requests on the task pool) before anything is downloaded."""
+file's header (read with Range requests on the task pool) before anything is downloaded.
+The verdicts at another context are worked out again from the headers already read."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from desktopchat.core.chat import GenerationParams
+from desktopchat.core.models.architectures import ArchitectureTable
 from desktopchat.core.models.fit import available_memory
 from desktopchat.core.models.gguf import GGUFInfo
 from desktopchat.core.models.library import human_size
@@ -35,14 +37,17 @@ class FilesTab(QWidget):
         context: ManagerContext,
         shell: Shell,
         devices: Devices,
+        architectures: ArchitectureTable,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.context = context
         self.shell = shell
         self.devices = devices
+        self.architectures = architectures
         self.listing: RepoFiles | None = None
         self.headers: dict[str, GGUFInfo | None] = {}  # by file name, for the open repo
+        self.free_ram: int | None = None  # bytes, read with the headers
         self._request = 0  # a newer listing makes an older one's answers stale
         self.title = QLabel("Open a model from the catalogue or the search results.")
         self.title.setWordWrap(True)
@@ -123,16 +128,18 @@ class FilesTab(QWidget):
             if prefer and model.quantization == prefer.upper() and table.currentRow() < 0:
                 table.selectRow(row)
         request = self._request
-        context, devices = self.context, self.devices
+        context, devices, architectures = self.context, self.devices, self.architectures
 
-        def read_headers() -> dict[str, GGUFInfo | None]:
+        def read_headers() -> tuple[dict[str, GGUFInfo | None], int | None]:
             hub = hub_client(context)
             devices.get()
-            return {m.name: remote_header(hub, listing, m) for m in models}
+            architectures.load()  # the library's names, read here rather than on the GUI thread
+            headers = {m.name: remote_header(hub, listing, m) for m in models}
+            return headers, available_memory()
 
-        def read(headers: dict[str, GGUFInfo | None]) -> None:
+        def read(result: tuple[dict[str, GGUFInfo | None], int | None]) -> None:
             if request == self._request:
-                self.headers = headers
+                self.headers, self.free_ram = result
                 self.show_file_checks()
 
         context.tasks.run(read_headers, read, self.shell.show_error)
@@ -144,14 +151,20 @@ class FilesTab(QWidget):
             return
         n_ctx = self.context_box.value()
         devices = self.devices.known()
-        free = available_memory()
         table = self.table
         for row in range(table.rowCount()):
             first = table.item(row, 0)
             if first is None:
                 continue
             model: ModelFile = first.data(Qt.ItemDataRole.UserRole)
-            check = check_file(self.headers.get(model.name), model, n_ctx, devices, free)
+            check = check_file(
+                self.headers.get(model.name),
+                model,
+                n_ctx,
+                devices,
+                self.free_ram,
+                architectures=self.architectures,
+            )
             architecture = check.architecture or "unknown"
             if check.warning:
                 architecture += ": not supported"
