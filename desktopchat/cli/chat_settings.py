@@ -106,7 +106,7 @@ def choose_model(
     default = _usable(core.library.find(None))
     if used:
         note(
-            f"note: the model this conversation used ({used[0]}) is no longer installed; "
+            f"note: the model this conversation used ({used[0]}) is not installed; "
             f"{default.name} answers instead"
         )
     return default

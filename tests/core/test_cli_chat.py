@@ -227,7 +227,7 @@ def test_a_continued_conversation_answers_with_its_own_model(
     gemma.unlink()
     fallback = chat(home, "--json", "--conversation", "1", "--max-tokens", "4", "And now?")
     assert fallback.returncode == 0, fallback.stderr
-    assert "no longer installed" in fallback.stderr and gemma.name in fallback.stderr
+    assert "is not installed" in fallback.stderr and gemma.name in fallback.stderr
     assert json.loads(fallback.stdout)["model"] == "SmolLM2-135M-Instruct"
     with stored(home) as core:
         last = core.conversations.active_path(1)[-1]
