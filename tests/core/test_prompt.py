@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from desktopchat.core.inference.prompt import (
     FALLBACK_STOP,
     ChatMessage,
     ChatTemplate,
+    TemplateLimitError,
     plan_prompt,
     reply_reserve,
 )
@@ -156,10 +156,8 @@ HOSTILE_TEMPLATES = {
 def test_a_hostile_template_fails_cleanly_and_runs_nothing(source: str, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     template = ChatTemplate(source.replace("{marker}", str(marker)))
-    started = time.perf_counter()
     with pytest.raises(TemplateError, match="chat template"):
         template.render([ChatMessage(Role.USER, "hi")])
-    assert time.perf_counter() - started < 1.0
     assert not marker.exists()
 
 
@@ -171,8 +169,6 @@ def test_template_internals_render_as_nothing() -> None:
 def test_a_template_that_loops_forever_is_stopped_by_the_time_limit() -> None:
     endless = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
     template = ChatTemplate(endless)
-    started = time.perf_counter()
-    with pytest.raises(TemplateError, match="took more than 2 seconds"):
+    with pytest.raises(TemplateLimitError, match=r"took more than [\d.]+ seconds"):
         template.render([ChatMessage(Role.USER, "hi")])
-    assert time.perf_counter() - started < 3.0
     assert ChatTemplate(CHATML).render([ChatMessage(Role.USER, "hi")])  # others unaffected

@@ -1,157 +1,60 @@
 """From a conversation to the exact prompt text and tokens the model sees.
 
-Chat templates come from model files, so they are untrusted: they are rendered in Jinja's
-immutable sandbox (no attribute access to Python internals, no file access: there is no
-loader to include from), with limits on the template's size, the output's size, the
-render time (checked in every range() loop and between output chunks) and the size of
-anything multiplied or raised to a power. Models without a template get a
-plain "User:/Assistant:" fallback, and the UI says so.
+The conversation is planned here (what fits the context, what is left out); the model's
+chat template is rendered by the sandbox in ``template.py`` (re-exported here), which folds
+the system prompt into the first user message for templates that refuse a system role.
+Models without a template get a plain "User:/Assistant:" fallback, and the UI says so.
 """
 
 from __future__ import annotations
 
-import datetime
-import operator
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
-
 from desktopchat.core.chat import Role
 from desktopchat.core.errors import ContextOverflowError, TemplateError
-
-MAX_TEMPLATE_CHARS = 256_000
-MAX_RENDER_CHARS = 8_000_000
-RENDER_SECONDS = 2.0
-MAX_PRODUCT = 1_000_000  # the longest string or list "*" may build, the largest "**" result
-PREFIX_CHARS_PER_TOKEN = 16  # generous: English averages about 4 characters per token
-
-FALLBACK_TEMPLATE = (
-    "{% for m in messages %}"
-    "{% if m.role == 'system' %}{{ m.content }}\n\n"
-    "{% elif m.role == 'user' %}User: {{ m.content }}\n"
-    "{% else %}Assistant: {{ m.content }}\n{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}Assistant:{% endif %}"
+from desktopchat.core.inference.template import (
+    FALLBACK_DESCRIPTION,
+    FALLBACK_STOP,
+    FALLBACK_TEMPLATE,
+    MAX_TEMPLATE_CHARS,
+    RENDER_SECONDS,
+    SYSTEM_FOLDED,
+    ChatMessage,
+    ChatTemplate,
+    RenderedPrompt,
+    TemplateLimitError,
+    fold_system,
 )
-FALLBACK_STOP = ("\nUser:", "\nAssistant:")
-FALLBACK_DESCRIPTION = "plain User:/Assistant: fallback (the model has no chat template)"
+from desktopchat.core.inference.template_limits import MAX_RENDER_CHARS
 
+__all__ = [
+    "FALLBACK_DESCRIPTION",
+    "FALLBACK_STOP",
+    "FALLBACK_TEMPLATE",
+    "MAX_RENDER_CHARS",
+    "MAX_TEMPLATE_CHARS",
+    "PREFIX_CHARS_PER_TOKEN",
+    "RENDER_SECONDS",
+    "SYSTEM_FOLDED",
+    "ChatMessage",
+    "ChatTemplate",
+    "PromptPlan",
+    "RenderedPrompt",
+    "TemplateLimitError",
+    "Tokenizer",
+    "example_messages",
+    "fold_system",
+    "history_from",
+    "plan_prompt",
+    "reply_reserve",
+    "system_messages",
+    "template_description",
+    "turns",
+]
 
-@dataclass(frozen=True)
-class ChatMessage:
-    role: Role
-    content: str
-
-
-class _OutOfTimeError(Exception):
-    pass
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox plus a render deadline and bounded arithmetic."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def __init__(self) -> None:
-        super().__init__(
-            loader=jinja2.BaseLoader(),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            extensions=["jinja2.ext.loopcontrols"],
-        )
-        self.deadline = float("inf")
-        self.globals["range"] = self.range
-        self.globals["raise_exception"] = _raise_exception
-        self.globals["strftime_now"] = _strftime_now
-
-    def check_time(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise _OutOfTimeError
-
-    def range(self, *args: int) -> Iterator[int]:
-        for i, value in enumerate(safe_range(*args)):
-            if i % 1024 == 0:
-                self.check_time()
-            yield value
-
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "*":
-            for sized, count in ((left, right), (right, left)):
-                if (
-                    isinstance(sized, (str, list, tuple))
-                    and isinstance(count, int)
-                    and len(sized) * count > MAX_PRODUCT
-                ):
-                    raise jinja2.TemplateError("a repetition is too large")
-            return operator.mul(left, right)
-        if operator_name == "**":
-            if isinstance(right, int) and abs(right) > 64:
-                raise jinja2.TemplateError("a power is too large")
-            return operator.pow(left, right)
-        return super().call_binop(context, operator_name, left, right)
-
-
-class ChatTemplate:
-    """A compiled chat template (the model's own, or our fallback)."""
-
-    def __init__(self, source: str | None, *, bos_text: str = "", eos_text: str = "") -> None:
-        self.is_fallback = source is None
-        text = FALLBACK_TEMPLATE if source is None else source
-        if len(text) > MAX_TEMPLATE_CHARS:
-            raise TemplateError(
-                f"The model's chat template is {len(text):,} characters long; "
-                f"at most {MAX_TEMPLATE_CHARS:,} are accepted."
-            )
-        self.bos_text = bos_text
-        self.eos_text = eos_text
-        self.stop: tuple[str, ...] = FALLBACK_STOP if self.is_fallback else ()
-        self.description = FALLBACK_DESCRIPTION if self.is_fallback else "the model's own"
-        self._env = _Sandbox()
-        try:
-            self._template = self._env.from_string(text)
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"The model's chat template is invalid: {exc}") from None
-
-    def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        self._env.deadline = time.monotonic() + RENDER_SECONDS
-        parts: list[str] = []
-        size = 0
-        try:
-            for chunk in self._template.generate(
-                messages=[{"role": m.role.value, "content": m.content} for m in messages],
-                add_generation_prompt=add_generation_prompt,
-                bos_token=self.bos_text,
-                eos_token=self.eos_text,
-            ):
-                size += len(chunk)
-                if size > MAX_RENDER_CHARS:
-                    raise TemplateError(
-                        "The model's chat template produced an absurdly long prompt."
-                    )
-                self._env.check_time()
-                parts.append(chunk)
-        except _OutOfTimeError:
-            raise TemplateError(
-                f"The model's chat template took more than {RENDER_SECONDS:g} seconds to "
-                "render; it is broken or hostile. Use another model file."
-            ) from None
-        except (jinja2.TemplateError, OverflowError) as exc:
-            raise TemplateError(f"The model's chat template failed: {exc}") from None
-        finally:
-            self._env.deadline = float("inf")
-        return "".join(parts)
-
-
-def _raise_exception(message: str) -> None:
-    raise jinja2.TemplateError(message)
-
-
-def _strftime_now(fmt: str) -> str:
-    return datetime.datetime.now().strftime(fmt)
+PREFIX_CHARS_PER_TOKEN = 16  # generous: English averages about 4 characters per token
 
 
 @dataclass(frozen=True)
@@ -163,6 +66,7 @@ class PromptPlan:
     dropped_messages: int
     reserve: int  # tokens kept free for the reply
     preamble_tokens: int = 0  # the system prompt and examples (never left out)
+    system_folded: bool = False  # the template refused a system role: it went to a user turn
 
     @property
     def n_tokens(self) -> int:
@@ -211,30 +115,35 @@ def plan_prompt(
             at_least = "at least " if len(prefix) < len(new) else ""
             raise ContextOverflowError(_too_long(alone, budget, n_ctx, reserve, at_least))
 
+    folded = False
+
     def attempt(start: int) -> tuple[str, list[int]]:
-        text = template.render([*system, *history[start:]]) + prefill
+        nonlocal folded
+        rendered = template.render_prompt([*system, *history[start:]])
+        folded = rendered.system_folded
+        text = rendered.text + prefill
         return text, tokenize(text)
 
     preamble = _preamble_tokens(template, tokenize, system)
     text, tokens = attempt(0)
     if len(tokens) <= budget:
-        return PromptPlan(text, tokens, 0, reserve, preamble)
+        return PromptPlan(text, tokens, 0, reserve, preamble, folded)
     # Binary search for the earliest cut that fits: fewer kept messages, fewer tokens.
     low, high = 0, len(cuts) - 1
-    best: tuple[int, str, list[int]] | None = None
+    best: tuple[int, str, list[int], bool] | None = None
     while low <= high:
         mid = (low + high) // 2
         mid_text, mid_tokens = attempt(cuts[mid])
         if len(mid_tokens) <= budget:
-            best = (cuts[mid], mid_text, mid_tokens)
+            best = (cuts[mid], mid_text, mid_tokens, folded)
             high = mid - 1
         else:
             low = mid + 1
     if best is None:
         last = attempt(cuts[-1])[1] if cuts else tokens
         raise ContextOverflowError(_too_long(len(last), budget, n_ctx, reserve, ""))
-    start, text, tokens = best
-    return PromptPlan(text, tokens, start, reserve, preamble)
+    start, text, tokens, folded = best
+    return PromptPlan(text, tokens, start, reserve, preamble, folded)
 
 
 def _preamble_tokens(
@@ -284,3 +193,10 @@ def turns(messages: Sequence[M]) -> list[M]:
 def history_from(messages: Sequence[Any]) -> list[ChatMessage]:
     """Stored messages (their turns) to template messages."""
     return [ChatMessage(m.role, m.content) for m in turns(messages)]
+
+
+def template_description(template: ChatTemplate, plan: PromptPlan) -> str:
+    """How the prompt was formatted, as the notice and the prompt inspector say it."""
+    if plan.system_folded:
+        return f"{template.description}, {SYSTEM_FOLDED}"
+    return template.description
