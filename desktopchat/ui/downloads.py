@@ -3,8 +3,9 @@ with pause, resume and cancel, and downloads left unfinished by an earlier sessi
 
 The queue belongs to the main window, so downloads go on while the model manager is
 closed. Its state is only touched on the GUI thread; the download thread reports through
-queued signals. Nothing here connects on its own: a download left from an earlier session
-is listed as paused until the user resumes it.
+queued signals. Deleting what a cancelled download left runs off the GUI thread too (on
+the download thread, or a short thread of its own). Nothing here connects on its own: a
+download left from an earlier session is listed as paused until the user resumes it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class DownloadQueue(QObject):
 
     _progress = Signal(object, object)  # from the download thread: item, Progress
     _ended = Signal(object, object, object)  # item, installed path or None, exception or None
+    _discarded = Signal(object)  # item: its partial files are deleted
 
     def __init__(self, download: DownloadJob, discard: DiscardJob) -> None:
         super().__init__()
@@ -48,6 +50,7 @@ class DownloadQueue(QObject):
         self._thread: threading.Thread | None = None
         self._progress.connect(self._on_progress)
         self._ended.connect(self._on_ended)
+        self._discarded.connect(self._on_discarded)
 
     # -- commands (GUI thread) -------------------------------------------------------------
 
@@ -87,6 +90,8 @@ class DownloadQueue(QObject):
             self.changed.emit(item)
 
     def resume(self, item: DownloadItem) -> None:
+        if item.cancel_requested:
+            return  # what was downloaded is still being deleted
         if item.state in (DownloadState.PAUSED, DownloadState.FAILED, DownloadState.CANCELLED):
             item.state = DownloadState.QUEUED
             item.message = ""
@@ -102,10 +107,13 @@ class DownloadQueue(QObject):
             item.stop.set()
             return
         if item.state in (DownloadState.QUEUED, DownloadState.PAUSED, DownloadState.FAILED):
-            self._discard_partial(item)
+            item.cancel_requested = True  # until the files are gone
             item.state = DownloadState.CANCELLED
             item.done = 0
             self.changed.emit(item)
+            threading.Thread(
+                target=self._discard_in_background, args=(item,), name="discard", daemon=True
+            ).start()
 
     def pause_all(self) -> None:
         for item in self.items:
@@ -145,6 +153,8 @@ class DownloadQueue(QObject):
         except Exception as exc:  # reported on the GUI thread
             if not isinstance(exc, DesktopChatError):
                 log.exception("download failed")
+            if item.cancel_requested:  # set before the stop: delete here, not on the GUI thread
+                self._discard_partial(item)
             self._ended.emit(item, None, exc)
         else:
             self._ended.emit(item, path, None)
@@ -164,8 +174,8 @@ class DownloadQueue(QObject):
             item.message = f"Verified and installed: {path}"
             self.changed.emit(item)
             self.installed.emit(item)
-        elif item.cancel_requested:
-            self._discard_partial(item)
+        elif item.cancel_requested:  # its partial files were deleted on the download thread
+            item.cancel_requested = False
             item.state, item.done, item.message = DownloadState.CANCELLED, 0, ""
             self.changed.emit(item)
         elif isinstance(error, DownloadStoppedError):
@@ -185,6 +195,15 @@ class DownloadQueue(QObject):
                 item.page_url = error.page_url
             self.changed.emit(item)
         self._next()
+
+    def _discard_in_background(self, item: DownloadItem) -> None:
+        self._discard_partial(item)
+        self._discarded.emit(item)
+
+    @Slot(object)
+    def _on_discarded(self, item: DownloadItem) -> None:
+        item.cancel_requested = False
+        self.changed.emit(item)
 
     def _discard_partial(self, item: DownloadItem) -> None:
         try:

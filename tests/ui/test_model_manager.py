@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,13 +22,14 @@ from pytestqt.qtbot import QtBot
 from desktopchat import app as composition
 from desktopchat.core import network
 from desktopchat.core.models.catalog import load_catalog
+from desktopchat.core.models.downloads import Pending
 from desktopchat.core.models.manager import discard_job, download_job
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import SecretStore
 from desktopchat.core.session import Core
 from desktopchat.ui.application import build_window
 from desktopchat.ui.controllers import ModelState
-from desktopchat.ui.downloads import DownloadQueue, DownloadState
+from desktopchat.ui.downloads import DownloadItem, DownloadQueue, DownloadState
 from desktopchat.ui.main_window import MainWindow
 from desktopchat.ui.model_manager import OFFLINE_NOTE, ModelManagerDialog
 from tests.gguf_files import tiny_tensors, write_gguf
@@ -404,3 +406,35 @@ def test_models_in_other_apps_and_the_models_folder(
     item = window.downloads.items[0]
     qtbot.waitUntil(lambda: item.state is DownloadState.DONE, timeout=60_000)
     assert item.path is not None and chosen in item.path.parents
+
+
+def test_cancelling_a_paused_download_deletes_its_files_off_the_gui_thread(
+    qtbot: QtBot, paths: AppPaths
+) -> None:
+    """Deleting gigabytes of partial files on a slow disk must not freeze the window, and
+    the download cannot be resumed while they are being deleted."""
+    gui = threading.current_thread()
+    deleting: list[threading.Thread] = []
+    release = threading.Event()
+    real_discard = discard_job(paths)
+
+    def discard(item: DownloadItem) -> None:
+        deleting.append(threading.current_thread())
+        release.wait(60)  # a hang guard
+        real_discard(item)
+
+    queue = DownloadQueue(
+        download_job(paths, SecretStore(keyring.backends.fail.Keyring())), discard
+    )
+    queue.add_pending([Pending(CATALOGUE.repo, "main", STARTER_AS, 1000, 400)])
+    item = queue.items[0]
+    assert queue.items[0].state is DownloadState.PAUSED
+    queue.cancel(item)
+    assert item.state is DownloadState.CANCELLED and item.done == 0  # shown at once
+    qtbot.waitUntil(lambda: bool(deleting), timeout=20_000)
+    assert deleting[0] is not gui
+    queue.resume(item)
+    assert item.state is DownloadState.CANCELLED, "not resumed while its files are deleted"
+    with qtbot.waitSignal(queue.changed, timeout=20_000):
+        release.set()
+    assert not item.cancel_requested and not queue.active()
