@@ -25,7 +25,6 @@ from desktopchat import app as composition  # noqa: E402
 from desktopchat.core.models.catalog import load_catalog  # noqa: E402
 from desktopchat.core.models.library import starter_model_path  # noqa: E402
 from desktopchat.core.paths import AppPaths  # noqa: E402
-from desktopchat.core.session import open_core  # noqa: E402
 from desktopchat.ui.application import build_window  # noqa: E402
 from tests.hub_server import HostedFile, HostedRepo, HubState, serve_hub  # noqa: E402
 
@@ -53,12 +52,8 @@ def main() -> None:
     )
     with serve_hub(state) as hub:
         os.environ["HF_ENDPOINT"] = hub.url
-        window = build_window(
-            AppPaths.resolve(None),
-            open_core=open_core,
-            make_engine=composition.make_isolated_engine,
-            make_chat_service=composition.make_chat_service,
-        )
+        paths = AppPaths.resolve(None)
+        window = build_window(paths, composition.window_services(paths))
         window.show()
         window.start()
         dialog = window.show_model_manager()
