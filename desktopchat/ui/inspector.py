@@ -1,5 +1,6 @@
 """The prompt inspector: exactly what the model received for a reply (the rendered chat
-template and its token count), the settings and model used, and the generation stats."""
+template and its token count, and where the system prompt went when the template refuses a
+system role), the settings and model used, and the generation stats."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktopchat.core.chat import GenerationStats, Message, PromptRecord
+from desktopchat.core.inference.prompt import SYSTEM_FOLDED
 
 
 def describe(message: Message, record: PromptRecord | None) -> str:
@@ -44,8 +46,16 @@ def describe(message: Message, record: PromptRecord | None) -> str:
         rows.append(("Prompt", "not recorded (a reply from before this version, or imported)"))
     ttft = stats.time_to_first_token
     speed = stats.tokens_per_second
+    rows.append(("Chat template", stats.template or "unknown"))
+    if SYSTEM_FOLDED in stats.template:
+        rows.append(
+            (
+                "System prompt",
+                "sent at the start of the first user message: this model's chat template "
+                "does not accept a system role",
+            )
+        )
     rows += [
-        ("Chat template", stats.template or "unknown"),
         ("First token", f"{ttft * 1000:.0f} ms" if ttft is not None else "—"),
         ("Speed", f"{speed:.1f} tokens/s" if speed is not None else "—"),
         ("Reply", f"{stats.completion_tokens:,} tokens"),

@@ -50,6 +50,7 @@ from desktopchat.core.inference.prompt import (
     history_from,
     plan_prompt,
     system_messages,
+    template_description,
     turns,
 )
 from desktopchat.core.storage.repositories import ConversationRepository
@@ -108,6 +109,7 @@ class ReplyStarted:
     resumed: bool = False  # continuing or regenerating an existing reply
     summarized_messages: int = 0
     system_tokens: int = 0  # of prompt_tokens: the system prompt, examples and summary
+    system_folded: bool = False  # the template refused a system role: sent as the user's
 
 
 @dataclass(frozen=True)
@@ -445,10 +447,11 @@ class ChatService:
                 plan.n_tokens,
                 planned.dropped,
                 model.n_ctx,
-                template.description,
+                template_description(template, plan),
                 resumed=resumed,
                 summarized_messages=planned.summarized,
                 system_tokens=plan.preamble_tokens,
+                system_folded=plan.system_folded,
             )
         )
         return self._stream(
@@ -501,7 +504,7 @@ class ChatService:
                 dropped_messages=planned.dropped,
                 summarized_messages=planned.summarized,
                 system_tokens=plan.preamble_tokens,
-                template=template.description,
+                template=template_description(template, plan),
                 seed=sampling.seed,
             )
 
