@@ -1,5 +1,6 @@
 """The fit planner against hand-made headers of 7B/8B-class models, with the memory their
-published shapes imply worked out by hand, and the load-time retry with fewer GPU layers."""
+published shapes imply worked out by hand, and the load-time retry with fewer GPU layers
+(decided by the engine's own reading of the lines llama.cpp logs)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import gguf
 import numpy as np
 import pytest
 
+from desktopchat.core.inference.llama import LlamaEngine
+from desktopchat.core.inference.llama.native import LogRouter, NativeLlama
 from desktopchat.core.models.fit import (
     GPU_RESERVE_BYTES,
     OVERHEAD_BYTES,
@@ -191,3 +194,139 @@ def test_a_load_that_runs_out_of_gpu_memory_retries_with_fewer_layers(
 
     with pytest.raises(RuntimeError, match="file bounds"):  # not memory: no retry
         load_with_fallback(needed, devices, first, broken, oom)
+
+
+# What llama.cpp and ggml log when a load fails, as they print it (their format strings
+# filled in): ggml-cuda.cu (cudaMalloc), ggml-alloc.c (alloc_tensor_range), ggml-metal,
+# ggml-backend.cpp and ggml.c (the CPU buffer), llama-model.cpp and llama.cpp (the load).
+# The CPU lines are what this build printed for a 440 GB KV cache (test_engine_real).
+ERROR = 4  # GGML_LOG_LEVEL_ERROR
+MEMORY_FAILURES = {
+    "CUDA": [
+        "ggml_backend_cuda_buffer_type_alloc_buffer: allocating 4403.00 MiB on device 0: "
+        "cudaMalloc failed: out of memory",
+        "alloc_tensor_range: failed to allocate CUDA0 buffer of size 4616880128",
+        "llama_model_load: error loading model: unable to allocate CUDA0 buffer",
+        "llama_model_load_from_file_impl: failed to load model",
+    ],
+    "CUDA compute buffers": [
+        "ggml_backend_cuda_buffer_type_alloc_buffer: allocating 1100.06 MiB on device 0: "
+        "cudaMalloc failed: out of memory",
+        "ggml_gallocr_reserve_n: failed to allocate CUDA0 buffer of size 1153496064",
+        "graph_reserve: failed to allocate compute buffers",
+        "llama_init_from_model: failed to initialize the context: failed to allocate compute pp "
+        "buffers",
+    ],
+    "Metal": [
+        "ggml_metal_buffer_init: error: failed to allocate buffer, size =  4403.00 MiB",
+        "alloc_tensor_range: failed to allocate MTL0 buffer of size 4616880128",
+        "llama_model_load: error loading model: unable to allocate MTL0 buffer",
+        "llama_model_load_from_file_impl: failed to load model",
+    ],
+    "Vulkan": [  # its "Device memory allocation ... failed" goes to stderr, not the log
+        "alloc_tensor_range: failed to allocate Vulkan0 buffer of size 1037832192",
+        "llama_model_load: error loading model: unable to allocate Vulkan0 buffer",
+        "llama_model_load_from_file_impl: failed to load model",
+    ],
+    "CPU": [
+        "ggml_aligned_malloc: insufficient memory (attempted to allocate 439453.12 MB)",
+        "ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer of size 460800000000",
+        "alloc_tensor_range: failed to allocate CPU buffer of size 460800000000",
+        "llama_init_from_model: failed to initialize the context: failed to allocate buffer "
+        "for kv cache",
+    ],
+    "mmap": [
+        "llama_model_load: error loading model: mmap failed: Cannot allocate memory",
+        "llama_model_load_from_file_impl: failed to load model",
+    ],
+}
+OTHER_FAILURES = {
+    "unknown architecture": [
+        "llama_model_load: error loading model: unknown model architecture: 'nonsense-arch'",
+        "llama_model_load_from_file_impl: failed to load model",
+    ],
+    "missing key": [
+        "llama_model_load: error loading model: error loading model hyperparameters: key not "
+        "found in model: llama.context_length",
+        "llama_model_load_from_file_impl: failed to load model",
+    ],
+    "missing tensor": [
+        "llama_model_load: error loading model: missing tensor 'blk.0.attn_norm.weight'",
+        "llama_model_load_from_file_impl: failed to load model",
+    ],
+    "bad file": [
+        "gguf_init_from_file_impl: invalid magic characters: 'ABCD', expected 'GGUF'",
+        "llama_model_load: error loading model: llama_model_loader: failed to load model from "
+        "/models/notes.gguf",
+        "llama_model_load_from_file_impl: failed to load model",
+    ],
+    "file bounds": [
+        "llama_model_load: error loading model: tensor 'blk.3.ffn_up.weight' data is not "
+        "within the file bounds, model is corrupted or incomplete",
+        "llama_model_load_from_file_impl: failed to load model",
+    ],
+}
+
+
+def logged_load(
+    router: LogRouter, engine: LlamaEngine, lines: list[str], fits: int, tried: list[int]
+) -> Callable[[OffloadPlan], str]:
+    """A load attempt that fails (as Llama() does: ValueError) after llama.cpp logged
+    ``lines``, while more than ``fits`` layers are on the GPU; the lines go through the
+    engine's log router, as llama.cpp's log callback sends them."""
+
+    def attempt(plan: OffloadPlan) -> str:
+        tried.append(plan.n_gpu_layers)
+        with engine.capture_log():
+            router.receive(2, b"llama_model_loader: loaded meta data with 33 key-value pairs\n")
+            if plan.n_gpu_layers > fits:
+                for line in lines:
+                    router.receive(ERROR, line.encode() + b"\n")
+                raise ValueError(f"Failed to load model from file: /models/{plan.layers}.gguf")
+        return "model"
+
+    return attempt
+
+
+@pytest.mark.parametrize("backend", sorted(MEMORY_FAILURES))
+def test_memory_failures_logged_by_llama_cpp_retry_with_fewer_layers_down_to_the_cpu(
+    backend: str, llama3_8b: tuple[GGUFInfo, int]
+) -> None:
+    info, _ = llama3_8b
+    needed = estimate(info, 8192)
+    devices = [GpuDevice("GPU", 12 * GIB, 12 * GIB)]
+    first = plan_offload(needed, devices)
+    router = LogRouter()
+    engine = LlamaEngine(native=NativeLlama(router))
+    lines = MEMORY_FAILURES[backend]
+    tried: list[int] = []
+    attempt = logged_load(router, engine, lines, 10, tried)
+    result, plan = load_with_fallback(needed, devices, first, attempt, engine.out_of_memory)
+    assert result == "model" and tried == [33, 16, 8] and plan.n_gpu_layers == 8
+    tried.clear()  # nothing fits on the GPU: the last try is the CPU
+    attempt = logged_load(router, engine, lines, 0, tried)
+    _, plan = load_with_fallback(needed, devices, first, attempt, engine.out_of_memory)
+    assert tried == [33, 16, 8, 4, 2, 1, 0] and plan.n_gpu_layers == 0
+    tried.clear()  # out of memory on the CPU too: nothing is left to take off the GPU
+    attempt = logged_load(router, engine, lines, -1, tried)
+    with pytest.raises(ValueError, match="Failed to load model"):
+        load_with_fallback(needed, devices, first, attempt, engine.out_of_memory)
+    assert tried == [33, 16, 8, 4, 2, 1, 0]
+
+
+@pytest.mark.parametrize("failure", sorted(OTHER_FAILURES))
+def test_other_failures_logged_by_llama_cpp_do_not_retry(
+    failure: str, llama3_8b: tuple[GGUFInfo, int]
+) -> None:
+    info, _ = llama3_8b
+    needed = estimate(info, 8192)
+    devices = [GpuDevice("GPU", 12 * GIB, 12 * GIB)]
+    router = LogRouter()
+    engine = LlamaEngine(native=NativeLlama(router))
+    tried: list[int] = []
+    attempt = logged_load(router, engine, OTHER_FAILURES[failure], -1, tried)
+    with pytest.raises(ValueError, match="Failed to load model"):
+        load_with_fallback(
+            needed, devices, plan_offload(needed, devices), attempt, engine.out_of_memory
+        )
+    assert tried == [33]

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -108,11 +107,20 @@ def test_a_killed_child_is_reported_and_a_new_one_takes_over(
 def test_a_file_that_makes_llama_cpp_abort_is_reported(tmp_path: Path) -> None:
     path = aborting_gguf(tmp_path / "duplicate-tokens.gguf")
     engine = ProcessEngine()
-    started = time.perf_counter()
-    with pytest.raises(EngineCrashedError) as caught:
-        engine.load(LoadConfig(path, 256, 2), lambda _f, _s: None)
-    assert time.perf_counter() - started < 10
-    message = str(caught.value)
+    raised: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            engine.load(LoadConfig(path, 256, 2), lambda _f, _s: None)
+        except BaseException as exc:
+            raised.append(exc)
+
+    loading = threading.Thread(target=load, daemon=True)
+    loading.start()
+    loading.join(120)  # a hang guard only: the crash is reported, never waited out
+    assert not loading.is_alive(), "a crashed engine left the load waiting"
+    assert len(raised) == 1 and isinstance(raised[0], EngineCrashedError)
+    message = str(raised[0])
     assert "while loading duplicate-tokens.gguf: it crashed (SIGABRT)" in message
     assert "llama.cpp said: GGML_ASSERT(" in message  # without the build path
     engine.close()

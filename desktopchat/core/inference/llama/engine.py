@@ -115,6 +115,14 @@ class LlamaEngine:
     def gpu_devices(self) -> list[GpuDevice]:
         return self._backends.gpu_devices()
 
+    @contextlib.contextmanager
+    def capture_log(self) -> Iterator[LogTail]:
+        """Empty this engine's log tail, then collect in it what llama.cpp logs on this
+        thread while inside (one load attempt)."""
+        self.log_tail.clear()
+        with self._native.router.listen(self.log_tail) as tail:
+            yield tail
+
     def out_of_memory(self, exc: Exception) -> bool:
         """Whether a failed load attempt ran out of memory, by this engine's log tail."""
         return not isinstance(exc, DesktopChatError) and ran_out_of_memory(self.log_tail.lines())
@@ -142,10 +150,9 @@ class LlamaEngine:
         log.info("loading %s: %s", config.path.name, plan.describe())
 
         def attempt(plan: OffloadPlan) -> Any:
-            self.log_tail.clear()
             what = f"Loading weights ({plan.describe()})"
             progress(0.05, what)
-            with self._native.router.listen(self.log_tail):
+            with self.capture_log():
                 return self._native.construct(
                     str(config.path),
                     n_ctx=n_ctx,
