@@ -16,6 +16,7 @@ from desktopchat.core.models.library import ModelLibrary, starter_model_path
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.settings import load_settings
 from desktopchat.core.storage.backups import Recovery, recover
+from desktopchat.core.storage.changes import WriteLog
 from desktopchat.core.storage.database import BUSY_TIMEOUT_MS, Database
 from desktopchat.core.storage.repositories import (
     ConversationRepository,
@@ -39,6 +40,11 @@ class Core:
     checked: bool = False  # the database was integrity-checked at open
 
     @property
+    def writes(self) -> WriteLog:
+        """The process's log of its own commits: open the other threads' cores with it."""
+        return self.db.writes
+
+    @property
     def presets(self) -> PresetRepository:
         return PresetRepository(self.db)
 
@@ -47,9 +53,17 @@ class Core:
 
 
 def open_core(
-    paths: AppPaths, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, check: bool = False
+    paths: AppPaths,
+    *,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    check: bool = False,
+    writes: WriteLog | None = None,
 ) -> Core:
     """Open the database (migrating it if needed) and the model library. One per thread.
+
+    ``writes`` is the WriteLog every Core of this process shares, so that the commits of
+    one thread never look like an outside change to another's watch (a new one when not
+    given).
 
     With ``check`` (once, at application start) the database is integrity-checked, and a
     damaged one is kept aside and replaced by the newest good backup; ``Core.recovery``
@@ -61,14 +75,22 @@ def open_core(
     recovery = None
     try:
         db = Database.open(
-            paths.database, backup_dir=backups, busy_timeout_ms=busy_timeout_ms, check=check
+            paths.database,
+            backup_dir=backups,
+            busy_timeout_ms=busy_timeout_ms,
+            check=check,
+            writes=writes,
         )
     except StorageCorruptError:
         if not check:
             raise
         recovery = recover(paths.database, backups)
         db = Database.open(
-            paths.database, backup_dir=backups, busy_timeout_ms=busy_timeout_ms, check=True
+            paths.database,
+            backup_dir=backups,
+            busy_timeout_ms=busy_timeout_ms,
+            check=True,
+            writes=writes,
         )
     records = ModelRepository(db)
     library = ModelLibrary(paths.models, records, starter_model_path())

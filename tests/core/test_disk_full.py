@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
 
     root = Path(sys.argv[1])
     ballast = root / "ballast"
-    ballast.write_bytes(b"\\0" * 600_000)  # freed later, as a user would free space
+    ballast.write_bytes(b"\\0" * 500_000)  # freed later, as a user would free space
     paths = AppPaths.under(root / "home")
     core = open_core(paths, check=True)
     repo = core.conversations

@@ -11,6 +11,7 @@ import time
 
 from desktopchat.core.chat import Conversation, GenerationParams, clean_text
 from desktopchat.core.errors import NotFoundError
+from desktopchat.core.storage.changes import CLOCK_SLACK
 from desktopchat.core.storage.database import Database
 from desktopchat.core.storage.rows import (
     DEFAULT_TITLE,
@@ -18,6 +19,12 @@ from desktopchat.core.storage.rows import (
     clean_title,
     conversation_from,
     title_from,
+)
+
+# Through the changed_at index (sorted in Python: ORDER BY id would scan the table).
+CHANGED_SINCE_SQL = (
+    "SELECT conversation_id FROM conversation_changes"
+    " WHERE changed_at >= ? AND conversation_id > 0"  # row 0 holds the change counter
 )
 
 
@@ -88,6 +95,13 @@ class ConversationsPart:
             )
             for r in self._db.query(sql, params)
         ]
+
+    def changed_since(self, when: float) -> list[int]:
+        """The conversations whose row or messages changed (were added, edited or deleted,
+        by anyone) at or after ``when`` (a time.time()), in id order. A deleted
+        conversation's id is among them. One indexed query."""
+        rows = self._db.query(CHANGED_SINCE_SQL, (when - CLOCK_SLACK,))
+        return sorted(r[0] for r in rows)
 
     def rename(self, conversation_id: int, title: str) -> None:
         """The user's title: automatic titles never replace it."""

@@ -22,6 +22,12 @@ from desktopchat.core.errors import (
     StorageLockedError,
     StorageTooNewError,
 )
+from desktopchat.core.storage.changes import (
+    CHANGE_TRACKING_MIGRATION,
+    COUNTER_SQL,
+    Watermark,
+    WriteLog,
+)
 from desktopchat.core.storage.fulltext import index_text
 
 log = logging.getLogger(__name__)
@@ -135,6 +141,10 @@ _MIGRATION_5 = """
             SELECT id, content, desktopchat_index_text(content) FROM messages;
 """
 
+# Change tracking: a counter every row change moves and a stamp per conversation, kept
+# by triggers (changes.py says how the window tells its own commits from others').
+_MIGRATION_6 = CHANGE_TRACKING_MIGRATION
+
 # Each entry moves the schema one version up. Never edit a released entry: add one.
 MIGRATIONS: Sequence[str] = (
     _MIGRATION_1,
@@ -142,6 +152,7 @@ MIGRATIONS: Sequence[str] = (
     _MIGRATION_3,
     _MIGRATION_4,
     _MIGRATION_5,
+    _MIGRATION_6,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -187,14 +198,20 @@ def translate_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
 
 
 class Database:
-    """One connection to the chat database; use one instance per thread."""
+    """One connection to the chat database; use one instance per thread. Every commit
+    goes into ``writes``, which all the Databases of one process share."""
 
     def __init__(
-        self, path: Path, conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        writes: WriteLog | None = None,
     ) -> None:
         self.path = path
         self._conn = conn
         self._busy_timeout_ms = busy_timeout_ms
+        self.writes = writes if writes is not None else WriteLog()
 
     @classmethod
     def open(
@@ -204,9 +221,12 @@ class Database:
         backup_dir: Path | None = None,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         check: bool = False,
+        writes: WriteLog | None = None,
     ) -> Database:
         """Open (creating or migrating) the database. ``check`` runs SQLite's quick_check
-        first, which reads every page: do it once at application start."""
+        first, which reads every page: do it once at application start. ``writes`` is the
+        process's WriteLog (a new one when not given: then only this Database's own
+        commits count as ours)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -218,7 +238,7 @@ class Database:
             raise StorageFullError(
                 f"Cannot create the data folder {path.parent}: {exc.strerror}."
             ) from None
-        db = cls(path, conn, busy_timeout_ms)
+        db = cls(path, conn, busy_timeout_ms, writes)
         try:
             version = db.user_version()
             if version > SCHEMA_VERSION:
@@ -275,6 +295,16 @@ class Database:
     def data_version(self) -> int:
         """Changes whenever another connection (another thread, the CLI) commits."""
         return int(self.query("PRAGMA data_version")[0][0])
+
+    def outside_changes(self, previous: Watermark | None) -> tuple[Watermark, bool]:
+        """Where the database stands now, and whether anything other than the Databases
+        sharing this one's WriteLog (the CLI, a script, the sqlite3 shell) changed it
+        since ``previous`` (False for the first look). One single-row query."""
+        at = time.time()
+        now = Watermark(int(self.query(COUNTER_SQL)[0][0]), at)
+        if previous is None:
+            return now, False
+        return now, not self.writes.covers(previous.changes, now.changes)
 
     @classmethod
     def verify(cls, path: Path) -> None:
@@ -340,20 +370,30 @@ class Database:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
+            before = after = _changes(conn)  # nobody else can commit until we do
         except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise _translated(exc, self.path) from None
         try:
             yield conn
             if conn.in_transaction:
+                # Recorded before COMMIT, so a watcher that sees these changes already
+                # finds them ours; forgotten again if the commit fails.
+                after = _changes(conn)
+                self.writes.record(before, after)
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._abandon(before, after)
             raise _translated(exc, self.path) from None
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._abandon(before, after)
             raise
+
+    def _abandon(self, before: int, after: int) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        self.writes.forget(before, after)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
@@ -381,6 +421,10 @@ def move_aside(path: Path) -> Path:
     except OSError as exc:
         raise StorageFullError(f"Could not move {path} aside: {exc.strerror}.") from None
     return target
+
+
+def _changes(conn: sqlite3.Connection) -> int:
+    return int(conn.execute(COUNTER_SQL).fetchone()[0])
 
 
 def _index_text(text: object) -> str:
