@@ -411,7 +411,7 @@ def test_one_conversation_without_mapping_no_longer_refuses_the_file(
     good = chatgpt_export()
     source = tmp_path / "conversations.json"
     source.write_text(
-        json.dumps([{"title": "Gone", "create_time": 1.0, "mapping": None}, *good, {}]),
+        json.dumps([{"title": "Gone", "create_time": 1.0, "mapping": None}, *good, {}, None]),
         encoding="utf-8",
     )
     done = run_cli(home_of(paths), "import", str(source))
