@@ -103,6 +103,17 @@ class ConversationsPart:
         rows = self._db.query(CHANGED_SINCE_SQL, (when - CLOCK_SLACK,))
         return sorted(r[0] for r in rows)
 
+    def forget_changes(self, *, before: float) -> int:
+        """Drop the change stamps of deleted conversations made before ``before`` (every
+        watcher has long seen them). Returns how many went."""
+        with self._db.write() as conn:
+            cursor = conn.execute(
+                "DELETE FROM conversation_changes WHERE conversation_id > 0 AND changed_at < ?"
+                " AND conversation_id NOT IN (SELECT id FROM conversations)",
+                (before,),
+            )
+            return cursor.rowcount
+
     def rename(self, conversation_id: int, title: str) -> None:
         """The user's title: automatic titles never replace it."""
         self._update(conversation_id, "title = ?, title_source = 'user'", (clean_title(title),))
