@@ -325,7 +325,11 @@ def search_in_a_thread(hub: Hub) -> BaseException | None:
 
 
 def test_the_hub_client_has_bounded_timeouts() -> None:
-    timeout = hub_module._client().timeout
+    """The client huggingface_hub makes every request with (ours and its own) gives up
+    after TIMEOUT seconds to connect, and between bytes."""
+    import huggingface_hub  # here: hub.py (imported above) configures it before its import
+
+    timeout = huggingface_hub.get_session().timeout
     assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (hub_module.TIMEOUT,) * 4
     assert hub_module.TIMEOUT == 10.0
 
