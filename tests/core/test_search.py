@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import unicodedata
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from desktopchat.core.chat import Role
 from desktopchat.core.session import Core
 from desktopchat.core.storage.database import MIGRATIONS, SCHEMA_VERSION, Database
-from desktopchat.core.storage.fulltext import SEGMENTED_RANGES, index_text
+from desktopchat.core.storage.fulltext import (
+    SEGMENTED_RANGES,
+    index_text,
+    parse_query,
+    snippet,
+    unspaced_runs,
+)
 from desktopchat.core.storage.repositories import SNIPPET_MARKS, ConversationRepository
 
 
@@ -168,3 +178,48 @@ def test_an_old_database_with_japanese_messages_is_migrated_and_then_found(
     old = sqlite3.connect(backup)
     assert old.execute("PRAGMA user_version").fetchone()[0] == 4
     old.close()
+
+
+# Text mixing unspaced scripts, their marks, Latin and punctuation.
+_mixed_chars = st.sampled_from(
+    list("東京の天気北京的我想知道コーヒーをくださいกินข้าวผัดมากครับ서울날씨ကျွန်ប្រទេសabc ,。、!")
+)
+_mixed_text = st.lists(_mixed_chars, min_size=1, max_size=40).map("".join)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(text=_mixed_text, data=st.data())
+def test_any_piece_of_a_run_is_found_and_marked(
+    tmp_path: Path, text: str, data: st.DataObject
+) -> None:
+    """Whatever its length (1, 2, 3+ characters) and wherever it sits inside a run of an
+    unspaced script, a piece of it is found, and the snippet marks it in the text."""
+    runs = unspaced_runs(text)
+    if not runs:
+        return
+    run = data.draw(st.sampled_from(runs))
+    start = data.draw(st.integers(0, len(run) - 1))
+    piece = run[start : data.draw(st.integers(start + 1, len(run)))]
+    path = tmp_path / "props.sqlite3"
+    db = Database.open(path)
+    try:
+        repo = ConversationRepository(db)
+        conv = repo.create()
+        message = repo.add_message(conv.id, Role.USER, text, parent_id=None)
+        terms = parse_query(piece)
+        found = db.query(
+            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?",
+            (terms.match(), message.id),
+        )
+        assert found, (text, piece, terms.match())
+        start_mark, end_mark = SNIPPET_MARKS
+        marked = snippet(text, terms, SNIPPET_MARKS, width=len(text) + 10)
+        assert marked.replace(start_mark, "").replace(end_mark, "") == text
+        assert any(piece in m for m in re.findall(f"{start_mark}(.*?){end_mark}", marked))
+    finally:
+        db.close()
+        path.unlink()

@@ -90,6 +90,11 @@ def _bigrams(codes: list[str]) -> list[str]:
     return [a + b for a, b in pairwise(codes)]
 
 
+def unspaced_runs(text: str) -> list[str]:
+    """The runs of unspaced-script text in ``text``, in order."""
+    return _RUNS.split(text)[1::2]
+
+
 def index_text(text: str) -> str:
     """What to index beside ``text`` so words inside unspaced scripts are found: "" for
     text without them. Never contains NUL or a surrogate, whatever ``text`` holds."""
@@ -170,7 +175,7 @@ def snippet(
     """About ``width`` characters of the original ``text`` around the first place a term
     occurs, every occurrence of a term inside it wrapped in ``marks``."""
     anchor = _first_occurrence(text, terms)
-    low = max(0, anchor - width // 3)
+    low = max(0, min(anchor - width // 3, len(text) - width))  # all of a short text
     if low > 0:
         space = text.find(" ", low, anchor)
         low = space + 1 if space != -1 else low
