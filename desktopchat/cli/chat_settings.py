@@ -6,7 +6,6 @@ one-line reason before anything is loaded."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,57 +142,12 @@ def chat_params(args: argparse.Namespace, base: GenerationParams, core: Core) ->
             raise DesktopChatError(
                 "--json-schema constrains the reply to JSON: leave out --no-json-mode."
             )
-        problem = schema_shape_problem(schema)
-        if problem:
-            raise DesktopChatError(f"The JSON Schema in {args.json_schema} {problem}.")
         changes["json_schema"] = schema
         changes["json_mode"] = True
     try:
         return params.with_changes(**changes).validated()
     except ValueError as exc:
         raise DesktopChatError(f"Invalid setting: {exc}.") from None
-
-
-SCHEMA_TYPES = frozenset(("string", "number", "integer", "boolean", "object", "array", "null"))
-
-
-def schema_shape_problem(text: str) -> str:
-    """What makes a JSON Schema unusable before a model is loaded: a ``type`` that is
-    no JSON type, ``properties`` that are not schemas, ``required`` that is not a list
-    of names ("" when none is found; the engine's grammar has the last word). JSON that
-    does not parse, or is not an object, is left to ``GenerationParams.validated``."""
-    try:
-        schema: object = json.loads(text)
-    except json.JSONDecodeError:
-        return ""
-    return _shape_problem(schema, "") if isinstance(schema, dict) else ""
-
-
-def _shape_problem(schema: dict[str, object], where: str) -> str:
-    at = f" at {where}" if where else ""
-    kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
-    for name in kinds:
-        if name not in SCHEMA_TYPES:
-            return f"has the type {name!r}{at}, which is not a JSON type"
-    required = schema.get("required", [])
-    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-        return f'has a "required"{at} that is not a list of property names'
-    properties = schema.get("properties", {})
-    if not isinstance(properties, dict):
-        return f'has "properties"{at} that are not an object'
-    subschemas = [(f"{where}/{name}", sub) for name, sub in properties.items()]
-    if "items" in schema:
-        subschemas.append((f"{where}/items", schema["items"]))
-    for path, sub in subschemas:
-        if isinstance(sub, bool):
-            continue
-        if not isinstance(sub, dict):
-            return f"has a schema at {path.lstrip('/')} that is not an object"
-        problem = _shape_problem(sub, path.lstrip("/"))
-        if problem:
-            return problem
-    return ""
 
 
 def find_preset(core: Core, name: str) -> Preset:

@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from desktopchat.cli.output import EXIT_OK, emit_json
+from desktopchat.cli.output import EXIT_OK, emit_json, note
 from desktopchat.core import exchange
 from desktopchat.core.session import Core
 from desktopchat.core.storage.repositories import SNIPPET_MARKS
@@ -71,8 +71,10 @@ def search(args: argparse.Namespace, core: Core) -> int:
 
 
 def import_(args: argparse.Namespace, core: Core) -> int:
-    ids, count = exchange.import_file(core.conversations, Path(args.file))
-    print(f"Imported {len(ids)} conversations ({count} messages).")
+    result = exchange.import_file(core.conversations, Path(args.file))
+    print(f"Imported {len(result.ids)} conversations ({result.messages} messages).")
+    for skipped in result.skipped:  # conversations that hold nothing to import
+        note(f"left out “{skipped.title}”: {skipped.reason}")
     return EXIT_OK
 
 

@@ -74,6 +74,7 @@ def models(args: argparse.Namespace, core: Core) -> int:
 def _manage(args: argparse.Namespace, core: Core) -> int:
     """The model manager's Hub commands (search, files, download) and remove."""
     # Imported here: huggingface_hub is loaded only when the model manager is used.
+    from desktopchat.core.models.architectures import ArchitectureTable
     from desktopchat.core.models.manager import check_remote, make_hub, remove_model
 
     if args.action == "remove":
@@ -97,14 +98,17 @@ def _manage(args: argparse.Namespace, core: Core) -> int:
         return EXIT_OK
     listing = hub.files(args.repo)
     devices = _gpu_devices()
+    table = ArchitectureTable()  # llama.cpp's architecture names, read once for all files
     if args.action == "download":
         model = listing.find(args.file)
-        check = check_remote(hub, listing, model, GenerationParams().n_ctx, devices)
+        check = check_remote(
+            hub, listing, model, GenerationParams().n_ctx, devices, architectures=table
+        )
         if check.warning:
             note(f"Warning: {check.warning}")
         return _download(core, hub, listing, model)
     rows = [
-        (model, check_remote(hub, listing, model, args.context, devices))
+        (model, check_remote(hub, listing, model, args.context, devices, architectures=table))
         for model in listing.models()
     ]
     if args.json:

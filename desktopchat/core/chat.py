@@ -187,6 +187,37 @@ def json_schema_problem(text: str) -> str:
         return f"the JSON Schema is not valid JSON ({exc.msg}, line {exc.lineno})"
     if not isinstance(schema, dict):
         return 'the JSON Schema must be a JSON object, such as {"type": "object"}'
+    problem = _schema_shape_problem(schema, "")
+    return f"the JSON Schema {problem}" if problem else ""
+
+
+_SCHEMA_TYPES = frozenset(("string", "number", "integer", "boolean", "object", "array", "null"))
+
+
+def _schema_shape_problem(schema: dict[str, object], where: str) -> str:
+    at = f" at {where}" if where else ""
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
+    for name in kinds:
+        if name not in _SCHEMA_TYPES:
+            return f"has the type {name!r}{at}, which is not a JSON type"
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        return f'has a "required"{at} that is not a list of property names'
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict):
+        return f'has "properties"{at} that are not an object'
+    subschemas = [(f"{where}/{name}", sub) for name, sub in properties.items()]
+    if "items" in schema:
+        subschemas.append((f"{where}/items", schema["items"]))
+    for path, sub in subschemas:
+        if isinstance(sub, bool):
+            continue
+        if not isinstance(sub, dict):
+            return f"has a schema at {path.lstrip('/')} that is not an object"
+        problem = _schema_shape_problem(sub, path.lstrip("/"))
+        if problem:
+            return problem
     return ""
 
 

@@ -311,9 +311,13 @@ def test_import_takes_a_chatgpt_zip_as_downloaded(tmp_path: Path) -> None:
     export = tmp_path / "chatgpt-export.zip"
     with zipfile.ZipFile(export, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("conversations-000.json", json.dumps([conversation]))
+        # a conversation with nothing to import is reported, not a reason to refuse the file
+        empty = {"title": "Empty one", "conversation_id": "c-2", "create_time": 1_700_000_500.0}
+        archive.writestr("conversations-001.json", json.dumps([empty]))
         archive.writestr("export_manifest.json", "{}")
     result = run_cli(home, "import", str(export))
     assert result.returncode == 0, result.stderr
     assert "Imported 1 conversations (2 messages)" in result.stdout
+    assert "left out “Empty one”" in result.stderr
     shown = run_cli(home, "conversations", "show", "1")
     assert "Hi there" in shown.stdout and "Hello!" in shown.stdout

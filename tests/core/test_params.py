@@ -21,6 +21,18 @@ from desktopchat.core.chat import GenerationParams
         ({"seed": 2**40}, "the seed must be -1"),
         ({"seed": -5}, "the seed must be -1"),
         ({"n_gpu_layers": -7}, "GPU layers"),
+        # a schema the grammar cannot use is refused before any message is stored, in the
+        # window's settings panel and the CLI alike
+        ({"json_mode": True, "json_schema": "[1]"}, "must be a JSON object"),
+        (
+            {"json_mode": True, "json_schema": '{"type": "nonsense"}'},
+            "has the type 'nonsense', which is not a JSON type",
+        ),
+        (
+            {"json_mode": True, "json_schema": '{"properties": {"a": {"type": "strin"}}}'},
+            "'strin' at a, which is not a JSON type",
+        ),
+        ({"json_mode": True, "json_schema": '{"required": "a"}'}, "not a list of property"),
     ],
 )
 def test_out_of_range_settings_are_refused_with_a_reason(
