@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from desktopchat.core.errors import (
     StorageCorruptError,
@@ -395,7 +394,7 @@ class Database:
             self._conn.execute("ROLLBACK")
         self.writes.forget(before, after)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         try:
             cursor = self._conn.execute(sql, params)
             cursor.row_factory = sqlite3.Row
