@@ -22,6 +22,10 @@ MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 DEFAULT_ALIGNMENT = 32
 MAX_KEY_LENGTH = 65_535
+# A string value longer than this is refused before it is read: the longest real ones are
+# whole tokenizer.json files that some converters embed (about 17 MB for a 262k vocabulary),
+# and without a bound a header claiming a 16 GiB name makes the reader allocate 16 GiB.
+MAX_STRING_VALUE = 64 << 20
 MAX_TENSOR_NAME = 64  # GGML_MAX_NAME
 MAX_DIMS = 4  # GGML_MAX_DIMS
 KEPT_ARRAY_LENGTH = 64  # longer arrays (vocabularies) are summarised, not kept
@@ -271,7 +275,7 @@ class _Reader:
         if kind in _SCALARS:
             return self.scalar(kind, f"the value of {key}")
         if kind == _STRING:
-            return self.string(f"the value of {key}")
+            return self.string(f"the value of {key}", limit=MAX_STRING_VALUE)
         if kind == _ARRAY:
             element = self.u32(f"the element type of {key}")
             length = self.u64(f"the length of {key}")
