@@ -17,7 +17,7 @@ import pytest
 from desktopchat.core.chat import Role
 from desktopchat.core.inference.prompt import ChatMessage, ChatTemplate, TemplateLimitError
 
-SIZE = r"tried to build .* of more than 8,000,000 characters|built more than"
+SIZE = r"(tried to build .* of|produced a prompt of|built) more than [\d,]+ characters"
 TIME = r"took more than [\d.]+ seconds to render"
 DEEP = r"calls itself too deeply"
 MAX_GROWTH_MB = 500  # generous: a hostile template without the bounds takes gigabytes
@@ -64,6 +64,41 @@ HOSTILE = {
     "doubling macro output": (
         "{% macro f(n) %}{% if n %}{% set x = f(n - 1) %}{{ x }}{{ x }}{% else %}x{% endif %}"
         "{% endmacro %}{{ f(60) }}",
+        SIZE,
+    ),
+    "map center": ('{{ ["x"]|map("center", 3000000000)|list }}', SIZE),
+    "markup center": ('{{ ("x"|safe).center(3000000000) }}', SIZE),
+    "markup format": ('{{ ("{:>999999999}"|safe).format(1) }}', SIZE),
+    "bytes center": ('{{ "x".encode().center(3000000000) }}', SIZE),
+    "bytes %": ('{{ "%0999999999d".encode() % 1 }}', SIZE),
+    "translate": ('{{ ("a" * 100000).translate({97: "x" * 1000}) }}', SIZE),
+    "list of characters": ('{{ ("\u4e2d" * 8000000)|list|length }}', SIZE),
+    "sorted characters": ('{{ ("\u4e2d" * 8000000)|sort|length }}', SIZE),
+    "split": ('{{ ("\u4e2d " * 3000000).split()|length }}', SIZE),
+    "dict.fromkeys": ("{{ {}.fromkeys(range(100000), 'x' * 1000000)|length }}", SIZE),
+    "set block": (
+        "{% set x %}{% for i in range(100000) %}" + "y" * 200_000 + "{% endfor %}{% endset %}",
+        SIZE,
+    ),
+    "caller": (
+        "{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}"
+        "{% for i in range(100000) %}" + "y" * 200_000 + "{% endfor %}{% endcall %}",
+        SIZE,
+    ),
+    "block called first": (
+        "{{ self.b()|length }}{% block b %}{% for i in range(100000) %}"
+        + "y" * 200_000
+        + "{% endfor %}{% endblock %}",
+        SIZE,
+    ),
+    "many big attributes": (
+        "{% set ns = namespace() %}"
+        + "".join(f"{{% set ns.a{i} = 'x' * 8000000 ~ '' %}}" for i in range(100)),
+        SIZE,
+    ),
+    "recursion holding copies": (
+        "{% macro f(n, s) %}{% if n %}{{ f(n - 1, s ~ 'x') }}{% endif %}{% endmacro %}"
+        "{{ f(900, 'x' * 7000000) }}",
         SIZE,
     ),
     "power tower": ("{{ ((7 ** 64) ** 64) ** 64 }}", SIZE),

@@ -26,7 +26,7 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.runtime import Context
+from jinja2.runtime import BlockReference, Context
 from jinja2.sandbox import (
     ImmutableSandboxedEnvironment,
     SandboxedEscapeFormatter,
@@ -45,9 +45,9 @@ from desktopchat.core.inference.template_limits import (
     REMOVED_GLOBALS,
     RenderBudget,
     RenderStopped,
-    check_add,
     check_binop,
     check_method,
+    cost,
     format_widths,
     strftime_now,
     tojson,
@@ -100,7 +100,7 @@ class _BoundedFormatter(SandboxedFormatter):
         self._sandbox = env
 
     def format_field(self, value: Any, format_spec: str) -> Any:
-        size = weight(value) + format_widths(format_spec)
+        size = self._sandbox.measure(value) + format_widths(format_spec)
         if size > MAX_RENDER_CHARS:
             raise too_large("a formatted field")
         self._sandbox.charge(size)
@@ -157,8 +157,7 @@ def _bounded_filter(
         if precheck is not None:
             precheck(*args, **kwargs)
         result = func(first, *args, **kwargs) if pass_arg is not None else func(*args, **kwargs)
-        env.charge(weight(result))
-        return result
+        return env.built(result)
 
     bounded.__name__ = f"bounded_{name}"
     if pass_arg is None:
@@ -202,20 +201,30 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if self.budget is not None:
             self.budget.charge(chars)
 
+    def measure(self, value: object) -> int:
+        """The printed size of ``value`` (raises when too large), with the render's cache."""
+        return weight(value, self.budget.weights if self.budget is not None else None)
+
+    def built(self, value: object) -> Any:
+        """A value an operation built: checked, and charged to the render."""
+        self.measure(value)
+        self.charge(cost(value))
+        return value
+
     @jinja2.pass_context
     def finalize_output(self, context: Context, value: object) -> object:
         """Every ``{{ }}``: its printed size, checked and charged (runs only at render
         time, as it takes the context: no output is computed while compiling)."""
-        self.charge(weight(value))
+        self.charge(self.measure(value))
         return value
 
     def checked(self, value: object) -> object:
-        self.charge(weight(value))
-        return value
+        """A list, tuple or dict literal."""
+        return self.built(value)
 
     def concat_values(self, values: tuple[object, ...]) -> str:
         """``a ~ b``."""
-        size = sum(weight(v) for v in values)
+        size = sum(self.measure(v) for v in values)
         if size > MAX_RENDER_CHARS:
             raise too_large("a joined text")
         self.charge(size)
@@ -239,7 +248,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         size = len(sep) * max(len(items) - 1, 0)
         if size > MAX_RENDER_CHARS:
             raise too_large("a joined text")
-        size += sum(weight(i) for i in items)
+        size += sum(self.measure(i) for i in items)
         if size > MAX_RENDER_CHARS:
             raise too_large("a joined text")
         return sep.join(map(str, items))
@@ -255,30 +264,37 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         )
         for item in iterable:
             value = get(item) if get is not None else item
-            check_add(total, value)
-            total = total + value  # type: ignore[operator]
+            total = self._binop("+", total, value)
         return total
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator not in self.intercepted_binops:
             return super().call_binop(context, operator, left, right)
-        check_binop(operator, left, right)
-        result = super().call_binop(context, operator, left, right)
-        self.charge(weight(result))
+        return self._binop(operator, left, right)
+
+    def _binop(self, operator: str, left: Any, right: Any) -> Any:
+        cache = self.budget.weights if self.budget is not None else None
+        size = check_binop(operator, left, right, cache)
+        result = self.binop_table[operator](left, right)
+        if size is None:
+            return self.built(result)
+        if cache is not None:  # a joined list: its weight is known without walking it
+            cache.put(result, size)
+        self.charge(cost(result))
         return result
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         """Any call in the template: str and bytes methods that can multiply are checked
         before they run; every result is checked and charged after."""
+        if isinstance(obj, BlockReference):  # self.name(): its output joined by our concat
+            return self.concat(obj._stack[obj._depth](obj._context))
         owner = getattr(obj, "__self__", None)
         if isinstance(owner, str | bytes):
             name = getattr(obj, "__name__", "")
             if name == "join" and len(args) == 1 and not kwargs:
                 args = (list(args[0]),)  # counted before joining, even from a generator
             check_method(owner, name, args, kwargs)
-        result = super().call(context, obj, *args, **kwargs)
-        self.charge(weight(result))
-        return result
+        return self.built(super().call(context, obj, *args, **kwargs))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)
@@ -380,7 +396,8 @@ class ChatTemplate:
                     size += len(chunk)
                     if size > MAX_RENDER_CHARS:
                         raise TemplateLimitError(
-                            "The model's chat template produced an absurdly long prompt."
+                            "The model's chat template produced a prompt of more than "
+                            f"{MAX_RENDER_CHARS:,} characters."
                         )
                     budget.check_time()
                     parts.append(chunk)

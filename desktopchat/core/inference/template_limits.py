@@ -21,6 +21,7 @@ RENDER_BUDGET_CHARS = 16 * MAX_RENDER_CHARS  # all that one render may build, in
 MAX_INT_BITS = 1 << 16
 MAX_JSON_INDENT = 64
 MAX_SLICES = 100_000
+LISTED_CHAR = 8  # the printed size of one character in a list: "'x', "
 TEMPLATE_FILENAME = "<template>"  # what Jinja names the code it compiles from a string
 HOSTILE = "it is broken or hostile. Use another model file."
 
@@ -41,13 +42,34 @@ def too_large(what: str) -> RenderStopped:
     )
 
 
+class WeightCache:
+    """The weights of the last few containers measured in one render (held while cached,
+    so that an id stays its object's), so that a list built one item at a time, as some
+    real templates do, is measured in linear time."""
+
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[object, int]] = {}
+
+    def get(self, value: object) -> int | None:
+        hit = self._items.get(id(value))
+        return hit[1] if hit is not None and hit[0] is value else None
+
+    def put(self, value: object, size: int) -> None:
+        if len(self._items) >= self.SIZE:
+            del self._items[next(iter(self._items))]
+        self._items[id(value)] = (value, size)
+
+
 class RenderBudget:
-    """One render's deadline and the characters it may still build."""
+    """One render's deadline, the characters it may still build, and its weight cache."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self.left = RENDER_BUDGET_CHARS
+        self.weights = WeightCache()
 
     def charge(self, chars: int) -> None:
         self.left -= chars
@@ -104,18 +126,30 @@ def _scalar(item: object, inner: bool) -> int | None:
     return None
 
 
-def weight(value: object, limit: int = MAX_RENDER_CHARS) -> int:
-    """An upper bound of the length of ``str(value)``; raises once it passes ``limit``
-    (shared parts count each time they would be printed, but are walked once)."""
+def cost(value: object) -> int:
+    """What building ``value`` took, in characters (or references, for containers)."""
+    if isinstance(value, str | bytes | bytearray | list | tuple | dict | set | frozenset):
+        return len(value)
+    return 1
+
+
+def weight(value: object, cache: WeightCache | None = None) -> int:
+    """An upper bound of the length of ``str(value)``; raises once it passes
+    MAX_RENDER_CHARS (shared parts count each time they would be printed, but are walked
+    once)."""
     size = _scalar(value, False)
     if size is None:
-        size = _walk(value, limit, {})
-    if size > limit:
+        size = cache.get(value) if cache is not None else None
+        if size is None:
+            size = _walk(value, MAX_RENDER_CHARS, {}, cache)
+            if cache is not None:
+                cache.put(value, size)
+    if size > MAX_RENDER_CHARS:
         raise too_large("a value")
     return size
 
 
-def _walk(item: object, limit: int, memo: dict[int, int]) -> int:
+def _walk(item: object, limit: int, memo: dict[int, int], cache: WeightCache | None) -> int:
     if type(item).__name__ == "Namespace":  # jinja2's: prints as its attributes
         item = object.__getattribute__(item, "_Namespace__attrs")
     parts: Iterable[object]
@@ -130,11 +164,14 @@ def _walk(item: object, limit: int, memo: dict[int, int]) -> int:
     key = id(item)
     if key in memo:
         return memo[key]
+    cached = cache.get(item) if cache is not None else None
+    if cached is not None:
+        return cached
     memo[key] = 16  # a cycle prints as "[...]"
     total = 16
     for part in parts:
         size = _scalar(part, True)
-        total += 4 + (_walk(part, limit, memo) if size is None else size)
+        total += 4 + (_walk(part, limit, memo, cache) if size is None else size)
         if total > limit:
             raise too_large("a value")
     memo[key] = total
@@ -217,8 +254,15 @@ def _pre_batch(value: object, linecount: object, fill_with: object = None) -> No
 
 
 def _pre_slice(value: object, slices: object, fill_with: object = None) -> None:
+    _pre_listing(value)
     if isinstance(slices, int) and slices > MAX_SLICES:
         raise too_large("a list of slices")
+
+
+def _pre_listing(value: object, *args: object, **kwargs: object) -> None:
+    """Filters that make a list of a text's characters: one object per character."""
+    if isinstance(value, str) and LISTED_CHAR * len(value) > MAX_RENDER_CHARS:
+        raise too_large("a list of characters")
 
 
 PRECHECKS: dict[str, Callable[..., None]] = {
@@ -229,6 +273,10 @@ PRECHECKS: dict[str, Callable[..., None]] = {
     "replace": _pre_replace,
     "batch": _pre_batch,
     "slice": _pre_slice,
+    "list": _pre_listing,
+    "sort": _pre_listing,
+    "unique": _pre_listing,
+    "groupby": _pre_listing,
 }
 REMOVED_FILTERS = ("pprint", "urlize")  # unbounded output, and no chat template needs them
 REMOVED_GLOBALS = ("lipsum",)
@@ -287,6 +335,15 @@ def check_method(
             size = len(owner) * max(len(items) - 1, 0) + sum(weight(i) for i in items)
             if size > MAX_RENDER_CHARS:
                 raise too_large("a joined text")
+    elif name in ("split", "rsplit", "splitlines"):
+        sep = arg(0, "sep", None) if name != "splitlines" else None
+        pieces = (  # on any whitespace or line break: at most a piece per character or two
+            owner.count(sep) + 1  # type: ignore[arg-type]
+            if isinstance(sep, str | bytes) and sep
+            else len(owner) // (1 if name == "splitlines" else 2) + 1
+        )
+        if LISTED_CHAR * pieces + 2 * len(owner) > MAX_RENDER_CHARS:
+            raise too_large("a list of pieces")
     elif name == "translate":
         table = arg(0, "table", None)
         if isinstance(table, Mapping) and table:
@@ -301,26 +358,33 @@ def strftime_now(fmt: str) -> str:
     return datetime.datetime.now().strftime(fmt)
 
 
-def check_add(left: object, right: object) -> None:
-    if (
-        isinstance(left, str | list | tuple | bytes)
-        and isinstance(right, type(left))
-        and weight(left) + weight(right) > MAX_RENDER_CHARS
-    ):
-        raise too_large("a joined value")
+def check_add(left: object, right: object, cache: WeightCache | None = None) -> int | None:
+    """Raises when ``left + right`` would be too large; the weight of a joined list."""
+    if isinstance(left, str | bytes) and isinstance(right, type(left)):
+        if len(left) + len(right) > MAX_RENDER_CHARS:
+            raise too_large("a joined value")
+    elif isinstance(left, list | tuple) and isinstance(right, type(left)):
+        size = weight(left, cache) + weight(right, cache)
+        if size > MAX_RENDER_CHARS:
+            raise too_large("a joined value")
+        return size
+    return None
 
 
-def check_binop(operator: str, left: object, right: object) -> None:
-    """``left operator right`` for the operators that can build something large."""
+def check_binop(
+    operator: str, left: object, right: object, cache: WeightCache | None = None
+) -> int | None:
+    """``left operator right`` for the operators that can build something large: raises
+    when it would be too large; the weight of a joined list."""
     if operator == "+":
-        check_add(left, right)
+        return check_add(left, right, cache)
     elif operator == "*":
         for sized, count in ((left, right), (right, left)):
             if (
                 isinstance(sized, str | bytes | list | tuple)
                 and isinstance(count, int)
                 and count > 0
-                and weight(sized) * count > MAX_RENDER_CHARS
+                and weight(sized, cache) * count > MAX_RENDER_CHARS
             ):
                 raise too_large("a repetition")
         if (
@@ -339,3 +403,4 @@ def check_binop(operator: str, left: object, right: object) -> None:
             raise too_large("a power")
     elif operator == "%" and isinstance(left, str | bytes):
         check_percent(left, right)
+    return None
