@@ -154,7 +154,7 @@ CHILD = textwrap.dedent(
         "{% for m in messages %}<|im_start|>{{ m.role }}\\n{{ m.content }}<|im_end|>\\n"
         "{% endfor %}"
     )
-    print(json.dumps({"afterwards": ChatTemplate(chatml).render(hi)}), flush=True)
+    print(json.dumps({"afterwards": {"text": ChatTemplate(chatml).render(hi)}}), flush=True)
     """
 )
 
@@ -195,7 +195,7 @@ def test_a_hostile_template_is_refused_without_taking_memory(
 def test_the_process_keeps_working_after_hostile_templates(
     outcomes: dict[str, dict[str, object]],
 ) -> None:
-    assert outcomes["afterwards"] == "<|im_start|>user\nhi<|im_end|>\n"
+    assert outcomes["afterwards"]["text"] == "<|im_start|>user\nhi<|im_end|>\n"
 
 
 @pytest.mark.parametrize(
