@@ -390,9 +390,11 @@ class Database:
             raise
 
     def _abandon(self, before: int, after: int) -> None:
+        # Forgotten while the write lock is still held: nobody else can have committed
+        # changes with those numbers yet.
+        self.writes.forget(before, after)
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
-        self.writes.forget(before, after)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         try:
