@@ -191,3 +191,25 @@ def test_changed_since_names_the_conversations_that_changed(tmp_path: Path) -> N
     plan = " ".join(str(r[3]) for r in db.query(f"EXPLAIN QUERY PLAN {CHANGED_SINCE_SQL}", (0,)))
     assert "conversation_changes_at" in plan  # an index range, never a scan
     db.close()
+
+
+def test_write_log_joins_spans_in_any_order_and_forgets_failed_ones() -> None:
+    log = WriteLog()
+    log.record(5, 7)
+    log.record(0, 2)  # recorded late by a slower thread
+    assert not log.covers(0, 7)  # 2..5 were somebody else's
+    log.record(2, 5)
+    assert log.covers(0, 7) and log.covers(3, 6) and log.covers(7, 7)
+    assert not log.covers(0, 8) and not log.covers(7, 6)  # beyond, or a counter gone back
+    log.forget(2, 5)
+    assert log.covers(0, 2) and log.covers(5, 7) and not log.covers(1, 6)
+    log.forget(3, 3)  # nothing was written: nothing changes
+    assert log.covers(5, 7)
+
+
+def test_write_log_keeps_a_bounded_history() -> None:
+    log = WriteLog()
+    for i in range(WriteLog.KEEP + 10):  # every commit of ours followed by an outside one
+        log.record(2 * i, 2 * i + 1)
+    assert log.covers(2 * WriteLog.KEEP, 2 * WriteLog.KEEP + 1)
+    assert not log.covers(0, 1)  # forgotten: a watcher that far behind refreshes
