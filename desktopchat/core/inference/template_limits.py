@@ -169,9 +169,15 @@ def _walk(item: object, limit: int, memo: dict[int, int], cache: WeightCache | N
         return cached
     memo[key] = 16  # a cycle prints as "[...]"
     total = 16
-    for part in parts:
-        size = _scalar(part, True)
-        total += 4 + (_walk(part, limit, memo, cache) if size is None else size)
+    for part in parts:  # the common cases inline: a call per item is a trace event too
+        if isinstance(part, str):
+            size = 2 + (2 if part.isprintable() else 10) * len(part)
+        elif type(part) is int:
+            size = 2 + part.bit_length() // 3
+        else:
+            scalar = _scalar(part, True)
+            size = _walk(part, limit, memo, cache) if scalar is None else scalar
+        total += 4 + size
         if total > limit:
             raise too_large("a value")
     memo[key] = total
