@@ -17,7 +17,7 @@ ADAPTERS = {
     "keyring": {"core/secrets.py"},
     "platformdirs": {"core/paths.py"},
     "packaging": {"core/notices.py"},
-    "jinja2": {"core/inference/prompt.py"},
+    "jinja2": {"core/inference/template.py"},
     "markdown_it": {"ui/markdown.py"},
     "pygments": {"ui/markdown.py"},
 }
