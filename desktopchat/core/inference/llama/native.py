@@ -90,7 +90,8 @@ class LogRouter:
                     self._tails[thread] = previous
 
     def install(self, llama_cpp: Any) -> None:
-        """Point llama_log_set at this router (once)."""
+        """Point llama_log_set at this router (once). llama.cpp keeps one callback per
+        process, so the engines of a process share one router (LOG_ROUTER)."""
         with self._lock:
             if self._callback is not None:
                 return
@@ -120,6 +121,9 @@ class NativeLlama:
     @property
     def lib(self) -> Any:
         """The llama_cpp module (imported and hooked on first use; thread-safe)."""
+        module = self._module
+        if module is not None:  # every token asks: no lock once it is there
+            return module
         with self._lock:
             if self._module is None:
                 import llama_cpp
