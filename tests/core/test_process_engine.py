@@ -233,3 +233,19 @@ def test_probing_never_loads_llama_cpp_into_the_calling_process(starter_model: P
     lines = done.stdout.splitlines()
     assert lines[0].startswith("CPU"), done.stdout + done.stderr
     assert "imported: []" in lines and "mapped: []" in lines, done.stdout
+
+
+def test_a_probe_of_a_crashed_child_fails_and_leaves_the_report_to_the_driving_thread(
+    engine: ProcessEngine,
+) -> None:
+    pid = engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert gone_within(pid, 30)
+    with pytest.raises(EngineCrashedError, match="asked which backend"):
+        engine.backend_info()
+    assert engine.pid == pid, "the probe left the dead child for the inference thread"
+    with pytest.raises(EngineCrashedError, match="it was killed"):
+        engine.tokenize(PROMPT, add_bos=False)
+    assert engine.pid is None
+    assert engine.backend_info().backends == ("CPU",)  # a fresh child answers
