@@ -9,15 +9,22 @@ from __future__ import annotations
 import faulthandler
 import logging
 import logging.handlers
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktopchat.core.inference.engine import Engine
-from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.inference.process_engine import ProcessEngine
 from desktopchat.core.inference.service import ChatService
+from desktopchat.core.models.manager import discard_job, download_job, partial_downloads
 from desktopchat.core.paths import AppPaths
-from desktopchat.core.secrets import RedactingFormatter
+from desktopchat.core.secrets import RedactingFormatter, SecretStore
 from desktopchat.core.session import Core, open_core
+from desktopchat.core.storage.changes import WriteLog
+
+if TYPE_CHECKING:
+    from desktopchat.ui.services import WindowServices
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,38 @@ def configure_logging(paths: AppPaths, *, verbose: bool = False) -> None:
     logging.getLogger("desktopchat.llama").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+def window_services(paths: AppPaths, *, writes: WriteLog | None = None) -> WindowServices:
+    """Everything the window is given, wired (call it once a QApplication exists).
+
+    Every Core the window's process opens (the window's on its database thread, the
+    inference thread's, the task pool's for export and import) shares one WriteLog: the
+    window's watch then sees only other programs' commits as changes."""
+    from desktopchat.ui.downloads import DownloadQueue
+    from desktopchat.ui.services import WindowServices
+    from desktopchat.ui.workers import TaskRunner
+
+    log_of_writes = writes if writes is not None else WriteLog()
+
+    def open_shared(at: AppPaths, *, check: bool = False) -> Core:
+        return open_core(at, check=check, writes=log_of_writes)
+
+    def make_service(engine: Engine) -> tuple[ChatService, Callable[[], None]]:
+        worker_core = open_shared(paths)  # the inference thread's own connection
+        return make_chat_service(worker_core, engine), worker_core.close
+
+    secrets = SecretStore()  # the keychain, or a token kept for this session only
+    downloads = DownloadQueue(download_job(paths, secrets), discard_job(paths))
+    return WindowServices(
+        open_core=open_shared,
+        make_engine=make_isolated_engine,
+        make_service=make_service,
+        tasks=TaskRunner(),
+        secrets=secrets,
+        downloads=downloads,
+        pending_downloads=partial_downloads(paths).pending,
+    )
+
+
 def run_gui(
     paths: AppPaths, argv: list[str], open_files: list[str], self_test: Path | None = None
 ) -> int:
@@ -64,9 +103,7 @@ def run_gui(
     return run_application(
         paths,
         argv,
-        open_core=open_core,
-        make_engine=make_isolated_engine,
-        make_chat_service=make_chat_service,
+        lambda: window_services(paths),
         open_files=open_files,
         self_test=self_test,
     )

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from desktopchat import app as composition  # noqa: E402
 from desktopchat.core.chat import GenerationParams  # noqa: E402
 from desktopchat.core.paths import AppPaths  # noqa: E402
-from desktopchat.core.session import open_core  # noqa: E402
 from desktopchat.ui.application import build_window  # noqa: E402
 from desktopchat.ui.controllers import ModelState  # noqa: E402
 from desktopchat.ui.main_window import MainWindow  # noqa: E402
@@ -49,12 +48,8 @@ def reply(window: MainWindow, start: object) -> None:
 
 def main() -> None:
     application = QApplication([])
-    window = build_window(
-        AppPaths.resolve(None),
-        open_core=open_core,
-        make_engine=composition.make_isolated_engine,
-        make_chat_service=composition.make_chat_service,
-    )
+    paths = AppPaths.resolve(None)
+    window = build_window(paths, composition.window_services(paths))
     window.resize(1280, 800)
     window.show()
     window.start()

@@ -1,4 +1,6 @@
-"""Start the Qt application: the database, the inference thread, the window."""
+"""Start the Qt application: the window wired to the services the composition root made
+(desktopchat/app.py: window_services), the single-instance lock, signals, the event loop.
+Nothing here imports the composition root: the services are handed in."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSocketNotifier, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFileOpenEvent, QIcon
@@ -19,17 +20,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktopchat import APP_ID, __version__
 from desktopchat.core.errors import DesktopChatError
-from desktopchat.core.inference.engine import Engine
-from desktopchat.core.inference.service import ChatService
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.settings import load_settings
 from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.main_window import MainWindow
+from desktopchat.ui.services import WindowServices
 from desktopchat.ui.single_instance import SingleInstance
-from desktopchat.ui.workers import TaskRunner
 
 log = logging.getLogger(__name__)
-GUI_BUSY_TIMEOUT_MS = 1000
 ICON = Path(__file__).resolve().parent.parent / "resources" / "desktopchat.png"
 
 
@@ -101,34 +99,23 @@ class SelfTest(QObject):
         self.window.close()
 
 
-def build_window(
-    paths: AppPaths,
-    *,
-    open_core: Callable[..., Any],
-    make_engine: Callable[[], Engine],
-    make_chat_service: Callable[[Any, Engine], ChatService],
-    tasks: TaskRunner | None = None,
-) -> MainWindow:
-    """Everything the window needs, wired; raises DesktopChatError if storage is unusable."""
-    # The GUI thread waits at most a second for a lock another program holds, then says so;
-    # the inference thread (which saves replies) waits the full default. After a clean exit
-    # the integrity check runs in the background once the window is up (reading every page
-    # of a large history takes longer than the whole rest of the start); after a crash it
-    # runs first, so a damaged database is replaced by a backup before anything reads it.
+def build_window(paths: AppPaths, services: WindowServices) -> MainWindow:
+    """The window wired to ``services`` (made by the composition root: app.window_services).
+
+    The window's database connection opens on its database thread. After a clean exit
+    the integrity check runs in the background once the window is up (reading every page
+    of a large history takes longer than the whole rest of the start); after a crash it
+    runs first, as that connection opens, so a damaged database is replaced by a backup
+    before anything reads it."""
+    paths.ensure()
     dirty = paths.session_marker.exists()
-    core = open_core(paths, busy_timeout_ms=GUI_BUSY_TIMEOUT_MS, check=dirty)
     try:
         paths.session_marker.write_text(str(os.getpid()), encoding="utf-8")
     except OSError as exc:
         log.warning("cannot write %s: %s", paths.session_marker, exc)
-
-    def make_service(engine: Engine) -> tuple[ChatService, Callable[[], None]]:
-        worker_core = open_core(paths)  # the inference thread's own connection
-        return make_chat_service(worker_core, engine), worker_core.close
-
-    controller = ChatController(paths, make_engine, make_service)
-    window = MainWindow(core, controller, tasks or TaskRunner(), load_settings(paths.settings_file))
-    return window
+    controller = ChatController(paths, services.make_engine, services.make_service)
+    settings = load_settings(paths.settings_file)
+    return MainWindow(paths, services, controller, settings, check=dirty)
 
 
 def install_excepthook(window: MainWindow, paths: AppPaths) -> None:
@@ -186,16 +173,16 @@ def stop_on_signals(window: MainWindow) -> tuple[socket.socket, socket.socket]:
 def run_application(
     paths: AppPaths,
     argv: list[str],
+    services: Callable[[], WindowServices],
     *,
-    open_core: Callable[..., Any],
-    make_engine: Callable[[], Engine],
-    make_chat_service: Callable[[Any, Engine], ChatService],
     open_files: Sequence[str] = (),
     self_test: Path | None = None,
 ) -> int:
-    """The window's event loop. ``open_files``: .gguf files to import (a double-click in
-    the file manager). ``self_test``: load the starter model, save a picture of the
-    painted window there and quit (0 when all of that worked; for packagers)."""
+    """The window's event loop. ``services`` makes the window's services (once Qt is up:
+    the download queue and the task pool are Qt objects). ``open_files``: .gguf files to
+    import (a double-click in the file manager). ``self_test``: load the starter model,
+    save a picture of the painted window there and quit (0 when all of that worked; for
+    packagers)."""
     app = QApplication.instance() or QApplication(argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("DesktopChat")
@@ -215,12 +202,7 @@ def run_application(
         return 0
     instance.listen()
     try:
-        window = build_window(
-            paths,
-            open_core=open_core,
-            make_engine=make_engine,
-            make_chat_service=make_chat_service,
-        )
+        window = build_window(paths, services())
     except DesktopChatError as exc:
         log.error("cannot start: %s", exc)
         print(f"desktopchat: {exc}", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 The controller owns the cancel event (set directly from the GUI thread: a queued "stop"
 could not run while the worker is busy), batches streamed tokens and repaints on a
-coalescing timer, and keeps the state the window shows.
+coalescing timer, and keeps the state the window shows. It makes the one engine up front
+and hands it to the worker; ``backend_info``/``gpu_devices`` ask that engine (ProcessEngine:
+its own process answers, llama.cpp never loads here) and are slow: call them on the task pool.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from desktopchat.core.chat import GenerationParams
-from desktopchat.core.inference.engine import Engine, LoadConfig, LoadedModel
+from desktopchat.core.inference.engine import BackendInfo, Engine, LoadConfig, LoadedModel
 from desktopchat.core.inference.service import (
     ChatService,
     ReplyResult,
     ReplyStarted,
     ResumeMode,
 )
+from desktopchat.core.models.fit import GpuDevice
 from desktopchat.core.paths import AppPaths
 from desktopchat.ui.workers import InferenceWorker, ReplyFailure
 
@@ -68,6 +71,9 @@ class ChatController(QObject):
         make_service: Callable[[Engine], tuple[ChatService, Callable[[], None]]],
     ) -> None:
         super().__init__()
+        # Made here, up front (a ProcessEngine starts its process on first use): the window
+        # asks it for backend facts on the task pool while the inference thread drives it.
+        self.engine = make_engine()
         self.cancel = threading.Event()
         self.state = ModelState.NONE
         self.loaded: LoadedModel | None = None
@@ -79,7 +85,7 @@ class ChatController(QObject):
         self._dirty = False
         self._thread = QThread()
         self._thread.setObjectName("inference")
-        self._worker = InferenceWorker(paths, make_engine, make_service, self.cancel)
+        self._worker = InferenceWorker(paths, self.engine, make_service, self.cancel)
         self._worker.moveToThread(self._thread)
         self._request_load.connect(self._worker.load)
         self._request_generate.connect(self._worker.generate)
@@ -163,6 +169,14 @@ class ChatController(QObject):
     def stop(self) -> None:
         self.cancel.set()
 
+    def backend_info(self) -> BackendInfo:
+        """The engine's llama.cpp build (on the task pool: the engine process answers)."""
+        return self.engine.backend_info()
+
+    def gpu_devices(self) -> list[GpuDevice]:
+        """The GPUs the engine can use (on the task pool: the engine process answers)."""
+        return self.engine.gpu_devices()
+
     def unload(self) -> None:
         self._request_unload.emit()
 
@@ -174,8 +188,9 @@ class ChatController(QObject):
         self._closed = True
         self.cancel.set()
         self._repaint.stop()
+        # The worker ends its thread's loop itself, after closing the engine: a quit()
+        # from here could end the loop before the queued shutdown ran.
         self._request_shutdown.emit()
-        self._thread.quit()
         return self._thread.wait(timeout_ms)
 
     # -- worker events (GUI thread) --------------------------------------------------

@@ -2,8 +2,10 @@
 (Today, Yesterday, Previous 7 days, …), a filter box, New chat, rename, pin, delete to the
 trash, and the trash itself (restore, delete for good).
 
-Rows are fetched from the database a page at a time as the list is scrolled, so a history
-of tens of thousands of conversations opens as fast as a short one.
+Rows arrive a page at a time as the list is scrolled, so a history of tens of thousands of
+conversations opens as fast as a short one. The list never reads the database itself: it
+is handed rows, and asks for more pages through a callback answered later (the window's
+database thread); an answer for a list that was replaced since is dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QPoint,
     Qt,
+    QTimer,
     Signal,
     Slot,
 )
@@ -37,9 +40,12 @@ from desktopchat.core.storage.repositories import ConversationSummary
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 PAGE = 200  # rows fetched at a time
+FILTER_DELAY_MS = 150  # filter once typing pauses
 
-# Reads rows ``offset`` to ``offset + limit`` of the list (fewer at its end).
-Fetch = Callable[[int, int], list[ConversationSummary]]
+Rows = Callable[[list[ConversationSummary]], None]
+# Asks for rows ``offset`` to ``offset + limit`` of the list (fewer at its end); the answer
+# comes later, through the callback.
+FetchMore = Callable[[int, int, Rows], None]
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -72,19 +78,24 @@ class ConversationModel(QAbstractListModel):
         super().__init__()
         self.rows: list[ConversationSummary] = []  # the conversations, in order
         self.items: list[ConversationSummary | str] = []  # what is shown: with headings
-        self._fetch: Fetch = lambda _offset, _limit: []
+        self._fetch: FetchMore = lambda _offset, _limit, _answer: None
         self._more = False
+        self._waiting = False  # a page was asked for and has not arrived
+        self._generation = 0  # which list the rows belong to: a reset starts another
         self._today = datetime.date.today()
 
-    def reset(self, fetch: Fetch, at_least: int) -> None:
-        """Show the list ``fetch`` reads, with at least ``at_least`` rows when it has them."""
+    def reset(self, rows: list[ConversationSummary], asked: int, fetch: FetchMore) -> None:
+        """Show ``rows`` (the first ``asked`` were asked for: fewer means the list ends
+        there); ``fetch`` asks for the pages after them."""
         self.beginResetModel()
+        self._generation += 1
         self._fetch = fetch
+        self._waiting = False
         self._today = datetime.date.today()
         self.items = []
-        self.rows = fetch(0, at_least)
+        self.rows = list(rows)
         self.items = self._grouped(self.rows)
-        self._more = len(self.rows) == at_least
+        self._more = len(self.rows) >= asked
         self.endResetModel()
 
     def _grouped(self, batch: list[ConversationSummary]) -> list[ConversationSummary | str]:
@@ -135,12 +146,19 @@ class ConversationModel(QAbstractListModel):
         return None
 
     def canFetchMore(self, parent: AnyIndex) -> bool:
-        return not parent.isValid() and self._more
+        return not parent.isValid() and self._more and not self._waiting
 
     def fetchMore(self, parent: AnyIndex) -> None:
-        if parent.isValid() or not self._more:
+        if parent.isValid() or not self._more or self._waiting:
             return
-        batch = self._fetch(len(self.rows), PAGE)
+        self._waiting = True
+        generation = self._generation
+        self._fetch(len(self.rows), PAGE, lambda batch: self._arrived(generation, batch))
+
+    def _arrived(self, generation: int, batch: list[ConversationSummary]) -> None:
+        if generation != self._generation:
+            return  # the list was replaced meanwhile
+        self._waiting = False
         self._more = len(batch) == PAGE
         if batch:
             new_items = self._grouped(batch)
@@ -172,11 +190,20 @@ class ConversationList(QWidget):
         self.filter.setPlaceholderText("Filter conversations")
         self.filter.setAccessibleName("Filter conversations")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.filter_changed)
+        # Filter once typing pauses: each pause asks the database once, and a newer
+        # filter's answer replaces an older one's (the window drops stale answers).
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DELAY_MS)
+        self._filter_timer.timeout.connect(lambda: self.filter_changed.emit(self.filter.text()))
+        self.filter.textChanged.connect(self._filter_timer.start)
         self.model = ConversationModel()
         self.list = QListView()
         self.list.setAccessibleName("Conversations")
         self.list.setUniformItemSizes(True)
+        # Long titles are elided, never scrolled sideways.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setModel(self.model)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self.on_list_context_menu)
@@ -243,12 +270,18 @@ class ConversationList(QWidget):
         if current is not None:
             signal.emit(current)
 
-    def show_rows(self, fetch: Fetch, selected: int | None) -> None:
-        """Show the list ``fetch`` reads, as deep as the user had scrolled, with
-        ``selected`` as the current row when it is among them."""
+    def rows_wanted(self) -> int:
+        """How many rows a refresh should ask for: as deep as the user had scrolled."""
+        return max(PAGE, len(self.model.rows))
+
+    def show_rows(
+        self, rows: list[ConversationSummary], asked: int, fetch: FetchMore, selected: int | None
+    ) -> None:
+        """Show ``rows`` (``asked`` were asked for), ``fetch`` reading the pages after them,
+        with ``selected`` as the current row when it is among them."""
         self._resetting = True
         try:
-            self.model.reset(fetch, max(PAGE, len(self.model.rows)))
+            self.model.reset(rows, asked, fetch)
             row = next((i for i, s in enumerate(self.model.rows) if s.id == selected), -1)
             index = self.model.index(self.model.item_row(row)) if row >= 0 else QModelIndex()
             self.list.setCurrentIndex(index)
@@ -277,9 +310,7 @@ class ConversationList(QWidget):
         if 0 <= target < len(rows):
             self.select_row(target)
         elif target >= len(rows) and self.model.canFetchMore(QModelIndex()):
-            self.model.fetchMore(QModelIndex())
-            if target < len(self.model.rows):
-                self.select_row(target)
+            self.model.fetchMore(QModelIndex())  # the next page arrives later
 
     def groups(self) -> list[str]:
         """The headings shown, in order."""

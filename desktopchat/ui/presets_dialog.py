@@ -1,5 +1,8 @@
 """Manage presets (saved assistants): rename, delete, update from the current chat's
-settings, export to a file and import one, restore the shipped ones."""
+settings, export to a file and import one, restore the shipped ones.
+
+The presets are read and written on the window's database thread (``DatabaseGateway``);
+the list is shown again when each change has been stored."""
 
 from __future__ import annotations
 
@@ -20,9 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktopchat.core.chat import GenerationParams
-from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.presets import Preset, PresetFileError, preset_from_file
-from desktopchat.core.storage.repositories import PresetRepository
+from desktopchat.core.session import Core
+from desktopchat.ui.database import DatabaseGateway
 
 
 class PresetsDialog(QDialog):
@@ -30,14 +33,14 @@ class PresetsDialog(QDialog):
 
     def __init__(
         self,
-        presets: PresetRepository,
+        database: DatabaseGateway,
         current_params: Callable[[], GenerationParams],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Presets")
         self.resize(520, 380)
-        self._repo = presets
+        self._database = database
         self._current = current_params
         self.presets: list[Preset] = []
         self.list = QListWidget()
@@ -68,11 +71,14 @@ class PresetsDialog(QDialog):
         self.refresh()
 
     def refresh(self, select: int | None = None) -> None:
-        try:
-            self.presets = self._repo.all()
-        except DesktopChatError as exc:
-            self.note.setText(str(exc))
-            return
+        self._database.run(
+            lambda core: core.presets.all(),
+            lambda presets: self._show(presets, select),
+            self.note.setText,
+        )
+
+    def _show(self, presets: list[Preset], select: int | None) -> None:
+        self.presets = presets
         self.list.clear()
         for preset in self.presets:
             shipped = " (shipped)" if preset.builtin else ""
@@ -101,13 +107,25 @@ class PresetsDialog(QDialog):
         return path
 
     def _save(self, preset: Preset, done: str) -> None:
-        try:
-            stored = self._repo.save(preset)
-        except (DesktopChatError, ValueError) as exc:
-            self.note.setText(str(exc))
-            return
+        def save(core: Core) -> Preset | str:
+            try:
+                return core.presets.save(preset)
+            except ValueError as exc:
+                return str(exc)
+
+        def saved(stored: Preset | str) -> None:
+            if isinstance(stored, str):
+                self.note.setText(stored)
+                return
+            self.note.setText(done)
+            self.refresh(select=stored.id)
+            self.changed.emit()
+
+        self._database.run(save, saved, self.note.setText)
+
+    def _changed(self, done: str) -> None:
         self.note.setText(done)
-        self.refresh(select=stored.id)
+        self.refresh()
         self.changed.emit()
 
     @Slot()
@@ -131,14 +149,11 @@ class PresetsDialog(QDialog):
         preset = self.selected()
         if preset is None:
             return
-        try:
-            self._repo.delete(preset.id)
-        except DesktopChatError as exc:
-            self.note.setText(str(exc))
-            return
-        self.note.setText(f"Deleted “{preset.name}”.")
-        self.refresh()
-        self.changed.emit()
+        self._database.run(
+            lambda core: core.presets.delete(preset.id),
+            lambda _: self._changed(f"Deleted “{preset.name}”."),
+            self.note.setText,
+        )
 
     @Slot()
     def export(self) -> None:
@@ -172,11 +187,8 @@ class PresetsDialog(QDialog):
 
     @Slot()
     def restore(self) -> None:
-        try:
-            self._repo.restore_builtins()
-        except DesktopChatError as exc:
-            self.note.setText(str(exc))
-            return
-        self.note.setText("The shipped presets are back, as shipped.")
-        self.refresh()
-        self.changed.emit()
+        self._database.run(
+            lambda core: core.presets.restore_builtins(),
+            lambda _: self._changed("The shipped presets are back, as shipped."),
+            self.note.setText,
+        )

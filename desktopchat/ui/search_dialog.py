@@ -1,5 +1,8 @@
 """Search every conversation (SQLite FTS5): results with the matching words highlighted,
-newest or best match first; choosing one opens the conversation at that message."""
+newest or best match first; choosing one opens the conversation at that message.
+
+The search runs on the window's database thread once typing pauses; a newer query's
+answer replaces an older one's, and an older answer arriving late is dropped."""
 
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from PySide6.QtWidgets import (
 from desktopchat.core.storage.repositories import SNIPPET_MARKS, SearchHit
 
 SEARCH_DELAY_MS = 150  # search once typing pauses
-Search = Callable[[str, bool], list[SearchHit]]  # query, newest first
+Hits = Callable[[list[SearchHit]], None]
+Search = Callable[[str, bool, Hits], None]  # query, newest first, where the hits go
 
 
 def snippet_html(snippet: str) -> str:
@@ -45,6 +49,9 @@ class SearchDialog(QDialog):
         self.resize(640, 480)
         self._search = search
         self.hits: list[SearchHit] = []
+        self._asked = 0  # the newest search asked for; older answers are dropped
+        self._shown = 0  # the search whose answer is shown
+        self._choose_first = False  # Enter was pressed: open the first hit once it is here
         self.query = QLineEdit()
         self.query.setAccessibleName("Search text")
         self.query.setPlaceholderText("Words to find in every conversation")
@@ -74,13 +81,30 @@ class SearchDialog(QDialog):
         self.order.currentIndexChanged.connect(self.run_search)
         self.results.itemActivated.connect(self.on_results_item_activated)
 
+    @property
+    def searching(self) -> bool:
+        """A search was asked for and its answer has not arrived."""
+        return self._asked != self._shown
+
     @Slot()
     def run_search(self) -> None:
         self._timer.stop()
         text = self.query.text()
-        started = time.perf_counter()
-        self.hits = self._search(text, bool(self.order.currentData())) if text.strip() else []
-        elapsed = (time.perf_counter() - started) * 1000
+        self._asked += 1
+        asked = self._asked
+        if not text.strip():
+            self._show(asked, text, [])
+            return
+        self.status.setText("Searching…")
+        self._search(
+            text, bool(self.order.currentData()), lambda hits: self._show(asked, text, hits)
+        )
+
+    def _show(self, asked: int, text: str, hits: list[SearchHit]) -> None:
+        if asked != self._asked:
+            return  # a newer search was asked for meanwhile
+        self._shown = asked
+        self.hits = hits
         self.results.clear()
         for hit in self.hits:
             stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(hit.created_at))
@@ -98,18 +122,18 @@ class SearchDialog(QDialog):
             item.setSizeHint(label.sizeHint())
             self.results.addItem(item)
             self.results.setItemWidget(item, label)
-        if text.strip():
-            self.status.setText(f"{len(self.hits)} results in {elapsed:.0f} ms")
-        else:
-            self.status.setText("")
+        self.status.setText(f"{len(self.hits)} results" if text.strip() else "")
         if self.hits:
             self.results.setCurrentRow(0)
+        if self._choose_first:
+            self._choose_first = False
+            if self.hits:
+                self.choose(self.results.currentRow())
 
     @Slot()
     def on_query_return_pressed(self) -> None:
+        self._choose_first = True
         self.run_search()
-        if self.hits:
-            self.choose(self.results.currentRow())
 
     @Slot(QListWidgetItem)
     def on_results_item_activated(self, item: QListWidgetItem) -> None:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -131,7 +132,12 @@ class SettingsPanel(QWidget):
             "quarters its memory (needs flash attention). Reloads the model."
         )
         self.kv_cache_type.setAccessibleName("KV cache type")
+        # A narrow column puts a label above its field instead of cutting either; combo
+        # boxes never shrink below their longest choice.
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        for combo in (self.preset, self.overflow, self.kv_cache_type):
+            combo.setSizePolicy(QSizePolicy.Policy.MinimumExpanding, QSizePolicy.Policy.Fixed)
         presets = QHBoxLayout()
         presets.addWidget(self.preset, 1)
         presets.addWidget(self.manage_presets)
@@ -203,6 +209,7 @@ class SettingsPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(save)
         buttons.addWidget(reset)
+        buttons.addStretch(1)
         layout = QVBoxLayout(self)
         title = QLabel("<b>Chat settings</b>")
         layout.addWidget(title)

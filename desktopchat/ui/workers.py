@@ -1,7 +1,8 @@
 """Objects that live off the GUI thread.
 
-InferenceWorker lives on its own QThread and owns the one engine (and so the one llama.cpp
-model): load, generate and unload only ever run there. It has its own database connection.
+InferenceWorker lives on its own QThread and drives the one engine it is handed (and so the
+one llama.cpp model): load, generate and unload only ever run there. It has its own
+database connection.
 TaskRunner runs short jobs (header reads, scans) on a thread pool and delivers results on
 the GUI thread; tests can make it synchronous.
 """
@@ -70,16 +71,15 @@ class InferenceWorker(QObject):
     def __init__(
         self,
         paths: AppPaths,
-        make_engine: Callable[[], Engine],
+        engine: Engine,
         make_service: Callable[[Engine], tuple[ChatService, Callable[[], None]]],
         cancel: threading.Event,
     ) -> None:
         super().__init__()
         self._paths = paths
-        self._make_engine = make_engine
         self._make_service = make_service
         self._cancel = cancel
-        self._engine: Engine | None = None
+        self._engine: Engine = engine
         self._service: ChatService | None = None
         self._close_service: Callable[[], None] = lambda: None
         self._started = False
@@ -87,9 +87,8 @@ class InferenceWorker(QObject):
         self.reply_requests = 0  # counted on the GUI thread: replies asked for so far
 
     def _ready(self) -> tuple[Engine, ChatService]:
-        """Create the engine and this thread's database connection on first use."""
-        if self._engine is None or self._service is None:
-            self._engine = self._make_engine()
+        """Open this thread's database connection (and its chat service) on first use."""
+        if self._service is None:
             self._service, self._close_service = self._make_service(self._engine)
         return self._engine, self._service
 
@@ -120,8 +119,7 @@ class InferenceWorker(QObject):
 
     @Slot()
     def unload(self) -> None:
-        if self._engine is not None:
-            self._engine.unload()
+        self._engine.unload()
         self.model_unloaded.emit()
 
     @Slot(int, str, object, int)
@@ -164,7 +162,7 @@ class InferenceWorker(QObject):
             self.reply_failed.emit(
                 ReplyFailure(conversation_id, str(exc), self._started, type(exc).__name__)
             )
-            if self._engine is not None and self._engine.loaded is None:
+            if self._engine.loaded is None:
                 self.model_unloaded.emit()  # the engine process died, and the model with it
             return
         except Exception as exc:
@@ -191,7 +189,7 @@ class InferenceWorker(QObject):
             service.prepare_next_turn(conversation_id, params)
         except DesktopChatError as exc:
             log.info("could not prepare the next turn: %s", exc)
-            if self._engine is not None and self._engine.loaded is None:
+            if self._engine.loaded is None:
                 self.model_unloaded.emit()  # the engine process died
         except Exception:
             log.exception("preparing the next turn failed")
@@ -204,7 +202,7 @@ class InferenceWorker(QObject):
             return  # the text changed again while we were busy
         engine = self._engine
         count = -1
-        if engine is not None and engine.loaded is not None:
+        if engine.loaded is not None:
             try:
                 count = len(engine.tokenize(text, add_bos=False))
             except DesktopChatError:
@@ -227,10 +225,15 @@ class InferenceWorker(QObject):
 
     @Slot()
     def shutdown(self) -> None:
-        """Unload and close the database connection; the last call on this thread."""
-        if self._engine is not None:
+        """Unload, close the database connection, and end this thread's event loop: the
+        last call on this thread."""
+        try:
             self._engine.close()
-        self._close_service()
+            self._close_service()
+        finally:
+            thread = self.thread()
+            if thread is not None:
+                thread.quit()
 
 
 class _Task(QRunnable):

@@ -27,13 +27,14 @@ from pytestqt.qtbot import QtBot
 
 from desktopchat.core.chat import Conversation, GenerationParams, Message, MessageStatus, Role
 from desktopchat.core.presets import Preset
+from desktopchat.core.session import Core
 from desktopchat.ui import theme
 from desktopchat.ui.chat_view import MessageWidget
 from desktopchat.ui.inspector import PromptInspector
 from desktopchat.ui.main_window import MainWindow
 from desktopchat.ui.presets_dialog import PresetsDialog
 from desktopchat.ui.search_dialog import SearchDialog
-from tests.ui.conftest import WindowFactory
+from tests.ui.conftest import WindowFactory, settle
 
 pytestmark = pytest.mark.real_model
 
@@ -48,6 +49,7 @@ def send(qtbot: QtBot, window: MainWindow, text: str) -> None:
     window.composer.setPlainText(text)
     with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000):
         qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+    settle(qtbot, window)
 
 
 def menu_action(widget: MessageWidget, text: str) -> QAction:
@@ -58,6 +60,7 @@ def menu_action(widget: MessageWidget, text: str) -> QAction:
 def run(qtbot: QtBot, window: MainWindow, action: QAction) -> None:
     with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000):
         action.trigger()
+    settle(qtbot, window)
 
 
 def texts(window: MainWindow) -> list[str]:
@@ -65,7 +68,7 @@ def texts(window: MainWindow) -> list[str]:
 
 
 def test_edit_branch_regenerate_continue_delete_copy_inspect(
-    qtbot: QtBot, make_window: WindowFactory
+    qtbot: QtBot, make_window: WindowFactory, core: Core
 ) -> None:
     window = make_window()
     small_params(window, max_tokens=6)
@@ -90,6 +93,7 @@ def test_edit_branch_regenerate_continue_delete_copy_inspect(
     assert answer.versions is not None and answer.versions[1].text() == "2/2"
     regenerated = answer.text
     qtbot.mouseClick(answer.versions[0], Qt.MouseButton.LeftButton)  # ‹
+    settle(qtbot, window)
     assert texts(window) == ["Say hello to me.", continued.text]
     assert window.chat_view.messages()[1].version == (1, 2)
 
@@ -97,6 +101,7 @@ def test_edit_branch_regenerate_continue_delete_copy_inspect(
     # switches the whole branch below it.
     question = window.chat_view.messages()[0]
     menu_action(question, "Edit and resend").trigger()
+    settle(qtbot, window)
     assert window.composer.toPlainText() == "Say hello to me." and window.edit_bar.isVisible()
     small_params(window, max_tokens=8, temperature=0.0)
     send(qtbot, window, "Say goodbye to me.")
@@ -106,51 +111,63 @@ def test_edit_branch_regenerate_continue_delete_copy_inspect(
     assert edited[1].version == (1, 1)
     edited_answer = edited[1].text
     qtbot.mouseClick(edited[0].versions[0], Qt.MouseButton.LeftButton)  # type: ignore[index]
+    settle(qtbot, window)
     back = window.chat_view.messages()
     assert back[0].text == "Say hello to me." and back[0].version == (1, 2)
     assert back[1].text == regenerated and back[1].version == (2, 2)  # the newest there
     qtbot.mouseClick(back[0].versions[2], Qt.MouseButton.LeftButton)  # type: ignore[index]
+    settle(qtbot, window)
     assert texts(window) == ["Say goodbye to me.", edited_answer]
     conversation = window.current_conversation
     assert conversation is not None
-    assert len(window.core.conversations.all_messages(conversation)) == 5  # nothing lost
+    assert len(core.conversations.all_messages(conversation)) == 5  # nothing lost
 
     # Delete a message and what is below it, then undo.
     qtbot.mouseClick(window.chat_view.messages()[0].versions[0], Qt.MouseButton.LeftButton)  # type: ignore[index]
+    settle(qtbot, window)
     menu_action(window.chat_view.messages()[1], "Delete…").trigger()
+    settle(qtbot, window)
     assert texts(window) == ["Say hello to me.", continued.text]  # the remaining version
     assert window.action_bar.isVisible() and window.action_label.text() == "Deleted 1 message."
     window.action_buttons[0].click()  # Undo
+    settle(qtbot, window)
     assert texts(window) == ["Say hello to me.", regenerated]
-    assert len(window.core.conversations.all_messages(conversation)) == 5
+    assert len(core.conversations.all_messages(conversation)) == 5
     menu_action(window.chat_view.messages()[0], "Delete…").trigger()  # the question: 3 go
+    settle(qtbot, window)
     assert window.action_label.text() == "Deleted 3 messages."
     assert texts(window) == ["Say goodbye to me.", edited_answer]
     window.action_buttons[0].click()  # Undo: back, on the branch shown before
-    assert len(window.core.conversations.all_messages(conversation)) == 5
+    settle(qtbot, window)
+    assert len(core.conversations.all_messages(conversation)) == 5
     assert texts(window) == ["Say hello to me.", regenerated]
 
     # Copy as Markdown or as plain text.
-    notes = window.core.conversations.create(title="Notes")
-    window.core.conversations.add_message(
+    notes = core.conversations.create(title="Notes")
+    core.conversations.add_message(
         notes.id, Role.ASSISTANT, "**Bold** and `code`\n\n- one\n- two", parent_id=None
     )
     window.open_conversation(notes.id)
+    settle(qtbot, window)
     reply = window.chat_view.messages()[0]
     menu_action(reply, "Copy as Markdown").trigger()
+    settle(qtbot, window)
     assert QGuiApplication.clipboard().text() == "**Bold** and `code`\n\n- one\n- two"
     menu_action(reply, "Copy as plain text").trigger()
+    settle(qtbot, window)
     plain = QGuiApplication.clipboard().text()
     assert "Bold and code" in plain and "**" not in plain and "`" not in plain
 
     # The inspector shows exactly what the model received for an answer.
     window.open_conversation(conversation)
+    settle(qtbot, window)
     last = window.chat_view.messages()[1]
     menu_action(last, "Show the prompt…").trigger()
+    settle(qtbot, window)
     inspector = window.dialogs["inspector"]
     assert isinstance(inspector, PromptInspector)
-    stored = window.core.conversations.get_message(last.message_id)
-    record = window.core.conversations.prompt_for(last.message_id)
+    stored = core.conversations.get_message(last.message_id)
+    record = core.conversations.prompt_for(last.message_id)
     assert record is not None and stored.stats is not None
     assert inspector.prompt.toPlainText() == record.text
     assert "<|im_start|>user\nSay hello to me.<|im_end|>" in record.text
@@ -172,10 +189,10 @@ def filler(i: int) -> str:
 
 
 def test_overflow_policies_shape_the_prompt_and_are_marked_in_the_view(
-    qtbot: QtBot, make_window: WindowFactory
+    qtbot: QtBot, make_window: WindowFactory, core: Core
 ) -> None:
     window = make_window()
-    repo = window.core.conversations
+    repo = core.conversations
     params = GenerationParams(
         n_ctx=512,
         n_threads=2,
@@ -190,7 +207,9 @@ def test_overflow_policies_shape_the_prompt_and_are_marked_in_the_view(
         role = Role.USER if i % 2 == 0 else Role.ASSISTANT
         parent = repo.add_message(conversation.id, role, filler(i), parent_id=parent).id
     window.refresh_conversations()
+    settle(qtbot, window)
     window.open_conversation(conversation.id)
+    settle(qtbot, window)
     before = len(repo.all_messages(conversation.id))
 
     # Stop and ask: nothing is sent or stored, the message stays, the choices are offered.
@@ -208,6 +227,7 @@ def test_overflow_policies_shape_the_prompt_and_are_marked_in_the_view(
     # Drop: the oldest turns are left out, the system prompt stays, the view says where.
     with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000):
         window.action_buttons[0].click()
+    settle(qtbot, window)
     assert repo.get(conversation.id).params.overflow == "drop"
     answer = window.chat_view.messages()[-1]
     record = repo.prompt_for(answer.message_id)
@@ -226,7 +246,9 @@ def test_overflow_policies_shape_the_prompt_and_are_marked_in_the_view(
     assert system + history == record.n_tokens
     # Reopened later, the view still marks the cut.
     window.open_conversation(None)
+    settle(qtbot, window)
     window.open_conversation(conversation.id)
+    settle(qtbot, window)
     assert window.chat_view.cut_mark == mark
     marked = window.chat_view.message_widget(mark[0])
     assert marked is not None or window.chat_view.unbuilt > 0
@@ -259,10 +281,14 @@ def test_overflow_policies_shape_the_prompt_and_are_marked_in_the_view(
 
 
 def test_list_search_presets_export_import_keyboard_and_look(
-    qtbot: QtBot, make_window: WindowFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    make_window: WindowFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    core: Core,
 ) -> None:
     window = make_window()
-    repo = window.core.conversations
+    repo = core.conversations
     now = time.time()
 
     # Date groups and pins: an old conversation (with a long history), then a new chat.
@@ -291,11 +317,15 @@ def test_list_search_presets_export_import_keyboard_and_look(
     assert window.sidebar.groups() == ["Today", "Previous 7 days"]
     assert window.sidebar.ids() == [new, old]
     window.sidebar.select_row(1)
+    settle(qtbot, window)
     window.sidebar._pin_action.trigger()
+    settle(qtbot, window)
     assert window.sidebar.groups() == ["Pinned", "Today"] and window.sidebar.ids() == [old, new]
     monkeypatch.setattr(window, "ask_text", lambda *_: "My own title")
     window.sidebar.select_row(1)
+    settle(qtbot, window)
     window.sidebar.on_rename_triggered()
+    settle(qtbot, window)
     assert repo.get(new).title_source == "user"
     assert not repo.set_auto_title(new, "Model title")  # never replaces the user's
 
@@ -308,9 +338,12 @@ def test_list_search_presets_export_import_keyboard_and_look(
     label = search.results.itemWidget(search.results.item(0))
     assert isinstance(label, QLabel) and "<b><u>zebras</u></b>" in label.text()
     search.order.setCurrentIndex(1)  # best match first
+    qtbot.waitUntil(lambda: not search.searching, timeout=60_000)
     assert [h.message_id for h in search.hits] == [repo.all_messages(old)[0].id]
     window.open_conversation(new)
+    settle(qtbot, window)
     qtbot.keyClick(search.results, Qt.Key.Key_Return)
+    settle(qtbot, window)
     first_id = repo.all_messages(old)[0].id
     assert window.current_conversation == old
     found = window.chat_view.message_widget(first_id)
@@ -319,11 +352,11 @@ def test_list_search_presets_export_import_keyboard_and_look(
 
     # Export and import through the window: a lossless round trip.
     out = tmp_path / "export.json"
-    monkeypatch.setattr(window, "ask_export_path", lambda *_: (str(out), "json"))
+    monkeypatch.setattr(window.transfer, "ask_export_path", lambda *_: (str(out), "json"))
     window.actions_by_name["export_chat"].trigger()
     qtbot.waitUntil(out.exists, timeout=10_000)
     assert json.loads(out.read_text(encoding="utf-8"))["conversations"][0]["title"] == "Old chat"
-    monkeypatch.setattr(window, "ask_import_path", lambda: str(out))
+    monkeypatch.setattr(window.transfer, "ask_import_path", lambda: str(out))
     window.actions_by_name["import_chats"].trigger()
     qtbot.waitUntil(lambda: len(window.sidebar.ids()) == 3, timeout=10_000)
     copy = window.current_conversation
@@ -331,7 +364,7 @@ def test_list_search_presets_export_import_keyboard_and_look(
     fields = [(m.role, m.content, m.created_at) for m in repo.all_messages(old)]
     assert [(m.role, m.content, m.created_at) for m in repo.all_messages(copy)] == fields
     html_out = tmp_path / "all.html"
-    monkeypatch.setattr(window, "ask_export_path", lambda *_: (str(html_out), "html"))
+    monkeypatch.setattr(window.transfer, "ask_export_path", lambda *_: (str(html_out), "html"))
     window.actions_by_name["export_all"].trigger()
     qtbot.waitUntil(html_out.exists, timeout=10_000)
     assert "<script" not in html_out.read_text(encoding="utf-8")
@@ -348,6 +381,7 @@ def test_list_search_presets_export_import_keyboard_and_look(
     ]
     panel.preset.setCurrentIndex(5)
     panel.preset.activated.emit(5)
+    settle(qtbot, window)
     chosen = repo.get(copy).params
     assert chosen.json_mode and chosen.temperature == 0.0 and len(chosen.examples) == 1
     assert panel.examples.toPlainText().startswith("User: Anna Berg")
@@ -355,7 +389,9 @@ def test_list_search_presets_export_import_keyboard_and_look(
     panel.system_prompt.setPlainText("You are a pirate.")
     panel.on_timer_timeout()
     panel.save_preset.click()
+    settle(qtbot, window)
     dialog = window.show_presets()
+    settle(qtbot, window)
     assert isinstance(dialog, PresetsDialog)
     assert [p.name for p in dialog.presets][-1] == "Pirate"
     dialog.list.setCurrentRow(len(dialog.presets) - 1)
@@ -363,9 +399,11 @@ def test_list_search_presets_export_import_keyboard_and_look(
     monkeypatch.setattr(dialog, "save_path", lambda _name: str(file))
     dialog.buttons["Export…"].click()
     dialog.buttons["Delete"].click()
+    settle(qtbot, window)
     assert "Pirate" not in [p.name for p in dialog.presets]
     monkeypatch.setattr(dialog, "open_path", lambda: str(file))
     dialog.buttons["Import…"].click()
+    settle(qtbot, window)
     imported: Preset = dialog.presets[-1]
     assert imported.name == "Pirate" and imported.params.system_prompt == "You are a pirate."
     assert imported.params.json_mode and imported.params.examples == chosen.examples
@@ -377,8 +415,10 @@ def test_list_search_presets_export_import_keyboard_and_look(
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     assert window.sidebar.ids() == [old, new, copy]  # pinned, today, 3 days ago
     qtbot.keyClick(window.composer, Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
+    settle(qtbot, window)
     assert window.current_conversation == new
     qtbot.keyClick(window.composer, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
+    settle(qtbot, window)
     assert window.current_conversation == copy
     qtbot.keyClick(window.sidebar.list, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     assert window.composer.hasFocus()
@@ -404,6 +444,7 @@ def test_list_search_presets_export_import_keyboard_and_look(
 
     # Every control has an accessible name and takes keyboard focus.
     window.open_conversation(copy)
+    settle(qtbot, window)
     controls = (QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QPlainTextEdit, QListView)
     unnamed = [
         f"{type(w).__name__} {w.objectName()!r} in {type(w.parent()).__name__} {w.toolTip()!r}"

@@ -21,7 +21,7 @@ from pytestqt.qtbot import QtBot
 from desktopchat.core.chat import MessageStatus
 from desktopchat.core.paths import AppPaths
 from tests.processes import gone_within
-from tests.ui.conftest import WindowFactory
+from tests.ui.conftest import WindowFactory, settle
 
 pytestmark = pytest.mark.real_model
 
@@ -33,17 +33,12 @@ DRIVER = textwrap.dedent(
     from desktopchat import app as composition
     from desktopchat.core.chat import GenerationParams
     from desktopchat.core.paths import AppPaths
-    from desktopchat.core.session import open_core
     from desktopchat.ui.application import build_window
     from desktopchat.ui.controllers import ModelState
 
     qt = QApplication([])
-    window = build_window(
-        AppPaths.resolve(None),
-        open_core=open_core,
-        make_engine=composition.make_isolated_engine,
-        make_chat_service=composition.make_chat_service,
-    )
+    paths = AppPaths.resolve(None)
+    window = build_window(paths, composition.window_services(paths))
     window.show()
     window.start()
     while window.controller.state is not ModelState.READY:
@@ -105,6 +100,7 @@ def test_sigkill_of_the_gui_mid_reply_keeps_the_reply_and_ends_the_engine(
 
     window = make_window()  # the next start shows it as interrupted, ready to continue
     window.sidebar.select_row(0)
+    settle(qtbot, window)
     reply = window.chat_view.messages()[-1]
     assert reply.header.text() == "Assistant — interrupted" and reply.text == rows[1][2]
     assert not reply.actions_row.isHidden()

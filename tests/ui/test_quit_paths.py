@@ -1,4 +1,5 @@
-"""Leaving the app in every way saves the partial reply and stops within 3 seconds."""
+"""Leaving the app in every way saves the partial reply and ends every thread and process
+(how fast is measured in bench/, not here)."""
 
 from __future__ import annotations
 
@@ -32,12 +33,16 @@ def test_closing_during_a_reply_saves_it_and_stops_fast(
         qtbot.keyClick(window.composer, Qt.Key.Key_Return)
     conversation = window.current_conversation
     assert conversation is not None
-    started = time.perf_counter()
+    engine = window.controller.engine
     window.close()
-    assert time.perf_counter() - started < 3.0
+    # Closing returned with everything stopped: the inference thread, the database
+    # thread, the engine process.
+    assert not window.controller._thread.isRunning()
+    assert window.database.shutdown(timeout_s=0)
+    assert engine.loaded is None
     from desktopchat.core.session import open_core
 
-    core = open_core(window.core.paths)
+    core = open_core(window.paths)
     try:
         reply = core.conversations.active_path(conversation)[-1]
         assert reply.status is MessageStatus.STOPPED and reply.content
@@ -59,10 +64,8 @@ def test_sigterm_closes_the_gui_cleanly(paths: AppPaths) -> None:
     while not settings.exists() and time.monotonic() < deadline:  # written once loaded
         time.sleep(0.1)
     assert settings.exists(), "the app did not load the starter model"
-    started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=10)
-    assert time.monotonic() - started < 3.0
+    _, stderr = process.communicate(timeout=60)  # a hang guard, not a speed limit
     assert process.returncode == 0, stderr
     assert "QThread" not in stderr
     assert "Traceback" not in stderr
