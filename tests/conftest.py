@@ -13,11 +13,11 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["DESKTOPCHAT_HOME"] = "/nonexistent-desktopchat-home-set-by-tests"
 
-from desktopchat.core.session import Core, open_core
 from desktopchat.core.inference.engine import LoadConfig
-from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.models.library import starter_model_path
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.session import Core, open_core
 
 GEMMA_CACHE = Path.home() / ".cache" / "desktopchat-tests"
 
