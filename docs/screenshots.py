@@ -28,7 +28,7 @@ from desktopchat.ui.controllers import ModelState  # noqa: E402
 from desktopchat.ui.main_window import MainWindow  # noqa: E402
 
 
-def wait_until(done: object, seconds: float = 120) -> None:
+def wait_until(done: object, seconds: float = 600) -> None:
     loop = QEventLoop()
     timer = QTimer()
     timer.setInterval(50)
