@@ -37,11 +37,16 @@ from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import redact
 from desktopchat.core.settings import AppSettings, save_settings
 from desktopchat.core.storage.repositories import SearchHit
+from desktopchat.ui.about_dialog import AboutDialog
 from desktopchat.ui.chat_view import ChatView
 from desktopchat.ui.context_meter import ContextMeter
 from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.conversation_list import ConversationList
 from desktopchat.ui.database import DatabaseGateway
+from desktopchat.ui.help_dialog import ShortcutsDialog
+from desktopchat.ui.model_manager import ModelManagerDialog
+from desktopchat.ui.presets_dialog import PresetsDialog
+from desktopchat.ui.search_dialog import SearchDialog
 from desktopchat.ui.services import WindowServices
 from desktopchat.ui.settings_panel import SettingsPanel
 from desktopchat.ui.window.chat_settings import ChatSettings
@@ -335,22 +340,22 @@ class MainWindow(QMainWindow):
     def import_model(self, path: Path, *, copy: bool = False) -> None:
         self.model_controls.import_model(path, copy=copy)
 
-    def show_model_manager(self) -> object:
+    def show_model_manager(self) -> ModelManagerDialog:
         return self.model_controls.show_manager()
 
-    def show_search(self) -> object:
+    def show_search(self) -> SearchDialog:
         return self.window_dialogs.show_search()
 
     def open_hit(self, hit: SearchHit) -> None:
         self.window_dialogs.open_hit(hit)
 
-    def show_about(self) -> object:
+    def show_about(self) -> AboutDialog:
         return self.window_dialogs.show_about()
 
-    def show_shortcuts(self) -> object:
+    def show_shortcuts(self) -> ShortcutsDialog:
         return self.window_dialogs.show_shortcuts()
 
-    def show_presets(self) -> object:
+    def show_presets(self) -> PresetsDialog:
         return self.window_dialogs.show_presets()
 
     def show_inspector(self, message_id: int) -> None:
