@@ -96,3 +96,29 @@ def test_a_folded_system_prompt_is_said_in_the_notice() -> None:
         message(Role.USER), message(Role.ASSISTANT), 20, 0, 2048, "the model's own"
     )
     assert started_notes(plain) == []
+
+
+def test_a_database_from_a_newer_version_is_refused_and_said(
+    qtbot: QtBot, make_window: WindowFactory, core: Core
+) -> None:
+    import sqlite3
+
+    from PySide6.QtWidgets import QMessageBox
+
+    core.close()
+    conn = sqlite3.connect(core.paths.database)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    window = make_window(wait_for_model=False)
+    assert "newer" in window.notice.text()
+    box = window.startup.failure_box
+    assert isinstance(box, QMessageBox) and box.isVisible() and not box.isModal()
+    assert "newer" in box.text()
+    window.refresh_conversations()  # every later query says so too; the window stays up
+    settle(qtbot, window)
+    assert window.isVisible() and "newer" in window.notice.text()
+    conn = sqlite3.connect(core.paths.database)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 999  # untouched
+    finally:
+        conn.close()

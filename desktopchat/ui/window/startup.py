@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from desktopchat.core.chat import GenerationParams
@@ -26,13 +26,16 @@ class StartUp(QObject):
         super().__init__(window)
         self.window = window
         self.recovery_box: QMessageBox | None = None
+        self.failure_box: QMessageBox | None = None
 
     def start(self) -> None:
         window = self.window
         window.look.apply()
         # The first query opens the window's connection (checking and recovering it first
         # when the last session did not end cleanly): what happened comes back here.
-        window.database.run(lambda core: (core.recovery, core.checked), self._on_opened)
+        window.database.run(
+            lambda core: (core.recovery, core.checked), self._on_opened, self._on_open_failed
+        )
         window.refresh_conversations()
         window.chat_settings.refresh_presets()
         window.settings_panel.set_params(GenerationParams())
@@ -41,6 +44,17 @@ class StartUp(QObject):
         window.tasks.run(
             window.services.pending_downloads, self._on_pending_downloads, window.show_error
         )
+
+    def _on_open_failed(self, message: str) -> None:
+        """The database cannot be used (too new, read-only, locked for long): said in
+        the notice and in a box that does not block the window."""
+        window = self.window
+        window.show_error(message)
+        self.failure_box = QMessageBox(
+            QMessageBox.Icon.Critical, "DesktopChat cannot open its chats", message, parent=window
+        )
+        self.failure_box.setWindowModality(Qt.WindowModality.NonModal)
+        self.failure_box.show()
 
     def _on_opened(self, opened: tuple[Recovery | None, bool]) -> None:
         recovery, checked = opened
@@ -54,7 +68,8 @@ class StartUp(QObject):
                 message,
                 parent=window,
             )
-            self.recovery_box.open()  # not modal: the window stays usable
+            self.recovery_box.setWindowModality(Qt.WindowModality.NonModal)
+            self.recovery_box.show()  # not modal: the window stays usable
         paths, open_core = window.paths, window.services.open_core
 
         def maintain() -> Maintenance:
