@@ -40,6 +40,11 @@ def test_outside_commits_refresh_what_changed_and_own_commits_nothing(
     assert conversations._refreshes == refreshes and conversations._opens == opens
     assert "Renamed here" not in [window.sidebar.title(i) for i in range(2)]
 
+    # Another program changes no conversation (it adds a model record): nothing to refresh.
+    core.model_records.add("/elsewhere/model.gguf", "imported")
+    qtbot.wait(QUIET_MS)
+    assert conversations._refreshes == refreshes and conversations._opens == opens
+
     # Another program changes a conversation that is not open: the list is read again,
     # the open conversation is not.
     core.conversations.rename(second.id, "Renamed elsewhere")

@@ -312,9 +312,11 @@ class ConversationActions(QObject):
         self._watch_pending = False
         watermark, changed = answer
         self._watermark = watermark
-        if changed is None:
-            return
+        # The next look asks what changed after this one was asked: this process's own
+        # changes until now are not reported later with another program's.
         self._watched_since = now
+        if not changed:
+            return  # another program changed something else (a preset, a model record)
         window = self.window
         self.refresh()
         current = window.current_conversation
