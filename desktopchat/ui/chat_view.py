@@ -28,10 +28,10 @@ __all__ = ["RESUMABLE", "ChatView", "MessageWidget", "TextLabel", "plain_text"]
 
 Branches = dict[int, tuple[int, int]]  # message id -> (its version's number, versions)
 STICK_THRESHOLD = 24  # pixels from the bottom that still count as "at the bottom"
-FIRST_MESSAGES = 8  # built when a conversation opens; older ones as the user scrolls up
-PAGE_SIZE = 6  # older messages are added to the view this many at a time
+FIRST_MESSAGES = 4  # built when a conversation opens; older ones as the user scrolls up
+PAGE_SIZE = 3  # older messages are added to the view this many at a time
 TRASH_PER_PASS = 2  # pages of a closed conversation deleted per pass of the event loop
-BUILD_BUDGET = 0.012  # seconds of building older messages per pass of the event loop
+BUILD_BUDGET = 0.006  # seconds of building older messages per pass of the event loop
 
 
 def chat_style(theme: Theme) -> str:
@@ -190,6 +190,11 @@ class ChatView(QScrollArea):
         self._with_actions = None
         self._cut = None
         self._placeholder.setVisible(True)
+
+    def warm_up(self) -> None:
+        """Prepare the code highlighters ahead of the first conversation (slow: call it on
+        the task pool)."""
+        self._renderer.warm_up()
 
     def set_theme(self, theme: Theme) -> None:
         self._container.setStyleSheet(chat_style(theme))

@@ -17,6 +17,10 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 COPY_SCHEME = "copy:"
+# The languages models write most: their highlighters are prepared off the GUI thread at
+# start (a lexer compiles its regular expressions when first used: Python's took 110 ms,
+# a visible freeze the first time a conversation with a Python block was opened).
+COMMON_LANGUAGES = ("python", "bash", "javascript", "json")
 
 _CODE_STYLE = "font-family: 'DejaVu Sans Mono', Menlo, Consolas, monospace; white-space: pre-wrap;"
 
@@ -56,6 +60,12 @@ class MarkdownRenderer:
         self._md.add_render_rule("fence", fence)
         self._md.add_render_rule("code_block", fence)
         self._formatter = HtmlFormatter(nowrap=True, noclasses=True, style="default")
+
+    def warm_up(self) -> None:
+        """Prepare the highlighters of COMMON_LANGUAGES (slow: run it on the task pool;
+        Pygments keeps what it compiled on the lexer classes, so every renderer gains)."""
+        for language in COMMON_LANGUAGES:
+            self._highlight("x = 1\n", language)
 
     def render(self, text: str, *, first_code_block: int = 0) -> Rendered:
         """``first_code_block`` numbers the Copy links when ``text`` is the tail of a

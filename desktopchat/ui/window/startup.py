@@ -44,6 +44,7 @@ class StartUp(QObject):
         window.tasks.run(
             window.services.pending_downloads, self._on_pending_downloads, window.show_error
         )
+        window.tasks.run(window.chat_view.warm_up, lambda _none: None, window.show_error)
 
     def _on_open_failed(self, message: str) -> None:
         """The database cannot be used (too new, read-only, locked for long): said in
