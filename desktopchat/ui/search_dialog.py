@@ -2,7 +2,10 @@
 newest or best match first; choosing one opens the conversation at that message.
 
 The search runs on the window's database thread once typing pauses; a newer query's
-answer replaces an older one's, and an older answer arriving late is dropped."""
+answer replaces an older one's, and an older answer arriving late is dropped. Results are
+laid out a few at a time, within a few milliseconds a pass of the event loop (each is a
+word-wrapped rich-text label: a hundred at once froze the window for a tenth of a second
+while the user typed)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from PySide6.QtWidgets import (
 from desktopchat.core.storage.repositories import SNIPPET_MARKS, SearchHit
 
 SEARCH_DELAY_MS = 150  # search once typing pauses
+FILL_BUDGET = 0.006  # seconds of laying out results per pass of the event loop
 Hits = Callable[[list[SearchHit]], None]
 Search = Callable[[str, bool, Hits], None]  # query, newest first, where the hits go
 
@@ -52,6 +56,12 @@ class SearchDialog(QDialog):
         self._asked = 0  # the newest search asked for; older answers are dropped
         self._shown = 0  # the search whose answer is shown
         self._choose_first = False  # Enter was pressed: open the first hit once it is here
+        self._unlaid: list[SearchHit] = []  # the shown answer's hits not laid out yet
+        self._filling = (0, "")  # the search being laid out, and its text
+        self._fill_timer = QTimer(self)
+        self._fill_timer.setSingleShot(True)
+        self._fill_timer.setInterval(0)
+        self._fill_timer.timeout.connect(self.on_fill_timer_timeout)
         self.query = QLineEdit()
         self.query.setAccessibleName("Search text")
         self.query.setPlaceholderText("Words to find in every conversation")
@@ -103,32 +113,49 @@ class SearchDialog(QDialog):
     def _show(self, asked: int, text: str, hits: list[SearchHit]) -> None:
         if asked != self._asked:
             return  # a newer search was asked for meanwhile
-        self._shown = asked
         self.hits = hits
         self.results.clear()
-        for hit in self.hits:
-            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(hit.created_at))
-            label = QLabel(
-                f"<b>{html.escape(hit.title)}</b> <small>· {hit.role.value} · {stamp}</small>"
-                f"<br>{snippet_html(hit.snippet)}"
-            )
-            label.setWordWrap(True)
-            label.setTextFormat(Qt.TextFormat.RichText)
-            item = QListWidgetItem()
-            item.setData(
-                Qt.ItemDataRole.AccessibleTextRole,
-                f"{hit.title}, {hit.role.value}: {snippet_plain(hit.snippet)}",
-            )
-            item.setSizeHint(label.sizeHint())
-            self.results.addItem(item)
-            self.results.setItemWidget(item, label)
-        self.status.setText(f"{len(self.hits)} results" if text.strip() else "")
-        if self.hits:
+        self._unlaid = list(reversed(hits))
+        self._filling = (asked, text)
+        self.on_fill_timer_timeout()
+
+    @Slot()
+    def on_fill_timer_timeout(self) -> None:
+        """Lay out the next results, within FILL_BUDGET; the rest at the next pass."""
+        asked, text = self._filling
+        if asked != self._asked:
+            return  # superseded: the newer search lays out its own
+        deadline = time.perf_counter() + FILL_BUDGET
+        while self._unlaid and time.perf_counter() < deadline:
+            self._add(self._unlaid.pop())
+        if self.results.count() and self.results.currentRow() < 0:
             self.results.setCurrentRow(0)
-        if self._choose_first:
+        if self._choose_first and self.hits:
             self._choose_first = False
-            if self.hits:
-                self.choose(self.results.currentRow())
+            self.choose(0)
+        if self._unlaid:
+            self._fill_timer.start()
+            return
+        self._shown = asked
+        self._choose_first = False
+        self.status.setText(f"{len(self.hits)} results" if text.strip() else "")
+
+    def _add(self, hit: SearchHit) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(hit.created_at))
+        label = QLabel(
+            f"<b>{html.escape(hit.title)}</b> <small>· {hit.role.value} · {stamp}</small>"
+            f"<br>{snippet_html(hit.snippet)}"
+        )
+        label.setWordWrap(True)
+        label.setTextFormat(Qt.TextFormat.RichText)
+        item = QListWidgetItem()
+        item.setData(
+            Qt.ItemDataRole.AccessibleTextRole,
+            f"{hit.title}, {hit.role.value}: {snippet_plain(hit.snippet)}",
+        )
+        item.setSizeHint(label.sizeHint())
+        self.results.addItem(item)
+        self.results.setItemWidget(item, label)
 
     @Slot()
     def on_query_return_pressed(self) -> None:
