@@ -31,19 +31,19 @@ from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 import desktopchat
+from bench import stalls
 from bench.history import SEARCH_QUERIES, TOPICS, add_history, make_history
-from desktopchat.app import make_chat_service, make_isolated_engine
-from desktopchat.core.session import Core, open_core
+from desktopchat.app import make_chat_service, window_services
 from desktopchat.core.chat import GenerationParams, Role, default_threads
 from desktopchat.core.inference.engine import LoadConfig, SamplingConfig
-from desktopchat.core.inference.llama_engine import LlamaEngine
+from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.inference.service import ReplyResult
 from desktopchat.core.models.library import starter_model_path
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.session import Core, open_core
 from desktopchat.ui.application import build_window
 from desktopchat.ui.main_window import MainWindow
 from desktopchat.ui.probes import StallProbe
-from desktopchat.ui.workers import TaskRunner
 
 STREAM_PROMPT = "Write a long, detailed story about a lighthouse keeper and a storm."
 FRESH_PROMPT = "Hello! What can you do?"
@@ -139,6 +139,8 @@ class Waiter(QObject):
         window = self.window
         if window.current_conversation != conversation_id:
             window.open_conversation(conversation_id)
+            self.wait(lambda: window.current_conversation == conversation_id, 120)
+            self.wait(lambda: window.database.idle, 120)
         if read_first:
             self.idle(read_first)
         self.reset()
@@ -162,13 +164,7 @@ def run_model(model: Path, args: argparse.Namespace, home: Path) -> Figures:
     core.model_records.set_defaults(str(model), stream)
     history = add_history(core, args.history_exchanges, quick, "A")
     other = add_history(core, 3, quick, "B")
-    window = build_window(
-        paths,
-        open_core=open_core,
-        make_engine=make_isolated_engine,
-        make_chat_service=make_chat_service,
-        tasks=TaskRunner(),
-    )
+    window = open_window(paths)
     window.settings = window.settings.with_changes(last_model=str(model))
     waiter = Waiter(window)
     window.show()
@@ -187,6 +183,11 @@ def run_model(model: Path, args: argparse.Namespace, home: Path) -> Figures:
         window.close()
         core.close()
     return figures
+
+
+def open_window(paths: AppPaths) -> MainWindow:
+    """The real main window, wired by the composition root as ./run.sh wires it."""
+    return build_window(paths, window_services(paths))
 
 
 def measure_batch_sizes(
@@ -301,9 +302,11 @@ def measure_long_conversation(figures: Figures, waiter: Waiter, core: Core, roun
     probe = StallProbe(5)
     for _ in range(rounds):
         window.open_conversation(None)
+        waiter.wait(lambda: window.database.idle, 120)
         probe.start()
         started = time.perf_counter()
-        window.open_conversation(conv.id)
+        window.open_conversation(conv.id)  # the query runs on the database thread
+        waiter.wait(lambda: window.current_conversation == conv.id and window.database.idle, 120)
         figures.add("long_open_ms", (time.perf_counter() - started) * 1000)
         waiter.idle(0.05)
         figures.add("long_open_stall_ms", probe.stop() * 1000)
@@ -334,6 +337,7 @@ def measure_history(figures: Figures, args: argparse.Namespace, home: Path) -> N
                     figures.add("search_ms", (time.perf_counter() - t) * 1000)
     finally:
         core.close()
+    measure_window_stalls(figures, home, paths, args.rounds)
     # An installed app starts from compiled bytecode (pip and PyInstaller write it); a
     # source checkout may not have it (PYTHONDONTWRITEBYTECODE), so write it first.
     compileall.compile_dir(Path(desktopchat.__file__).parent, quiet=1)
@@ -348,6 +352,24 @@ def measure_history(figures: Figures, args: argparse.Namespace, home: Path) -> N
             figures.add(f"{name}_responsive_s", report["responsive"] - report["launched"])
             figures.notes["llama_cpp_imported_at_paint"] = report["llama_cpp_imported"]
             figures.notes["sidebar_rows"] = report.get("sidebar_rows")
+
+
+def measure_window_stalls(figures: Figures, home: Path, paths: AppPaths, rounds: int) -> None:
+    """The window on the whole history: typing a search, a 10 MB paste, the CLI writing
+    into the same database (see bench/stalls.py)."""
+    window = open_window(paths)
+    window.show()
+    window.start()
+    waiter = Waiter(window)
+    waiter.wait(lambda: window.controller.loaded is not None, 300)
+    waiter.idle(2.0)  # the start-up work (maintenance, model headers) is done
+    try:
+        for _ in range(rounds):
+            figures.add("stall_search_typing_ms", stalls.typing_a_search(window) * 1000)
+            figures.add("stall_paste_ms", stalls.pasting(window) * 1000)
+            figures.add("stall_cli_writes_ms", stalls.cli_writing(window, home) * 1000)
+    finally:
+        window.close()
 
 
 def start_app(home: Path) -> dict[str, Any]:
@@ -415,6 +437,9 @@ ROWS = [
     ("startup_responsive_s", "Startup to responsive", "s", "{:.2f}"),
     ("startup_after_crash_paint_s", "Startup after a crash (checked)", "s", "{:.2f}"),
     ("search_ms", "Full-text search", "ms", "{:.1f}"),
+    ("stall_search_typing_ms", "Worst GUI stall typing a search", "ms", "{:.0f}"),
+    ("stall_paste_ms", "Worst GUI stall pasting 10 MB", "ms", "{:.0f}"),
+    ("stall_cli_writes_ms", "Worst GUI stall, CLI writing beside", "ms", "{:.0f}"),
 ]
 
 

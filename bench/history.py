@@ -8,9 +8,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from desktopchat.core.session import Core, open_core
 from desktopchat.core.chat import GenerationParams, Role
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.session import Core, open_core
+from desktopchat.core.storage.fulltext import index_text
 
 # A vocabulary with a long tail, so searches hit thousands of messages or a handful.
 _COMMON = [
@@ -124,9 +125,9 @@ def make_history(home: Path, conversations: int, messages_each: int, seed: int =
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            conn.executemany(
-                "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
-                [(r[0], r[4]) for r in rows],
+            conn.executemany(  # as the app's triggers index them (grams: unspaced scripts)
+                "INSERT INTO messages_fts (rowid, content, grams) VALUES (?, ?, ?)",
+                [(r[0], r[4], index_text(str(r[4]))) for r in rows],
             )
             conn.execute("UPDATE conversations SET active_leaf_id = ? WHERE id = ?", (parent, c))
         conn.execute("COMMIT")
