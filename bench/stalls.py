@@ -34,12 +34,13 @@ def idle(seconds: float) -> None:
     loop.exec()
 
 
-def wait_for(done: Callable[[], bool], timeout: float) -> None:
+def wait_for(done: Callable[[], bool], timeout: float, step: float = 0.02) -> None:
+    """Run the event loop until ``done()``, looking every ``step`` seconds."""
     deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:
             raise TimeoutError("the window did not finish in time")
-        idle(0.02)
+        idle(step)
 
 
 def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> None:
