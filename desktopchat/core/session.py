@@ -73,25 +73,23 @@ def open_core(
     paths = _with_chosen_models_folder(paths)
     backups = paths.data / "backups"
     recovery = None
-    try:
-        db = Database.open(
+
+    def open_database() -> Database:
+        return Database.open(
             paths.database,
             backup_dir=backups,
             busy_timeout_ms=busy_timeout_ms,
             check=check,
             writes=writes,
         )
+
+    try:
+        db = open_database()
     except StorageCorruptError:
         if not check:
             raise
-        recovery = recover(paths.database, backups)
-        db = Database.open(
-            paths.database,
-            backup_dir=backups,
-            busy_timeout_ms=busy_timeout_ms,
-            check=True,
-            writes=writes,
-        )
+        recovery = recover(paths.database, backups)  # then checked again, as it opens
+        db = open_database()
     records = ModelRepository(db)
     library = ModelLibrary(paths.models, records, starter_model_path())
     return Core(paths, db, ConversationRepository(db), records, library, recovery, check)

@@ -168,6 +168,9 @@ class ChatView(QScrollArea):
         self._placeholder = QLabel("Start a conversation: type a message below and press Enter.")
         self._placeholder.setObjectName("chat-placeholder")
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._placeholder.setWordWrap(
+            True
+        )  # a narrow view (large zoom) wraps it, no sideways scrolling
         self._layout.insertWidget(0, self._placeholder)
 
     def clear(self) -> None:

@@ -1,7 +1,8 @@
 """Nothing in the window is cut or scrolled sideways: at the default size, at 1280×800 and
-at the largest zoom, the settings panel fits its column, every label, button, check box
-and combo box in it shows its whole text, the model picker shows its whole label and the
-sidebar has no horizontal scroll bar."""
+at the largest zoom (also in a 1280-pixel-wide window), the settings panel fits its
+column, every label, button, check box and combo box in it shows its whole text, the model
+picker shows its whole label, and the sidebar and the chat view have no horizontal scroll
+bar."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def problems(window: MainWindow) -> list[str]:
         found.append("the settings panel scrolls sideways")
     if window.sidebar.list.horizontalScrollBar().isVisible():
         found.append("the sidebar scrolls sideways")
+    if window.chat_view.horizontalScrollBar().isVisible():
+        found.append("the chat view scrolls sideways")
     viewport = scroll.viewport()
     panel = window.settings_panel
     kinds = (QLabel, QAbstractButton, QComboBox)
@@ -85,4 +88,10 @@ def test_nothing_is_cut_at_the_default_size_at_1280x800_and_at_the_largest_zoom(
         timeout=10_000,
     )
     check(qtbot, window, tmp_path / "largest-zoom.png")
+    # ... and still in a window 1280 pixels wide: it does not grow past such a screen
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.minimumSizeHint().width() <= 1280, timeout=10_000)
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.width() == 1280, timeout=10_000)
+    check(qtbot, window, tmp_path / "largest-zoom-1280.png")
     window.zoom(0)

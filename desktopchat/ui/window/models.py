@@ -70,21 +70,27 @@ class ModelControls(QObject):
         self.settings_button.setAccessibleName("Show chat settings")
         self.settings_button.setCheckable(True)
         self.settings_button.setChecked(True)
-        # Two rows, so the picker's whole label fits beside its buttons at the default size:
-        # the model and Load/Unload; then its state and the other model commands.
-        choose = QHBoxLayout()
-        choose.addWidget(self.picker, 1)
-        choose.addWidget(self.load_button)
-        choose.addWidget(self.unload_button)
-        more = QHBoxLayout()
-        more.addWidget(self.state, 1)
-        more.addWidget(self.load_bar)
-        more.addWidget(self.import_button)
-        more.addWidget(self.models_button)
-        more.addWidget(self.settings_button)
+        # Three rows, so the picker's whole label fits, also at the largest zoom in a
+        # 1280-pixel-wide window: the model; Load/Unload and the other model commands; the
+        # model's state (a line that wraps) and the load progress.
+        commands = QHBoxLayout()
+        commands.setSpacing(4)
+        for button in (
+            self.load_button,
+            self.unload_button,
+            self.import_button,
+            self.models_button,
+            self.settings_button,
+        ):
+            commands.addWidget(button)
+        commands.addStretch(1)
+        state = QHBoxLayout()
+        state.addWidget(self.state, 1)
+        state.addWidget(self.load_bar)
         top = QVBoxLayout()
-        top.addLayout(choose)
-        top.addLayout(more)
+        top.addWidget(self.picker)
+        top.addLayout(commands)
+        top.addLayout(state)
         window.lay_out(top)
         # The widgets by their old names on the window (menus and tests use them).
         window.model_picker = self.picker
