@@ -339,7 +339,6 @@ def measure_history(figures: Figures, args: argparse.Namespace, home: Path) -> N
                     figures.add("search_ms", (time.perf_counter() - t) * 1000)
     finally:
         core.close()
-    measure_window_stalls(figures, home, paths, args.rounds)
     # An installed app starts from compiled bytecode (pip and PyInstaller write it); a
     # source checkout may not have it (PYTHONDONTWRITEBYTECODE), so write it first.
     compileall.compile_dir(Path(desktopchat.__file__).parent, quiet=1)
@@ -355,6 +354,9 @@ def measure_history(figures: Figures, args: argparse.Namespace, home: Path) -> N
             figures.notes["llama_cpp_imported_at_paint"] = report["llama_cpp_imported"]
             figures.add(f"{name}_listed_s", report["listed"] - report["launched"])
             figures.notes["sidebar_rows"] = report.get("sidebar_rows")
+    # Last: the window's engine process and threads end as it closes, and would otherwise
+    # share the cores with the start-up runs above.
+    measure_window_stalls(figures, home, paths, args.rounds)
 
 
 def measure_window_stalls(figures: Figures, home: Path, paths: AppPaths, rounds: int) -> None:
