@@ -28,7 +28,7 @@ __all__ = ["RESUMABLE", "ChatView", "MessageWidget", "TextLabel", "plain_text"]
 
 Branches = dict[int, tuple[int, int]]  # message id -> (its version's number, versions)
 STICK_THRESHOLD = 24  # pixels from the bottom that still count as "at the bottom"
-FIRST_MESSAGES = 4  # built when a conversation opens; older ones as the user scrolls up
+FIRST_MESSAGES = 3  # built when a conversation opens; older ones as the user scrolls up
 PAGE_SIZE = 3  # older messages are added to the view this many at a time
 TRASH_PER_PASS = 2  # pages of a closed conversation deleted per pass of the event loop
 BUILD_BUDGET = 0.006  # seconds of building older messages per pass of the event loop
