@@ -3,7 +3,8 @@
 The window builds no services of its own. It opens its database connection (on the
 gateway's thread) with ``open_core``, hands the inference thread ``make_engine`` and
 ``make_service``, runs file and network work on ``tasks``, and gets the keychain and the
-download queue ready made. Every Core these open shares one WriteLog, so the window's
+download queue ready made, and the documents library (its own indexer
+thread; the window calls it only on ``tasks``). Every Core these open shares one WriteLog, so the window's
 watch can tell this process's own commits from another program's.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from desktopchat.core.documents.api import DocumentLibrary
 from desktopchat.core.inference.engine import Engine
 from desktopchat.core.inference.service import ChatService
 from desktopchat.core.models.downloads import Pending
@@ -44,3 +46,5 @@ class WindowServices:
     secrets: SecretStore  # the keychain, or a token kept for this session only
     downloads: DownloadQueue  # model downloads (run on their own thread)
     pending_downloads: Callable[[], list[Pending]]  # unfinished downloads (file work)
+    # Local documents (collections, indexing, retrieval); None: the window has no Documents.
+    documents: DocumentLibrary | None = None
