@@ -2,9 +2,9 @@
 
 The window builds no services of its own. It opens its database connection (on the
 gateway's thread) with ``open_core``, hands the inference thread ``make_engine`` and
-``make_service``, runs file and network work on ``tasks``, and gets the keychain and the
-download queue ready made, and the documents library (its own indexer
-thread; the window calls it only on ``tasks``). Every Core these open shares one WriteLog, so the window's
+``make_service``, runs file and network work on ``tasks``, and gets the keychain, the
+download queue and the documents library (with its own indexer thread; the window calls it
+only on ``tasks``) ready made. Every Core these open shares one WriteLog, so the window's
 watch can tell this process's own commits from another program's.
 """
 
