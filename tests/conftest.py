@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["DESKTOPCHAT_HOME"] = "/nonexistent-desktopchat-home-set-by-tests"
 
+from desktopchat.core.documents.types import Embedder
 from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.models.library import starter_model_path
@@ -97,3 +98,21 @@ def keychain(tmp_path: Path) -> Iterator[dict[str, str]]:
     )
     yield env
     subprocess.run(["kill", pid], check=False)
+
+
+@pytest.fixture(scope="session")
+def embedder_model() -> Path:
+    """The built-in embedding model (all-MiniLM-L6-v2 converted to GGUF at build time)."""
+    from desktopchat.core.documents.default_embedder import default_embedder_path
+
+    return default_embedder_path()
+
+
+@pytest.fixture(scope="session")
+def embedder(embedder_model: Path) -> Iterator[Embedder]:
+    """One in-process llama.cpp embedder on the built-in model, shared by the tests."""
+    from desktopchat.core.inference.llama.embedding import LlamaEmbedder
+
+    engine = LlamaEmbedder(embedder_model, n_threads=2)
+    yield engine
+    engine.close()

@@ -20,6 +20,23 @@ ADAPTERS = {
     "jinja2": {"core/inference/template.py"},
     "markdown_it": {"ui/markdown.py"},
     "pygments": {"ui/markdown.py"},
+    # Local documents: one parser adapter per library.
+    "pypdfium2": {"core/documents/parsers/pdf.py"},
+    "docx": {"core/documents/parsers/word.py"},
+    "selectolax": {"core/documents/parsers/web.py"},
+    "charset_normalizer": {"core/documents/parsers/text.py"},
+    "odf": {"core/documents/parsers/opendocument.py"},
+    "pptx": {"core/documents/parsers/slides.py"},
+    "openpyxl": {"core/documents/parsers/sheets.py"},
+    "ebooklib": {"core/documents/parsers/epub.py"},
+    "watchdog": {"core/documents/watch.py"},
+    # The default embedder's conversion to GGUF, and its tokenizer in the engine process.
+    "gguf": {"core/models/embedder_convert.py"},
+    "safetensors": {"core/models/embedder_convert.py"},
+    "tokenizers": {"core/inference/llama/embedding.py"},
+    # Measured in bench/ only (vectors are searched with numpy): never in the app.
+    "apsw": set(),
+    "sqlite_vec": set(),
 }
 # libraries whose adapter is a package: only modules under this folder may import them
 ADAPTER_PACKAGES = {"sqlite3": "core/storage/"}
