@@ -3,6 +3,8 @@
 The only module (with its siblings in this package) that imports sqlite3. Environment
 faults (locked, full, read-only, corrupt, too new) become StorageError subclasses with a
 message that says what to do; anything else is a bug and propagates unchanged.
+``SqliteFile`` is what the chat database shares with the documents database
+(storage/documents/): pragmas, migrations, checks, backups, write transactions.
 """
 
 from __future__ import annotations
@@ -156,13 +158,16 @@ MIGRATIONS: Sequence[str] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def translate_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
-    """Map an environment fault to a user-facing error; None means it is a bug."""
+def translate_error(
+    exc: sqlite3.Error, path: Path, what: str = "chat database"
+) -> StorageError | None:
+    """Map an environment fault to a user-facing error; None means it is a bug. ``what``
+    names the file in the message ("chat database", "documents database")."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc).lower()
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
         return StorageLockedError(
-            f"The chat database {path} is locked by another program. "
+            f"The {what} {path} is locked by another program. "
             "Close other DesktopChat windows or tools using it and try again."
         )
     if name.startswith("SQLITE_FULL") or "disk is full" in text:
@@ -177,7 +182,7 @@ def translate_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
         )
     if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
         return StorageFullError(
-            f"Cannot open the chat database {path}. Check that the folder exists and is writable."
+            f"Cannot open the {what} {path}. Check that the folder exists and is writable."
         )
     if (
         name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
@@ -185,7 +190,7 @@ def translate_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
         or "malformed" in text
     ):
         return StorageCorruptError(
-            f"The chat database {path} is damaged or is not a DesktopChat database. "
+            f"The {what} {path} is damaged or is not a DesktopChat database. "
             "It has not been changed; move it aside to start fresh."
         )
     if name.startswith("SQLITE_IOERR") or "disk i/o error" in text:
@@ -196,7 +201,228 @@ def translate_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
     return None
 
 
-class Database:
+class SqliteFile:
+    """What every DesktopChat SQLite file shares: one connection (one instance per
+    thread), checked pragmas, numbered migrations in user_version (a newer file refused
+    untouched), quick_check, online backups, BEGIN IMMEDIATE writes and environment
+    faults translated into StorageErrors. Subclasses name their migrations and may add
+    pragmas and hooks around each write transaction."""
+
+    WHAT = "chat database"  # how messages name the file
+    SYNCHRONOUS = 2  # FULL; 1 is NORMAL
+    BACKUP_BEFORE_MIGRATION = True
+
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    ) -> None:
+        self.path = path
+        self._conn = conn
+        self._busy_timeout_ms = busy_timeout_ms
+
+    def _migrations(self) -> Sequence[str]:
+        """Each entry moves the schema one version up."""
+        raise NotImplementedError
+
+    @classmethod
+    def _connect(cls, path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(
+                path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=True
+            )
+        except sqlite3.Error as exc:
+            raise _translated(exc, path, cls.WHAT) from None
+        except OSError as exc:
+            raise StorageFullError(
+                f"Cannot create the data folder {path.parent}: {exc.strerror}."
+            ) from None
+
+    def _prepare(self, *, check: bool, backup_dir: Path | None) -> None:
+        """Refuse a newer file, configure the connection, check, migrate; the connection
+        is closed when any of it fails."""
+        try:
+            version = self.user_version()
+            known = len(self._migrations())
+            if version > known:
+                raise StorageTooNewError(
+                    f"The {self.WHAT} {self.path} was written by a newer DesktopChat "
+                    f"(schema {version}, this version knows {known}). "
+                    "It has not been changed. Update DesktopChat to open it."
+                )
+            self._configure()
+            if check:
+                self.quick_check()
+            if version < known:
+                self._migrate(version, backup_dir or self.path.parent / "backups")
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _configure(self) -> None:
+        conn = self._conn
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute(f"PRAGMA synchronous={self.SYNCHRONOUS}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            conn.execute("PRAGMA trusted_schema=OFF")
+            # For migrations that rebuild the search index (called from top-level SQL
+            # only, so trusted_schema=OFF does not bar it).
+            conn.create_function("desktopchat_index_text", 1, _index_text, deterministic=True)
+            checks = {
+                "journal_mode": (mode, "wal"),
+                "synchronous": (
+                    conn.execute("PRAGMA synchronous").fetchone()[0],
+                    self.SYNCHRONOUS,
+                ),
+                "foreign_keys": (conn.execute("PRAGMA foreign_keys").fetchone()[0], 1),
+                "busy_timeout": (
+                    conn.execute("PRAGMA busy_timeout").fetchone()[0],
+                    self._busy_timeout_ms,
+                ),
+                "trusted_schema": (conn.execute("PRAGMA trusted_schema").fetchone()[0], 0),
+            }
+            for name, (value, want) in self._extra_pragmas().items():
+                conn.execute(f"PRAGMA {name}={value}")
+                checks[name] = (conn.execute(f"PRAGMA {name}").fetchone()[0], want)
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path, self.WHAT) from None
+        wrong = {k: got for k, (got, want) in checks.items() if got != want}
+        if wrong:
+            raise StorageCorruptError(
+                f"The {self.WHAT} {self.path} could not be configured safely ({wrong}). "
+                "Is it on a network drive? Move the data folder to a local disk."
+            )
+
+    def _extra_pragmas(self) -> dict[str, tuple[str, object]]:
+        """More pragmas to set: name -> (value to set, value SQLite must then report)."""
+        return {}
+
+    def pragmas(self) -> dict[str, object]:
+        """The safety-relevant settings as SQLite reports them."""
+        names = (
+            "journal_mode",
+            "synchronous",
+            "foreign_keys",
+            "busy_timeout",
+            "trusted_schema",
+            *self._extra_pragmas(),
+        )
+        return {name: self.query(f"PRAGMA {name}")[0][0] for name in names}
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another thread, the CLI) commits."""
+        return int(self.query("PRAGMA data_version")[0][0])
+
+    @classmethod
+    def verify(cls, path: Path) -> None:
+        """SQLite's quick_check on a read-only connection of its own, so it can run on a
+        worker thread beside the app's connections. Raises StorageCorruptError."""
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=True)
+        except sqlite3.Error as exc:
+            raise _translated(exc, path, cls.WHAT) from None
+        try:
+            cls(path, conn, BUSY_TIMEOUT_MS).quick_check()
+        finally:
+            conn.close()
+
+    def quick_check(self) -> None:
+        rows = self.query("PRAGMA quick_check")
+        problems = [str(r[0]) for r in rows if r[0] != "ok"]
+        if problems:
+            raise StorageCorruptError(
+                f"The {self.WHAT} {self.path} is damaged ({'; '.join(problems[:3])})."
+            )
+
+    def user_version(self) -> int:
+        try:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path, self.WHAT) from None
+
+    def _migrate(self, current: int, backup_dir: Path) -> None:
+        if current > 0 and self.BACKUP_BEFORE_MIGRATION:
+            self.backup(backup_dir / f"before-v{current + 1}-{int(time.time())}.sqlite3")
+        for number in range(current + 1, len(self._migrations()) + 1):
+            log.info("migrating %s to schema %d", self.path, number)
+            self.run_migration(number)
+
+    def run_migration(self, number: int) -> None:
+        """Apply one migration atomically (the script carries its own transaction,
+        because executescript() would commit one opened outside it)."""
+        script = (
+            f"BEGIN IMMEDIATE;\n{self._migrations()[number - 1]}\n"
+            f"PRAGMA user_version={number};\nCOMMIT;"
+        )
+        try:
+            self._conn.executescript(script)
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise _translated(exc, self.path, self.WHAT) from None
+
+    def backup(self, target: Path) -> Path:
+        """A consistent copy through SQLite's online backup API."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with sqlite3.connect(target) as dest:
+                self._conn.backup(dest)
+            dest.close()
+        except sqlite3.Error as exc:
+            raise _translated(exc, target, self.WHAT) from None
+        return target
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the lock up front (BEGIN IMMEDIATE)."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self._write_began(conn)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _translated(exc, self.path, self.WHAT) from None
+        try:
+            yield conn
+            if conn.in_transaction:
+                self._write_committing(conn)
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._abandon()
+            raise _translated(exc, self.path, self.WHAT) from None
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _write_began(self, conn: sqlite3.Connection) -> None:
+        """Called inside BEGIN IMMEDIATE, before the caller's statements."""
+
+    def _write_committing(self, conn: sqlite3.Connection) -> None:
+        """Called just before COMMIT."""
+
+    def _write_abandoned(self) -> None:
+        """Called when the transaction fails, before the rollback (the lock still held)."""
+
+    def _abandon(self) -> None:
+        self._write_abandoned()
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        try:
+            cursor = self._conn.execute(sql, params)
+            cursor.row_factory = sqlite3.Row
+            return cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path, self.WHAT) from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class Database(SqliteFile):
     """One connection to the chat database; use one instance per thread. Every commit
     goes into ``writes``, which all the Databases of one process share."""
 
@@ -207,10 +433,12 @@ class Database:
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         writes: WriteLog | None = None,
     ) -> None:
-        self.path = path
-        self._conn = conn
-        self._busy_timeout_ms = busy_timeout_ms
+        super().__init__(path, conn, busy_timeout_ms)
         self.writes = writes if writes is not None else WriteLog()
+        self._span = (0, 0)  # the change counter before and after the open transaction
+
+    def _migrations(self) -> Sequence[str]:
+        return MIGRATIONS
 
     @classmethod
     def open(
@@ -226,74 +454,9 @@ class Database:
         first, which reads every page: do it once at application start. ``writes`` is the
         process's WriteLog (a new one when not given: then only this Database's own
         commits count as ours)."""
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=True
-            )
-        except sqlite3.Error as exc:
-            raise _translated(exc, path) from None
-        except OSError as exc:
-            raise StorageFullError(
-                f"Cannot create the data folder {path.parent}: {exc.strerror}."
-            ) from None
-        db = cls(path, conn, busy_timeout_ms, writes)
-        try:
-            version = db.user_version()
-            if version > SCHEMA_VERSION:
-                raise StorageTooNewError(
-                    f"The chat database {path} was written by a newer DesktopChat "
-                    f"(schema {version}, this version knows {SCHEMA_VERSION}). "
-                    "It has not been changed. Update DesktopChat to open it."
-                )
-            db._configure()
-            if check:
-                db.quick_check()
-            if version < SCHEMA_VERSION:
-                db._migrate(version, backup_dir or path.parent / "backups")
-        except BaseException:
-            conn.close()
-            raise
+        db = cls(path, cls._connect(path, busy_timeout_ms), busy_timeout_ms, writes)
+        db._prepare(check=check, backup_dir=backup_dir)
         return db
-
-    def _configure(self) -> None:
-        conn = self._conn
-        try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
-            conn.execute("PRAGMA trusted_schema=OFF")
-            # For migrations that rebuild the search index (called from top-level SQL
-            # only, so trusted_schema=OFF does not bar it).
-            conn.create_function("desktopchat_index_text", 1, _index_text, deterministic=True)
-            checks = {
-                "journal_mode": (mode, "wal"),
-                "synchronous": (conn.execute("PRAGMA synchronous").fetchone()[0], 2),
-                "foreign_keys": (conn.execute("PRAGMA foreign_keys").fetchone()[0], 1),
-                "busy_timeout": (
-                    conn.execute("PRAGMA busy_timeout").fetchone()[0],
-                    self._busy_timeout_ms,
-                ),
-                "trusted_schema": (conn.execute("PRAGMA trusted_schema").fetchone()[0], 0),
-            }
-        except sqlite3.Error as exc:
-            raise _translated(exc, self.path) from None
-        wrong = {k: got for k, (got, want) in checks.items() if got != want}
-        if wrong:
-            raise StorageCorruptError(
-                f"The chat database {self.path} could not be configured safely ({wrong}). "
-                "Is it on a network drive? Move the data folder to a local disk."
-            )
-
-    def pragmas(self) -> dict[str, object]:
-        """The safety-relevant settings as SQLite reports them."""
-        names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "trusted_schema")
-        return {name: self.query(f"PRAGMA {name}")[0][0] for name in names}
-
-    def data_version(self) -> int:
-        """Changes whenever another connection (another thread, the CLI) commits."""
-        return int(self.query("PRAGMA data_version")[0][0])
 
     def outside_changes(self, previous: Watermark | None) -> tuple[Watermark, bool]:
         """Where the database stands now, and whether anything other than the Databases
@@ -305,107 +468,20 @@ class Database:
             return now, False
         return now, not self.writes.covers(previous.changes, now.changes)
 
-    @classmethod
-    def verify(cls, path: Path) -> None:
-        """SQLite's quick_check on a read-only connection of its own, so it can run on a
-        worker thread beside the app's connections. Raises StorageCorruptError."""
-        try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=True)
-        except sqlite3.Error as exc:
-            raise _translated(exc, path) from None
-        try:
-            cls(path, conn, BUSY_TIMEOUT_MS).quick_check()
-        finally:
-            conn.close()
+    def _write_began(self, conn: sqlite3.Connection) -> None:
+        before = _changes(conn)  # nobody else can commit until we do
+        self._span = (before, before)
 
-    def quick_check(self) -> None:
-        rows = self.query("PRAGMA quick_check")
-        problems = [str(r[0]) for r in rows if r[0] != "ok"]
-        if problems:
-            raise StorageCorruptError(
-                f"The chat database {self.path} is damaged ({'; '.join(problems[:3])})."
-            )
+    def _write_committing(self, conn: sqlite3.Connection) -> None:
+        # Recorded before COMMIT, so a watcher that sees these changes already finds
+        # them ours; forgotten again if the commit fails.
+        self._span = (self._span[0], _changes(conn))
+        self.writes.record(*self._span)
 
-    def user_version(self) -> int:
-        try:
-            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
-        except sqlite3.Error as exc:
-            raise _translated(exc, self.path) from None
-
-    def _migrate(self, current: int, backup_dir: Path) -> None:
-        if current > 0:
-            self.backup(backup_dir / f"before-v{current + 1}-{int(time.time())}.sqlite3")
-        for number in range(current + 1, SCHEMA_VERSION + 1):
-            log.info("migrating %s to schema %d", self.path, number)
-            self.run_migration(number)
-
-    def run_migration(self, number: int) -> None:
-        """Apply one migration atomically (the script carries its own transaction,
-        because executescript() would commit one opened outside it)."""
-        script = (
-            f"BEGIN IMMEDIATE;\n{MIGRATIONS[number - 1]}\nPRAGMA user_version={number};\nCOMMIT;"
-        )
-        try:
-            self._conn.executescript(script)
-        except sqlite3.Error as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise _translated(exc, self.path) from None
-
-    def backup(self, target: Path) -> Path:
-        """A consistent copy through SQLite's online backup API."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with sqlite3.connect(target) as dest:
-                self._conn.backup(dest)
-            dest.close()
-        except sqlite3.Error as exc:
-            raise _translated(exc, target) from None
-        return target
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the lock up front (BEGIN IMMEDIATE)."""
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            before = after = _changes(conn)  # nobody else can commit until we do
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise _translated(exc, self.path) from None
-        try:
-            yield conn
-            if conn.in_transaction:
-                # Recorded before COMMIT, so a watcher that sees these changes already
-                # finds them ours; forgotten again if the commit fails.
-                after = _changes(conn)
-                self.writes.record(before, after)
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._abandon(before, after)
-            raise _translated(exc, self.path) from None
-        except BaseException:
-            self._abandon(before, after)
-            raise
-
-    def _abandon(self, before: int, after: int) -> None:
+    def _write_abandoned(self) -> None:
         # Forgotten while the write lock is still held: nobody else can have committed
         # changes with those numbers yet.
-        self.writes.forget(before, after)
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-
-    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
-        try:
-            cursor = self._conn.execute(sql, params)
-            cursor.row_factory = sqlite3.Row
-            return cursor.fetchall()
-        except sqlite3.Error as exc:
-            raise _translated(exc, self.path) from None
-
-    def close(self) -> None:
-        self._conn.close()
+        self.writes.forget(*self._span)
 
 
 def move_aside(path: Path) -> Path:
@@ -432,5 +508,5 @@ def _index_text(text: object) -> str:
     return index_text(text) if isinstance(text, str) else ""
 
 
-def _translated(exc: sqlite3.Error, path: Path) -> BaseException:
-    return translate_error(exc, path) or exc
+def _translated(exc: sqlite3.Error, path: Path, what: str = "chat database") -> BaseException:
+    return translate_error(exc, path, what) or exc
