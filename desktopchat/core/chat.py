@@ -84,6 +84,9 @@ class GenerationParams:
     json_mode: bool = False
     json_schema: str = ""
     overflow: str = Overflow.DROP.value
+    # Document collections attached to the chat (ids in the documents library): each
+    # message is answered with passages retrieved from them (core/inference/documents_prompt.py).
+    documents: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # However it was made (typed, pasted, read back from JSON), the text is valid.
@@ -124,6 +127,8 @@ class GenerationParams:
             )
         if self.overflow not in {o.value for o in Overflow}:
             problems.append("the overflow policy must be stop, drop or summarize")
+        if not _is_ids(self.documents):
+            problems.append("the attached document collections must be positive ids")
         if self.json_mode and self.json_schema.strip():
             problem = json_schema_problem(self.json_schema)
             if problem:
@@ -165,6 +170,9 @@ class GenerationParams:
             if key == "examples":
                 if _is_examples(value):
                     changes[key] = tuple((user, answer) for user, answer in value)
+            elif key == "documents":
+                if _is_ids(value):
+                    changes[key] = tuple(dict.fromkeys(value))  # in order, without repeats
             elif kind is float and isinstance(value, int | float) and not isinstance(value, bool):
                 changes[key] = float(value)
             elif isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
@@ -176,6 +184,12 @@ def _is_examples(value: object) -> bool:
     return isinstance(value, list) and all(
         isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)
         for pair in value
+    )
+
+
+def _is_ids(value: object) -> bool:
+    return isinstance(value, list | tuple) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
     )
 
 
@@ -235,7 +249,117 @@ PRESET_FIELDS = (
     "json_mode",
     "json_schema",
     "overflow",
+    "documents",
 )
+
+
+SOURCE_EXCERPT_CHARS = 600  # of a passage's text kept with the reply's stats
+
+
+@dataclass(frozen=True)
+class SourcePassage:
+    """One passage of the attached documents that a reply was given, numbered as the prompt
+    numbered it (the model cites it as ``[number]``).
+
+    The window's *Sources* list under a reply reads ``Message.stats.documents.sources``
+    (stored with the message: there after a restart, ``text`` is an excerpt of at most
+    SOURCE_EXCERPT_CHARS); the prompt inspector reads ``PromptRecord.documents.sources``
+    (``text`` is the whole passage as the model saw it, with the scores). ``chunk_id`` is
+    what ``DocumentLibrary.preview`` takes (a chunk can be gone once its file changed:
+    fall back to ``text``)."""
+
+    number: int  # 1-based: [1], [2], ...
+    chunk_id: int
+    file_id: int
+    collection_id: int
+    path: str  # the file, absolute
+    anchor: str = ""  # Anchor.describe(): "page 3 · Setup › Linux · lines 10-42"
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+    line_start: int | None = None
+    line_end: int | None = None
+    score: float = 0.0  # the fused score (reciprocal rank fusion), higher is better
+    keyword_rank: int | None = None  # 1-based rank in the BM25 list, None: not in it
+    vector_rank: int | None = None  # 1-based rank in the vector list, None: not in it
+    keyword_score: float | None = None  # BM25 (lower is better, SQLite's convention)
+    vector_score: float | None = None  # cosine similarity
+    text: str = ""
+    tokens: int = 0  # in the chat model's tokens, as counted for the budget
+
+    @property
+    def name(self) -> str:
+        """The file's name, as the Sources list shows it."""
+        return os.path.basename(self.path) or self.path
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SourcePassage:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}
+        values["headings"] = tuple(values.get("headings") or ())
+        return cls(**values)
+
+
+class DocumentsMode(StrEnum):
+    """How the attached documents went into a reply's prompt."""
+
+    PASSAGES = "passages"  # the best passages that fit the budget
+    WHOLE = "whole"  # every attached file whole: they fit the budget
+    NONE = "none"  # nothing was found (or nothing is indexed yet)
+
+
+@dataclass(frozen=True)
+class DocumentsUse:
+    """What the attached document collections gave one reply: the mode, the budget, the
+    numbered sources and any notices (still indexing, a collection that is gone)."""
+
+    mode: str  # a DocumentsMode value
+    collection_ids: tuple[int, ...] = ()
+    budget_tokens: int = 0  # the share of the context the documents could have
+    used_tokens: int = 0  # what the documents' text in the prompt took
+    sources: tuple[SourcePassage, ...] = ()
+    still_indexing: bool = False  # some attached files were not indexed yet
+    notes: tuple[str, ...] = ()  # said to the user (the ReplyStarted notices)
+    retrieval_seconds: float = 0.0  # the question's embedding and the search
+
+    @property
+    def whole(self) -> bool:
+        return self.mode == DocumentsMode.WHOLE.value
+
+    def excerpted(self) -> DocumentsUse:
+        """The same with each source's text cut to an excerpt (what the stats keep)."""
+        cut = tuple(
+            replace(s, text=_excerpt(s.text)) if len(s.text) > SOURCE_EXCERPT_CHARS else s
+            for s in self.sources
+        )
+        return replace(self, sources=cut)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: object) -> DocumentsUse | None:
+        """Tolerant of what an older or newer version wrote; None when it is not one."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("mode"), str):
+            return None
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}
+        try:
+            values["collection_ids"] = tuple(values.get("collection_ids") or ())
+            values["notes"] = tuple(values.get("notes") or ())
+            values["sources"] = tuple(
+                SourcePassage.from_dict(s)
+                for s in values.get("sources") or ()
+                if isinstance(s, dict)
+            )
+            return cls(**values)
+        except TypeError:
+            return None
+
+
+def _excerpt(text: str) -> str:
+    cut = text[:SOURCE_EXCERPT_CHARS]
+    space = cut.rfind(" ", SOURCE_EXCERPT_CHARS // 2)
+    return (cut[:space] if space > 0 else cut) + " …"
 
 
 @dataclass(frozen=True)
@@ -251,6 +375,9 @@ class GenerationStats:
     system_tokens: int = 0  # of prompt_tokens: the system prompt, examples and summary
     template: str = ""
     seed: int | None = None
+    documents_tokens: int = 0  # of prompt_tokens: the attached documents' passages
+    # What the attached documents gave this reply (sources with excerpts); None: none attached.
+    documents: DocumentsUse | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -263,8 +390,15 @@ class GenerationStats:
             raw = json.loads(text)
         except json.JSONDecodeError:
             return None
+        return cls.from_dict(raw) if isinstance(raw, dict) else None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> GenerationStats:
+        """Unknown keys are ignored (a newer version's); ``documents`` is rebuilt."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        values = {k: v for k, v in raw.items() if k in known}
+        values["documents"] = DocumentsUse.from_dict(values.get("documents"))
+        return cls(**values)
 
     @property
     def context_used(self) -> int:
@@ -311,3 +445,6 @@ class PromptRecord:
     dropped_messages: int = 0
     summarized_messages: int = 0
     summary: str = ""
+    # The attached documents' passages as the model got them (whole texts and scores), for
+    # the inspector; None: no documents were attached.
+    documents: DocumentsUse | None = None

@@ -105,7 +105,7 @@ def _ours(raw: Any, index: int) -> Exported:
                 created_at=float(m["created_at"]),
                 model=str(m.get("model", "")),
                 finish_reason=str(m.get("finish_reason", "")),
-                stats=GenerationStats(**m["stats"]) if m.get("stats") else None,
+                stats=_stats(m.get("stats")),
             )
             for m in _list(raw["messages"])
         ]
@@ -121,6 +121,15 @@ def _ours(raw: Any, index: int) -> Exported:
     except (KeyError, TypeError, ValueError) as exc:
         raise ExchangeError(f"Conversation {index + 1} in the file is damaged ({exc}).") from None
     return conversation, _parents_first(messages)
+
+
+def _stats(raw: object) -> GenerationStats | None:
+    """A message's stats as the file holds them (with a reply's document sources)."""
+    if not raw:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("stats that are not an object")
+    return GenerationStats.from_dict(raw)
 
 
 def _parents_first(messages: list[Message]) -> list[Message]:

@@ -67,6 +67,7 @@ class PromptPlan:
     reserve: int  # tokens kept free for the reply
     preamble_tokens: int = 0  # the system prompt and examples (never left out)
     system_folded: bool = False  # the template refused a system role: it went to a user turn
+    documents_tokens: int = 0  # the attached documents' passages in the last user turn
 
     @property
     def n_tokens(self) -> int:

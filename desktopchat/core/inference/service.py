@@ -11,12 +11,15 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
 from desktopchat.core.chat import (
+    DocumentsMode,
+    DocumentsUse,
     FinishReason,
     GenerationParams,
     GenerationStats,
@@ -26,13 +29,22 @@ from desktopchat.core.chat import (
     PromptRecord,
     Role,
 )
+from desktopchat.core.documents.api import DocumentLibrary
+from desktopchat.core.documents.types import DocumentError
 from desktopchat.core.errors import (
+    ContextOverflowError,
     DesktopChatError,
     EmptyPromptError,
     GenerationError,
     HistoryFullError,
     NoModelLoadedError,
     NotFoundError,
+)
+from desktopchat.core.inference.documents_prompt import (
+    HEADER_TOKENS,
+    documents_budget,
+    documents_message,
+    sources_from,
 )
 from desktopchat.core.inference.engine import (
     Done,
@@ -49,6 +61,7 @@ from desktopchat.core.inference.prompt import (
     example_messages,
     history_from,
     plan_prompt,
+    reply_reserve,
     system_messages,
     template_description,
     turns,
@@ -96,6 +109,7 @@ class PlannedPrompt:
     dropped: int  # the oldest messages of the path, after any summarized ones, left out
     summarized: int  # the oldest messages of the path, replaced by ``summary``
     summary: str = ""
+    documents: DocumentsUse | None = None  # what the attached documents gave (whole texts)
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,12 @@ class ReplyStarted:
     summarized_messages: int = 0
     system_tokens: int = 0  # of prompt_tokens: the system prompt, examples and summary
     system_folded: bool = False  # the template refused a system role: sent as the user's
+    documents_tokens: int = 0  # of prompt_tokens: the attached documents' passages
+    # What the attached documents gave this reply (sources with their whole text and
+    # scores); None: the chat has no documents attached.
+    documents: DocumentsUse | None = None
+    # Said to the user before the reply (e.g. the documents are still being indexed).
+    notices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,9 +180,13 @@ class ChatService:
         *,
         flush_interval: float = FLUSH_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        documents: DocumentLibrary | None = None,
     ) -> None:
+        """``documents``: the library that answers chats with collections attached
+        (``GenerationParams.documents``); None: attached collections are not searched."""
         self._conversations = conversations
         self._engine = engine
+        self._documents = documents
         self._flush_interval = flush_interval
         self._clock = clock
         self._template: tuple[LoadedModel, ChatTemplate] | None = None
@@ -214,7 +238,9 @@ class ChatService:
     ) -> PlannedPrompt:
         """The prompt for the history in ``path`` followed by ``user_text`` (when not
         empty), after the chat's overflow policy: stop and say so, drop the oldest turns,
-        or summarize them with the model (summaries are stored and reused)."""
+        or summarize them with the model (summaries are stored and reused). With document
+        collections attached, the last user message goes in with the passages retrieved
+        for it (``_with_documents``)."""
         kept = turns(path)
         history = history_from(kept)
         if user_text:
@@ -227,8 +253,13 @@ class ChatService:
                 start = 1 + next(i for i, m in enumerate(kept) if m.id == stored.last_message_id)
                 summary = stored.content
         plan = self._render(history[start:], params, summary, prefill)
+        documents: DocumentsUse | None = None
+        if params.documents and history and history[-1].role is Role.USER:
+            history, plan, documents = self._with_documents(
+                history, start, plan, params, summary, prefill
+            )
         if not plan.dropped_messages:
-            return PlannedPrompt(plan, 0, start, summary)
+            return PlannedPrompt(plan, 0, start, summary, documents)
         if policy is Overflow.STOP:
             n_ctx = self._require_model().n_ctx
             raise HistoryFullError(
@@ -238,7 +269,7 @@ class ChatService:
                 "start a new chat. Nothing was sent."
             )
         if policy is Overflow.DROP:
-            return PlannedPrompt(plan, plan.dropped_messages, 0)
+            return PlannedPrompt(plan, plan.dropped_messages, 0, "", documents)
         cut = start + plan.dropped_messages
         status = getattr(listener, "on_status", None)
         if status is not None:
@@ -246,7 +277,132 @@ class ChatService:
         summary = self._summarize(summary, history[start:cut], cancel)
         self._conversations.save_summary(kept[0].conversation_id, kept[cut - 1].id, cut, summary)
         plan = self._render(history[cut:], params, summary, prefill)
-        return PlannedPrompt(plan, plan.dropped_messages, cut, summary)
+        if documents is not None:
+            plan = replace(plan, documents_tokens=documents.used_tokens)
+        return PlannedPrompt(plan, plan.dropped_messages, cut, summary, documents)
+
+    def _with_documents(
+        self,
+        history: list[ChatMessage],
+        start: int,
+        plan: PromptPlan,
+        params: GenerationParams,
+        summary: str,
+        prefill: str,
+    ) -> tuple[list[ChatMessage], PromptPlan, DocumentsUse]:
+        """The history with its last user message replaced by the passages the attached
+        collections give for it (numbered, to be cited as [n]), the plan for it, and what
+        was retrieved. The documents' budget is ``documents_budget``'s share of the context;
+        retrieval that fails leaves the message as it was, with a notice."""
+        model = self._require_model()
+        question = history[-1].content
+        fixed = self._render(history[-1:], params, summary, prefill)
+        budget = documents_budget(
+            n_ctx=model.n_ctx,
+            reserve=reply_reserve(params.max_tokens, model.n_ctx),
+            fixed_tokens=fixed.n_tokens,
+            prompt_tokens=plan.n_tokens,
+            overflow=params.overflow,
+        )
+        documents, searched = self._retrieve(question, params.documents, budget)
+        if not searched:  # nothing attached could be searched: the plain question
+            return history, plan, documents
+        sources = list(documents.sources)
+        while True:
+            content = documents_message(question, sources, documents.mode)
+            changed = [*history[:-1], ChatMessage(Role.USER, content)]
+            try:
+                with_documents = self._render(changed[start:], params, summary, prefill)
+            except ContextOverflowError:
+                if not sources:
+                    raise
+                sources.pop()  # the headers took more than was kept for them
+                continue
+            break
+        used = max(0, with_documents.n_tokens - fixed.n_tokens)
+        documents = replace(documents, sources=tuple(sources), used_tokens=used)
+        return changed, replace(with_documents, documents_tokens=used), documents
+
+    def _retrieve(
+        self, question: str, collection_ids: tuple[int, ...], budget: int
+    ) -> tuple[DocumentsUse, bool]:
+        """What the attached collections give ``question`` within ``budget`` tokens of
+        the chat model, timed (the query's embedding and the search), and whether they
+        could be searched at all."""
+        library = self._documents
+        if library is None:
+            note = (
+                "Documents are attached to this chat, but they cannot be searched here: "
+                "the answer is without them."
+            )
+            return DocumentsUse(
+                DocumentsMode.NONE.value, collection_ids, budget, notes=(note,)
+            ), False
+        model = self._require_model()
+        counted: dict[str, int] = {}
+
+        def count_tokens(text: str) -> int:
+            tokens = counted.get(text)
+            if tokens is None:
+                tokens = len(self._engine.tokenize(text, add_bos=False)) + HEADER_TOKENS
+                counted[text] = tokens
+            return tokens
+
+        began = time.perf_counter()
+        notes: list[str] = []
+        ids = collection_ids
+        try:
+            known = {c.id for c in library.collections()}
+            ids = tuple(i for i in collection_ids if i in known)
+            if len(ids) < len(collection_ids):
+                gone = len(collection_ids) - len(ids)
+                notes.append(
+                    "One attached document collection no longer exists."
+                    if gone == 1
+                    else f"{gone} attached document collections no longer exist."
+                )
+            if not ids:
+                return DocumentsUse(DocumentsMode.NONE.value, (), budget, notes=tuple(notes)), False
+            retrieved = library.retrieve(question, ids, budget, count_tokens)
+        except (DesktopChatError, DocumentError, OSError, ValueError) as exc:
+            log.warning("retrieval failed: %s", exc)
+            reason = exc.reason if isinstance(exc, DocumentError) else str(exc)
+            note = (
+                f"The attached documents could not be searched ({reason}); the answer is "
+                "without them."
+            )
+            return DocumentsUse(DocumentsMode.NONE.value, ids, budget, notes=(note,)), False
+        seconds = time.perf_counter() - began
+        log.info(
+            "retrieved %d passages (%s) for %s in %.1f ms",
+            len(retrieved.passages),
+            "whole" if retrieved.whole else "best",
+            model.name,
+            seconds * 1000,
+        )
+        if retrieved.still_indexing:
+            notes.append(
+                "The attached documents are still being indexed: this answer uses what is "
+                "indexed so far."
+            )
+        notes += [n for n in retrieved.notes if n not in notes]
+        if not retrieved.passages:
+            mode = DocumentsMode.NONE
+        elif retrieved.whole:
+            mode = DocumentsMode.WHOLE
+        else:
+            mode = DocumentsMode.PASSAGES
+        use = DocumentsUse(
+            mode.value,
+            ids,
+            retrieved.budget_tokens,
+            retrieved.used_tokens,
+            sources_from(retrieved, {t: n - HEADER_TOKENS for t, n in counted.items()}),
+            still_indexing=retrieved.still_indexing,
+            notes=tuple(notes),
+            retrieval_seconds=seconds,
+        )
+        return use, True
 
     def _summarize(
         self, previous: str, messages: list[ChatMessage], cancel: threading.Event
@@ -358,14 +514,31 @@ class ChatService:
             if edited.conversation_id != conversation_id or edited.role is not Role.USER:
                 raise NotFoundError("That message is no longer in this conversation.")
             path = self._conversations.path_to(edited.parent_id)
-        # Before anything is stored: an overflow stops here with nothing lost.
-        planned = self._prepare(path, user_text, params, cancel, listener)
-        parent_id = path[-1].id if path else None
-        user = self._conversations.add_message(
-            conversation_id, Role.USER, user_text, parent_id=parent_id
-        )
-        assistant = self._new_reply(conversation_id, user, model)
-        return self._start(user, assistant, planned, params, model, cancel, listener, resumed=False)
+        with self._reply_streaming():
+            # Before anything is stored: an overflow stops here with nothing lost.
+            planned = self._prepare(path, user_text, params, cancel, listener)
+            parent_id = path[-1].id if path else None
+            user = self._conversations.add_message(
+                conversation_id, Role.USER, user_text, parent_id=parent_id
+            )
+            assistant = self._new_reply(conversation_id, user, model)
+            return self._start(
+                user, assistant, planned, params, model, cancel, listener, resumed=False
+            )
+
+    @contextmanager
+    def _reply_streaming(self) -> Iterator[None]:
+        """While a reply is prepared and streams, document indexing yields the cores to it
+        (the question's embedding and the prompt's evaluation come first)."""
+        library = self._documents
+        if library is None:
+            yield
+            return
+        library.set_reply_streaming(True)
+        try:
+            yield
+        finally:
+            library.set_reply_streaming(False)
 
     def resume(
         self,
@@ -388,7 +561,21 @@ class ChatService:
         user = path[-2] if len(path) > 1 else None
         if reply.role is not Role.ASSISTANT or user is None or user.role is not Role.USER:
             raise GenerationError("Only an answer to a message can be continued or regenerated.")
-        history = path[:-1]
+        with self._reply_streaming():
+            return self._resume(user, reply, path[:-1], mode, params, model, cancel, listener)
+
+    def _resume(
+        self,
+        user: Message,
+        reply: Message,
+        history: list[Message],
+        mode: ResumeMode,
+        params: GenerationParams,
+        model: LoadedModel,
+        cancel: threading.Event,
+        listener: ReplyListener,
+    ) -> ReplyResult:
+        conversation_id = reply.conversation_id
         if mode is ResumeMode.CONTINUE:
             if params.json_mode:
                 raise GenerationError(
@@ -438,6 +625,7 @@ class ChatService:
                 planned.dropped,
                 planned.summarized,
                 planned.summary,
+                planned.documents,
             )
         )
         listener.on_reply_started(
@@ -452,6 +640,9 @@ class ChatService:
                 summarized_messages=planned.summarized,
                 system_tokens=plan.preamble_tokens,
                 system_folded=plan.system_folded,
+                documents_tokens=plan.documents_tokens,
+                documents=planned.documents,
+                notices=planned.documents.notes if planned.documents else (),
             )
         )
         return self._stream(
@@ -506,6 +697,8 @@ class ChatService:
                 system_tokens=plan.preamble_tokens,
                 template=template_description(template, plan),
                 seed=sampling.seed,
+                documents_tokens=plan.documents_tokens,
+                documents=planned.documents.excerpted() if planned.documents else None,
             )
 
         try:

@@ -146,6 +146,13 @@ _MIGRATION_5 = """
 # by triggers (changes.py says how the window tells its own commits from others').
 _MIGRATION_6 = CHANGE_TRACKING_MIGRATION
 
+# The attached documents a reply was given (core/chat.py DocumentsUse: the mode, the budget,
+# the numbered passages with their scores and whole text), zlib-compressed JSON; NULL when
+# the chat had no documents attached.
+_MIGRATION_7 = """
+        ALTER TABLE prompts ADD COLUMN documents_z BLOB;
+"""
+
 # Each entry moves the schema one version up. Never edit a released entry: add one.
 MIGRATIONS: Sequence[str] = (
     _MIGRATION_1,
@@ -154,6 +161,7 @@ MIGRATIONS: Sequence[str] = (
     _MIGRATION_4,
     _MIGRATION_5,
     _MIGRATION_6,
+    _MIGRATION_7,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

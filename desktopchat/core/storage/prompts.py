@@ -9,7 +9,13 @@ import time
 import zlib
 from dataclasses import asdict, dataclass
 
-from desktopchat.core.chat import GenerationParams, Message, PromptRecord, clean_text
+from desktopchat.core.chat import (
+    DocumentsUse,
+    GenerationParams,
+    Message,
+    PromptRecord,
+    clean_text,
+)
 from desktopchat.core.storage.database import Database
 
 
@@ -33,7 +39,8 @@ class PromptsPart:
         with self._db.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO prompts (message_id, text_z, n_tokens, model,"
-                " params_json, dropped, summarized, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " params_json, dropped, summarized, summary, documents_z)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.message_id,
                     zlib.compress(record.text.encode("utf-8", "surrogatepass"), 6),
@@ -43,6 +50,7 @@ class PromptsPart:
                     record.dropped_messages,
                     record.summarized_messages,
                     record.summary,
+                    _documents_blob(record.documents),
                 ),
             )
 
@@ -60,6 +68,7 @@ class PromptsPart:
             dropped_messages=r["dropped"],
             summarized_messages=r["summarized"],
             summary=r["summary"],
+            documents=_documents_from(r["documents_z"]),
         )
 
     def save_summary(
@@ -84,3 +93,21 @@ class PromptsPart:
             if r[1] in on_path and (best is None or r[2] >= best.covered):
                 best = Summary(r[0], r[1], r[2], r[3])
         return best
+
+
+def _documents_blob(documents: DocumentsUse | None) -> bytes | None:
+    if documents is None:
+        return None
+    text = json.dumps(documents.to_dict(), ensure_ascii=False, sort_keys=True)
+    return zlib.compress(clean_text(text).encode("utf-8"), 6)
+
+
+def _documents_from(blob: bytes | None) -> DocumentsUse | None:
+    """The stored documents of a reply; None when there are none or they cannot be read
+    (the record stays readable without them)."""
+    if blob is None:
+        return None
+    try:
+        return DocumentsUse.from_dict(json.loads(zlib.decompress(blob).decode("utf-8", "replace")))
+    except (zlib.error, ValueError):
+        return None
