@@ -208,3 +208,66 @@ class NativeLlama:
                 )
             finally:
                 bindings.llama_model_default_params = original
+
+    def construct_embedder(
+        self,
+        path: str,
+        *,
+        n_ctx: int,
+        n_batch: int,
+        n_threads: int,
+        n_gpu_layers: int = 0,
+        pooling: str = "",
+        verbose: bool = False,
+    ) -> Any:
+        """A ``Llama`` that embeds (``embedding=True``). ``n_ubatch`` is always ``n_batch``:
+        BERT-family models assert unless a sequence fits one ubatch, and an ``n_ubatch``
+        below llama-cpp-python's ``n_seq_max`` aborts in the constructor. ``pooling``
+        ("mean", "cls", "last"; "" for the model's own) overrides the file's pooling."""
+        llama_cpp = self.lib
+        pooling_types = {
+            "": llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED,
+            "mean": llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+            "cls": llama_cpp.LLAMA_POOLING_TYPE_CLS,
+            "last": llama_cpp.LLAMA_POOLING_TYPE_LAST,
+        }
+        return llama_cpp.Llama(
+            model_path=path,
+            embedding=True,
+            pooling_type=pooling_types[pooling],
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_ubatch=n_batch,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_gpu_layers=n_gpu_layers,
+            use_mmap=True,
+            verbose=verbose,
+        )
+
+    def sequence_embeddings(self, llama: Any, sequences: list[list[int]]) -> Any:
+        """Evaluate ``sequences`` (token ids, each its own sequence) in one decode and
+        return their pooled vectors as a float32 array of shape (len(sequences), n_embd),
+        not normalized. The caller keeps the total within ``n_batch`` and the count
+        within ``n_seq_max``."""
+        import numpy as np
+
+        llama_cpp = self.lib
+        batch = llama._batch
+        batch.reset()
+        for seq_id, tokens in enumerate(sequences):
+            batch.add_sequence(tokens, seq_id, True)  # every token an output: no warning
+        llama._ctx.kv_cache_clear()
+        try:
+            llama._ctx.decode(batch)
+        finally:
+            batch.reset()
+        n_embd = llama.n_embd()
+        out = np.empty((len(sequences), n_embd), dtype=np.float32)
+        for seq_id in range(len(sequences)):
+            pointer = llama_cpp.llama_get_embeddings_seq(llama._ctx.ctx, seq_id)
+            if not pointer:
+                raise RuntimeError("llama.cpp returned no pooled embedding")
+            out[seq_id] = np.ctypeslib.as_array(pointer, shape=(n_embd,))
+        llama._ctx.kv_cache_clear()
+        return out
