@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopchat.core.chat import Message, MessageStatus
+from desktopchat.core.chat import DocumentsUse, Message, MessageStatus
 from desktopchat.ui.markdown import MarkdownRenderer
 from desktopchat.ui.message_widget import RESUMABLE, MessageWidget, TextLabel, plain_text
 from desktopchat.ui.theme import Theme
@@ -44,6 +44,7 @@ def chat_style(theme: Theme) -> str:
         f"QLabel#message-header {{ color: {theme.muted}; font-weight: bold; }}"
         f"QLabel#message-cut {{ color: {theme.warning}; font-style: italic; }}"
         f"QLabel#chat-placeholder {{ color: {theme.muted}; }}"
+        f"QFrame#message-sources {{ border-top: 1px solid {theme.muted}; }}"
     )
 
 
@@ -129,6 +130,7 @@ class ChatView(QScrollArea):
     inspect_requested = Signal(int)
     version_requested = Signal(int, int)
     copied = Signal(str)
+    source_chosen = Signal(int, object)  # message id, SourcePassage (ui/sources.py)
 
     def __init__(self) -> None:
         super().__init__()
@@ -281,6 +283,7 @@ class ChatView(QScrollArea):
         widget.inspect_requested.connect(self.inspect_requested)
         widget.version_requested.connect(self.version_requested)
         widget.copied.connect(self.copied)
+        widget.source_chosen.connect(self.source_chosen)
         if self._cut is not None and self._cut[0] == message.id:
             widget.set_cut_note(self._cut[1])
         self._widgets[message.id] = widget
@@ -352,6 +355,12 @@ class ChatView(QScrollArea):
                 widget.finish_reason = finish_reason
             widget.set_content(text, status, live=live)
             self.refresh_actions()
+
+    def set_sources(self, message_id: int, use: DocumentsUse | None) -> None:
+        """Show under a reply what the attached documents gave it (its Sources list)."""
+        widget = self._widgets.get(message_id)
+        if widget is not None:
+            widget.set_sources(use)
 
     def scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()

@@ -1,23 +1,36 @@
 """The prompt inspector: exactly what the model received for a reply (the rendered chat
 template and its token count, and where the system prompt went when the template refuses a
-system role), the settings and model used, and the generation stats."""
+system role), the settings and model used, the generation stats, and the passages the
+attached documents gave it with their ranks and scores."""
 
 from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from desktopchat.core.chat import GenerationStats, Message, PromptRecord
+from desktopchat.core.chat import (
+    DocumentsMode,
+    DocumentsUse,
+    GenerationStats,
+    Message,
+    PromptRecord,
+    SourcePassage,
+)
 from desktopchat.core.inference.prompt import SYSTEM_FOLDED
 
 
@@ -42,6 +55,8 @@ def describe(message: Message, record: PromptRecord | None) -> str:
             ),
             ("History", _history(record)),
         ]
+        if record.documents is not None:
+            rows.append(("Documents", documents_summary(record.documents)))
     else:
         rows.append(("Prompt", "not recorded (a reply from before this version, or imported)"))
     ttft = stats.time_to_first_token
@@ -65,6 +80,46 @@ def describe(message: Message, record: PromptRecord | None) -> str:
         f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in rows
     )
     return f"<table cellspacing='4'>{cells}</table>"
+
+
+def documents_summary(use: DocumentsUse) -> str:
+    """How the attached documents went in: whole or passages, tokens, the search's time."""
+    count = len(use.sources)
+    if use.mode == DocumentsMode.WHOLE.value:
+        how = f"the whole text sent ({count:,} parts)"
+    elif use.mode == DocumentsMode.PASSAGES.value:
+        how = f"{count:,} passages retrieved"
+    else:
+        how = "nothing found"
+    told = (
+        f"{how}; {use.used_tokens:,} of {use.budget_tokens:,} tokens kept for documents; "
+        f"retrieval {use.retrieval_seconds * 1000:.0f} ms"
+    )
+    if use.still_indexing:
+        told += "; indexing was still running"
+    return told
+
+
+PASSAGE_COLUMNS = ("#", "Score", "Keyword rank", "Vector rank", "Cosine", "Tokens", "File", "Where")
+
+
+def passage_cells(source: SourcePassage) -> tuple[str, ...]:
+    """A passage's row in the inspector's table."""
+
+    def rank(value: int | None) -> str:
+        return str(value) if value is not None else "—"
+
+    cosine = f"{source.vector_score:.3f}" if source.vector_score is not None else "—"
+    return (
+        str(source.number),
+        f"{source.score:.4f}",
+        rank(source.keyword_rank),
+        rank(source.vector_rank),
+        cosine,
+        f"{source.tokens:,}",
+        source.name,
+        source.anchor,
+    )
 
 
 def _history(record: PromptRecord) -> str:
@@ -96,8 +151,44 @@ class PromptInspector(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         buttons.addButton(copy, QDialogButtonBox.ButtonRole.ActionRole)
+        use = record.documents if record is not None else None
+        self.passages = self._passages_table(use.sources if use is not None else ())
+        prompt_part = QWidget()
+        prompt_layout = QVBoxLayout(prompt_part)
+        prompt_layout.setContentsMargins(0, 0, 0, 0)
+        prompt_layout.addWidget(QLabel("Rendered chat template (special tokens as text):"))
+        prompt_layout.addWidget(self.prompt, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
-        layout.addWidget(QLabel("Rendered chat template (special tokens as text):"))
-        layout.addWidget(self.prompt, 1)
+        if use is not None and use.sources:
+            passages_part = QWidget()
+            passages_layout = QVBoxLayout(passages_part)
+            passages_layout.setContentsMargins(0, 0, 0, 0)
+            passages_layout.addWidget(
+                QLabel("Passages from the attached documents, as ranked (fused score):")
+            )
+            passages_layout.addWidget(self.passages, 1)
+            split = QSplitter(Qt.Orientation.Vertical)
+            split.addWidget(passages_part)
+            split.addWidget(prompt_part)
+            layout.addWidget(split, 1)
+        else:
+            self.passages.setVisible(False)
+            layout.addWidget(prompt_part, 1)
         layout.addWidget(buttons)
+
+    @staticmethod
+    def _passages_table(sources: tuple[SourcePassage, ...]) -> QTableWidget:
+        table = QTableWidget(len(sources), len(PASSAGE_COLUMNS))
+        table.setAccessibleName("Retrieved passages with their ranks and scores")
+        table.setHorizontalHeaderLabels(list(PASSAGE_COLUMNS))
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setStretchLastSection(True)
+        for row, source in enumerate(sources):
+            for column, text in enumerate(passage_cells(source)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(source.text)
+                table.setItem(row, column, item)
+        table.resizeColumnsToContents()
+        return table

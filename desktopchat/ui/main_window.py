@@ -2,7 +2,7 @@
 
 Each part owns one concern: the composer, the conversation list's actions, message
 actions and branches, the model picker, the settings panel and presets, the dialogs,
-export/import, the look, sending and reply events, the start-up. The window holds what
+export/import, the look, sending and reply events, documents, the start-up. The window holds what
 they share (the database gateway, the controller, the task pool, the settings, the
 notice line) and thin entry points that menus, shortcuts and tests call. No SQLite here:
 every query goes through ``self.database`` (the database thread).
@@ -43,6 +43,7 @@ from desktopchat.ui.context_meter import ContextMeter
 from desktopchat.ui.controllers import ChatController, ModelState
 from desktopchat.ui.conversation_list import ConversationList
 from desktopchat.ui.database import DatabaseGateway
+from desktopchat.ui.documents.dialog import DocumentsDialog
 from desktopchat.ui.help_dialog import ShortcutsDialog
 from desktopchat.ui.model_manager import ModelManagerDialog
 from desktopchat.ui.presets_dialog import PresetsDialog
@@ -53,6 +54,7 @@ from desktopchat.ui.window.chat_settings import ChatSettings
 from desktopchat.ui.window.composer import Composer, ComposerPanel
 from desktopchat.ui.window.conversations import ConversationActions
 from desktopchat.ui.window.dialogs import Dialogs
+from desktopchat.ui.window.documents import Documents, DocumentsBar
 from desktopchat.ui.window.look import Look
 from desktopchat.ui.window.menus import build_menus
 from desktopchat.ui.window.messages import MessageActions
@@ -116,6 +118,7 @@ class MainWindow(QMainWindow):
         self.replies = Replies(self)
         self.window_dialogs = Dialogs(self)
         self.transfer = Transfer(self)
+        self.documents = Documents(self)  # after Replies: its slots run after Replies' own
         self.startup = StartUp(self)
         self.actions_by_name, self.theme_actions = build_menus(self)
         self.manager_action = self.actions_by_name["manager"]
@@ -151,6 +154,7 @@ class MainWindow(QMainWindow):
         self._action_timer.setSingleShot(True)
         self._action_timer.setInterval(UNDO_SECONDS * 1000)
         self._action_timer.timeout.connect(self.clear_action)
+        self.documents_bar = DocumentsBar()
         self.composing = ComposerPanel(self.controller)
         self.composer = self.composing.editor
         self.settings_panel = SettingsPanel()
@@ -169,6 +173,7 @@ class MainWindow(QMainWindow):
         center_layout.addWidget(self.chat_view, 1)
         center_layout.addWidget(self.notice)
         center_layout.addWidget(self.action_bar)
+        center_layout.addWidget(self.documents_bar)
         center_layout.addWidget(self.composing)
         splitter = QSplitter()
         splitter.addWidget(self.sidebar)
@@ -361,6 +366,9 @@ class MainWindow(QMainWindow):
     def show_inspector(self, message_id: int) -> None:
         self.window_dialogs.show_inspector(message_id)
 
+    def show_documents(self) -> DocumentsDialog | None:
+        return self.documents.show_dialog()
+
     def set_theme(self, name: str) -> None:
         self.look.set_theme(name)
 
@@ -397,6 +405,7 @@ class MainWindow(QMainWindow):
             self.conversations.stop_watching()
             self.downloads.shutdown()  # a running download pauses; it resumes next time
             self.controller.shutdown()
+            self.documents.shutdown()  # no more progress reports to this window
             self.tasks.wait()
             # The last connection closes on its thread: SQLite checkpoints the WAL then.
             self.database.shutdown()

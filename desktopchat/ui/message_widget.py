@@ -1,6 +1,7 @@
 """One message in the conversation: its header (who, its state, its versions ‹ n/m ›),
 its Markdown body (rendered once per finished block while it streams), its actions
-(continue, regenerate) and its menu (copy, edit, delete, show the prompt)."""
+(continue, regenerate), its menu (copy, edit, delete, show the prompt) and, under a reply
+that used documents, its Sources list (ui/sources.py)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktopchat.core.chat import FinishReason, Message, MessageStatus, Role
+from desktopchat.core.chat import DocumentsUse, FinishReason, Message, MessageStatus, Role
 from desktopchat.core.inference.service import pretty_json
 from desktopchat.ui.markdown import COPY_SCHEME, MarkdownRenderer, stable_prefix
+from desktopchat.ui.sources import SourcesList
 
 ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
 STATUS_NOTES = {
@@ -84,6 +86,7 @@ class MessageWidget(QFrame):
     inspect_requested = Signal(int)
     version_requested = Signal(int, int)  # message id, step (-1: previous, +1: next)
     copied = Signal(str)  # what was copied, in words
+    source_chosen = Signal(int, object)  # message id, SourcePassage
 
     def __init__(
         self,
@@ -141,7 +144,26 @@ class MessageWidget(QFrame):
         layout.addWidget(self.body)
         layout.addWidget(self.tail)
         self._actions: tuple[QWidget, QPushButton, QPushButton] | None = None
+        self.sources: SourcesList | None = None  # made for a reply that used documents
         self.set_content(message.content, message.status, live=live)
+        if message.stats is not None and message.stats.documents is not None:
+            self.set_sources(message.stats.documents)
+
+    def set_sources(self, use: DocumentsUse | None) -> None:
+        """Show what the attached documents gave this reply under it (None: nothing)."""
+        if use is None:
+            if self.sources is not None:
+                self.sources.setVisible(False)
+            return
+        if self.sources is None:
+            self.sources = SourcesList(use)
+            self.sources.source_chosen.connect(
+                lambda source: self.source_chosen.emit(self.message_id, source)
+            )
+            self._layout.insertWidget(self._layout.indexOf(self.tail) + 1, self.sources)
+        else:
+            self.sources.set_use(use)
+        self.sources.setVisible(True)
 
     def _version_widgets(self, row: QHBoxLayout) -> tuple[QToolButton, QLabel, QToolButton]:
         """ "‹ 2/3 ›": the other versions of this message (edits, regenerated answers)."""

@@ -1,8 +1,10 @@
-"""Per-conversation settings: system prompt, sampling, and how the model is loaded."""
+"""Per-conversation settings: system prompt, the attached document collections,
+sampling, and how the model is loaded."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, QTimer, Signal, Slot
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -10,10 +12,12 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +29,7 @@ from desktopchat.core.chat import (
     default_threads,
     json_schema_problem,
 )
+from desktopchat.core.documents.types import Collection
 from desktopchat.core.models.fit import AUTO_GPU_LAYERS
 from desktopchat.core.presets import Preset, format_examples, parse_examples
 
@@ -61,6 +66,8 @@ class SettingsPanel(QWidget):
     preset_chosen = Signal(object)  # Preset
     save_preset_requested = Signal(object)  # GenerationParams
     manage_presets_requested = Signal()
+    manage_documents_requested = Signal()
+    attached_shown = Signal()  # the attached collections shown changed (another chat…)
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,6 +83,23 @@ class SettingsPanel(QWidget):
         self.manage_presets = QPushButton("Presets…")
         self.manage_presets.setAccessibleName("Manage presets")
         self.manage_presets.clicked.connect(self.manage_presets_requested)
+        # The document collections this chat answers from (GenerationParams.documents).
+        self._documents: tuple[int, ...] = ()
+        self._collections: list[Collection] = []
+        self._known = False  # the collections were read (an unknown id is a deleted one)
+        self.attach = QToolButton()
+        self.attach.setText("Attach…")
+        self.attach.setAccessibleName("Attach document collections")
+        self.attach.setToolTip(
+            "Answer from your documents: each message gets the passages of these "
+            "collections that match it, and the reply lists its sources"
+        )
+        self.attach.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.attach.setMenu(QMenu(self.attach))
+        self.attach.menu().aboutToShow.connect(self.on_attach_menu_about_to_show)
+        self.attached = QLabel()
+        self.attached.setWordWrap(True)
+        self.attached.setAccessibleName("Attached documents")
         self.examples = QPlainTextEdit()
         self.examples.setAccessibleName("Few-shot examples")
         self.examples.setPlaceholderText("User: a question\nAssistant: the answer to imitate")
@@ -144,6 +168,10 @@ class SettingsPanel(QWidget):
         form.addRow("Preset", presets)
         form.addRow("", self.save_preset)
         form.addRow("System prompt", self.system_prompt)
+        documents = QHBoxLayout()
+        documents.addWidget(self.attached, 1)
+        documents.addWidget(self.attach)
+        form.addRow("Documents", documents)
         form.addRow("Examples", self.examples)
         # GenerationParams field -> (label, widget, tooltip): the one list of numeric settings
         rows: dict[str, tuple[str, QSpinBox | QDoubleSpinBox, str]] = {
@@ -231,6 +259,60 @@ class SettingsPanel(QWidget):
         self.json_mode.toggled.connect(self._timer.start)
         self.json_schema.textChanged.connect(self._timer.start)
         self.overflow.currentIndexChanged.connect(self._timer.start)
+        self._show_attached()
+
+    # -- attached document collections ---------------------------------------------------
+
+    def set_collections(self, collections: list[Collection]) -> None:
+        """The collections there are (names for the attached ids, choices for the menu)."""
+        self._collections = list(collections)
+        self._known = True
+        self._show_attached()
+
+    @property
+    def attached_collections(self) -> tuple[int, ...]:
+        return self._documents
+
+    def attached_names(self) -> list[str]:
+        names = {c.id: c.name for c in self._collections}
+        gone = "a deleted collection"
+        return [names.get(i, gone if self._known else f"collection {i}") for i in self._documents]
+
+    def _show_attached(self) -> None:
+        names = self.attached_names()
+        self.attached.setText(", ".join(names) if names else "none")
+        self.attached.setToolTip(
+            "This chat answers from: " + ", ".join(names) if names else "No documents attached"
+        )
+        self.attached_shown.emit()
+
+    @Slot()
+    def on_attach_menu_about_to_show(self) -> None:
+        menu = self.attach.menu()
+        menu.clear()
+        for collection in self._collections:
+            choice = menu.addAction(collection.name)
+            choice.setCheckable(True)
+            choice.setChecked(collection.id in self._documents)
+            choice.toggled.connect(
+                lambda on, cid=collection.id: self.set_attached(cid, attached=on)
+            )
+        if not self._collections:
+            empty = menu.addAction("No collections yet")
+            empty.setEnabled(False)
+        menu.addSeparator()
+        manage: QAction = menu.addAction("Documents…")
+        manage.triggered.connect(self.manage_documents_requested)
+
+    def set_attached(self, collection_id: int, *, attached: bool) -> None:
+        """Attach a collection to this chat, or take it off (saved shortly after)."""
+        ids = [i for i in self._documents if i != collection_id]
+        if attached:
+            ids.append(collection_id)
+        if tuple(ids) != self._documents:
+            self._documents = tuple(ids)
+            self._show_attached()
+            self._timer.start()
 
     def set_presets(self, presets: list[Preset]) -> None:
         self._presets = presets
@@ -270,6 +352,8 @@ class SettingsPanel(QWidget):
             widget.setValue(getattr(params, name))
         self.flash_attn.setChecked(params.flash_attn)
         self.kv_cache_type.setCurrentText(params.kv_cache_type)
+        self._documents = params.documents
+        self._show_attached()
         del blockers
         self._timer.stop()
 
@@ -289,6 +373,7 @@ class SettingsPanel(QWidget):
             json_mode=self.json_mode.isChecked(),
             json_schema=self.json_schema.toPlainText(),
             overflow=str(self.overflow.currentData()),
+            documents=self._documents,
         ).with_changes(**values)
 
     def problem(self) -> str:

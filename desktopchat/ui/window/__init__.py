@@ -8,6 +8,7 @@
 - replies: sending, and what the controller reports while a reply streams and ends
 - dialogs: About, shortcuts, network activity, search, the prompt inspector, presets
 - transfer: export and import of conversations
+- documents: the Documents dialog, attached collections, Sources and their previews
 - look: theme and zoom
 - startup: the first queries, the start-up maintenance, unfinished downloads
 - menus: the menus and keyboard shortcuts

@@ -48,6 +48,8 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QActi
         "import": action("Import GGUF…", w.model_controls.on_import_clicked),
         "manager": action("Model manager…", w.model_controls.show_manager, "Ctrl+Shift+M"),
         "network": action("Network activity…", dialogs.show_network_activity),
+        "documents": action("Documents…", w.documents.show_dialog, "Ctrl+Shift+D"),
+        "pause_indexing": action("Pause or resume indexing", w.documents.toggle_pause),
         "shortcuts": action("Keyboard shortcuts…", dialogs.show_shortcuts, "F1"),
         "about": action("About DesktopChat…", dialogs.show_about),
         "quit": action("Quit", w.close, quit_keys),
@@ -75,6 +77,8 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QActi
         theme_menu.addAction(choice)
         themes[name] = choice
     view_menu.addActions([a["zoom_in"], a["zoom_out"], a["zoom_reset"], a["settings"]])
+    documents_menu = menus.addMenu("&Documents")
+    documents_menu.addActions([a["documents"], a["pause_indexing"]])
     tools_menu = menus.addMenu("&Tools")
     tools_menu.addActions([a["manager"], a["network"]])
     help_menu = menus.addMenu("&Help")
