@@ -78,6 +78,10 @@ class Extracted:
     title: str = ""
     format: str = ""  # "pdf", "docx", "html", "markdown", "text", "csv", "code", ...
     warnings: tuple[str, ...] = ()  # e.g. "pages 4-6 have no text layer"
+    # The bytes that were read (parsers.extract fills these: the indexer need not re-read).
+    size: int = 0
+    mtime_ns: int = 0
+    sha256: str = ""
 
     @property
     def text(self) -> str:
