@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QTableWidget
 from pytestqt.qtbot import QtBot
 
 from desktopchat.core.chat import (
@@ -31,6 +31,12 @@ from desktopchat.ui.inspector import PromptInspector
 from desktopchat.ui.markdown import MarkdownRenderer
 from desktopchat.ui.message_widget import MessageWidget
 from desktopchat.ui.sources import SourcesList, excerpt, how_sent
+
+
+def cell(table: QTableWidget, row: int, column: int) -> str:
+    item = table.item(row, column)
+    assert item is not None
+    return item.text()
 
 
 def source(number: int, text: str, **more: object) -> SourcePassage:
@@ -169,7 +175,7 @@ def test_the_inspector_lists_the_passages_with_ranks_and_scores(qtbot: QtBot) ->
     qtbot.addWidget(inspector)
     table = inspector.passages
     assert table.rowCount() == 2
-    row = [table.item(0, c).text() for c in range(table.columnCount())]
+    row = [cell(table, 0, c) for c in range(table.columnCount())]
     assert row == [
         "1",
         f"{1 / 61:.4f}",
@@ -180,7 +186,7 @@ def test_the_inspector_lists_the_passages_with_ranks_and_scores(qtbot: QtBot) ->
         "file1.md",
         "Setup › Linux · lines 1-5",
     ]
-    assert table.item(1, 2).text() == "—"  # not in the keyword list
+    assert cell(table, 1, 2) == "—"  # not in the keyword list
     assert "2 passages retrieved; 60 of 900 tokens kept for documents" in inspector.summary.text()
 
 
