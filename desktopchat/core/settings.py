@@ -23,6 +23,9 @@ class AppSettings:
     models_folder: str = ""  # where downloads go and models are looked for ("": the default)
     theme: str = "system"  # "system" (follow the desktop), "light" or "dark"
     zoom: int = 0  # font size, in points from the default
+    # Local documents: files larger than this are not read (a 2 GB log, say).
+    documents_max_file_mb: int = 200
+    documents_embedding_model: str = ""  # GGUF path of the embedder ("": the built-in one)
 
     def with_changes(self, **changes: Any) -> AppSettings:
         return replace(self, **changes)

@@ -157,6 +157,8 @@ class Passage:
     keyword_score: float | None = None  # BM25 (lower is better in SQLite's convention)
     vector_score: float | None = None  # cosine similarity
     ordinal: int = 0  # the chunk's position in its file
+    start: int = 0  # the passage's span in the file's extracted text (the preview's highlight)
+    end: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,9 @@ class IndexProgress:
     paused: bool = False  # by the user
     yielding: bool = False  # waiting while a reply streams
     current: str = ""  # the file being read, or "embedding"
+    # Roots that cannot be reached now (an unplugged drive, a network folder gone): their
+    # files are kept in the index, "folder unavailable".
+    unavailable: tuple[Path, ...] = ()
 
     @property
     def idle(self) -> bool:
