@@ -63,6 +63,12 @@ class AppPaths:
         return self.data / "desktopchat.sqlite3"
 
     @property
+    def documents_database(self) -> Path:
+        """The documents' text, chunks, search index and vectors: a file of its own, so the
+        chat database and its backups stay small."""
+        return self.data / "documents.sqlite3"
+
+    @property
     def settings_file(self) -> Path:
         return self.config / "settings.json"
 
