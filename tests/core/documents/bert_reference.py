@@ -5,11 +5,13 @@ Reads the same pinned safetensors weights the GGUF was converted from, tokenizes
 truncation at 256 word pieces) and computes what sentence-transformers computes for
 all-MiniLM-L6-v2: embeddings (word + position + token type, layer norm), the encoder
 layers (self-attention, layer norm, GELU feed-forward, layer norm), mean pooling over the
-tokens and normalization. In float64, nothing shared with llama.cpp or the converter.
+tokens and normalization. In float32 (as the checkpoint is), nothing shared with llama.cpp
+or the converter.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -19,7 +21,7 @@ from numpy.typing import NDArray
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
-Array = NDArray[np.float64]
+Array = NDArray[np.float32]
 
 
 def _erf(x: Array) -> Array:
@@ -30,24 +32,24 @@ def _erf(x: Array) -> Array:
     poly = t * (
         0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
     )
-    return np.asarray(sign * (1.0 - poly * np.exp(-a * a)), dtype=np.float64)
+    return np.asarray(sign * (1.0 - poly * np.exp(-a * a)), dtype=np.float32)
 
 
 def _gelu(x: Array) -> Array:
-    return np.asarray(0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))), dtype=np.float64)
+    return np.asarray(0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))), dtype=np.float32)
 
 
 def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return np.asarray((x - mean) / np.sqrt(var + eps) * weight + bias, dtype=np.float64)
+    return np.asarray((x - mean) / np.sqrt(var + eps) * weight + bias, dtype=np.float32)
 
 
 class BertReference:
     """all-MiniLM-L6-v2 (or any BertModel checkpoint) with mean pooling, in numpy."""
 
     def __init__(self, weights: Path, tokenizer: Path, config: Path, max_tokens: int = 256) -> None:
-        self.w = {k: v.astype(np.float64) for k, v in load_file(str(weights)).items()}
+        self.w = {k: v.astype(np.float32) for k, v in load_file(str(weights)).items()}
         self.config = json.loads(config.read_text(encoding="utf-8"))
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.no_padding()
@@ -58,34 +60,49 @@ class BertReference:
         return ids
 
     def embed(self, text: str) -> Array:
-        return self.forward(self.token_ids(text))
+        return np.asarray(self.forward([self.token_ids(text)])[0], dtype=np.float32)
 
-    def forward(self, ids: list[int]) -> Array:
+    def embed_many(self, texts: list[str]) -> Array:
+        return self.forward([self.token_ids(t) for t in texts])
+
+    def forward(self, sequences: list[list[int]]) -> Array:
+        """One unit vector per sequence of token ids. The sequences are stacked for the
+        matrix products (each weight read once for all of them); attention stays within
+        each sequence, so the result is each sequence's own forward pass."""
         w, c = self.w, self.config
         eps = float(c["layer_norm_eps"])
         heads = int(c["num_attention_heads"])
-        n = len(ids)
+        bounds = np.cumsum([0, *(len(s) for s in sequences)])
+        ids = [i for s in sequences for i in s]
+        positions = np.concatenate([np.arange(len(s)) for s in sequences])
         x = (
             w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:n]
+            + w["embeddings.position_embeddings.weight"][positions]
             + w["embeddings.token_type_embeddings.weight"][0]
         )
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        n_all, width = x.shape
+        d = width // heads
         for layer in range(int(c["num_hidden_layers"])):
             p = f"encoder.layer.{layer}."
 
             def linear(h: Array, name: str, p: str = p) -> Array:
                 return np.asarray(h @ w[p + name + ".weight"].T + w[p + name + ".bias"])
 
-            d = x.shape[1] // heads
-            q = linear(x, "attention.self.query").reshape(n, heads, d).transpose(1, 0, 2)
-            k = linear(x, "attention.self.key").reshape(n, heads, d).transpose(1, 0, 2)
-            v = linear(x, "attention.self.value").reshape(n, heads, d).transpose(1, 0, 2)
-            scores = q @ k.transpose(0, 2, 1) / math.sqrt(d)
-            scores -= scores.max(axis=-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(axis=-1, keepdims=True)
-            context = (probs @ v).transpose(1, 0, 2).reshape(n, heads * d)
+            q = linear(x, "attention.self.query")
+            k = linear(x, "attention.self.key")
+            v = linear(x, "attention.self.value")
+            context = np.empty_like(x)
+            for start, end in itertools.pairwise(bounds):
+                n = end - start
+                qs = q[start:end].reshape(n, heads, d).transpose(1, 0, 2)
+                ks = k[start:end].reshape(n, heads, d).transpose(1, 0, 2)
+                vs = v[start:end].reshape(n, heads, d).transpose(1, 0, 2)
+                scores = qs @ ks.transpose(0, 2, 1) / math.sqrt(d)
+                scores -= scores.max(axis=-1, keepdims=True)
+                probs = np.exp(scores)
+                probs /= probs.sum(axis=-1, keepdims=True)
+                context[start:end] = (probs @ vs).transpose(1, 0, 2).reshape(n, width)
             x = _layer_norm(
                 x + linear(context, "attention.output.dense"),
                 w[p + "attention.output.LayerNorm.weight"],
@@ -99,5 +116,6 @@ class BertReference:
                 w[p + "output.LayerNorm.bias"],
                 eps,
             )
-        pooled = x.mean(axis=0)
-        return np.asarray(pooled / np.linalg.norm(pooled), dtype=np.float64)
+        pooled = np.stack([x[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
+        assert n_all == bounds[-1]
+        return np.asarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True), dtype=np.float32)
