@@ -304,7 +304,9 @@ class ChatService:
             prompt_tokens=plan.n_tokens,
             overflow=params.overflow,
         )
-        documents, searched = self._retrieve(question, params.documents, budget)
+        documents, searched = self._retrieve(
+            retrieval_query(question, history[:-1]), params.documents, budget
+        )
         if not searched:  # nothing attached could be searched: the plain question
             return history, plan, documents
         sources = list(documents.sources)
@@ -319,7 +321,8 @@ class ChatService:
                 sources.pop()  # the headers took more than was kept for them
                 continue
             break
-        used = max(0, with_documents.n_tokens - fixed.n_tokens)
+        # The documents' share of the prompt: their block less the question it wraps.
+        used = max(0, self._count(content) - self._count(question))
         documents = replace(documents, sources=tuple(sources), used_tokens=used)
         return changed, replace(with_documents, documents_tokens=used), documents
 
@@ -344,7 +347,7 @@ class ChatService:
         def count_tokens(text: str) -> int:
             tokens = counted.get(text)
             if tokens is None:
-                tokens = len(self._engine.tokenize(text, add_bos=False)) + HEADER_TOKENS
+                tokens = self._count(text) + HEADER_TOKENS
                 counted[text] = tokens
             return tokens
 
@@ -459,6 +462,10 @@ class ChatService:
         if title and self._conversations.set_auto_title(conversation_id, title):
             return self._conversations.get(conversation_id).title
         return None
+
+    def _count(self, text: str) -> int:
+        """Tokens of ``text`` in the chat model's tokenizer (no BOS: a part of a prompt)."""
+        return len(self._engine.tokenize(text, add_bos=False))
 
     def _tokenize(self, model: LoadedModel, text: str) -> list[int]:
         add_bos = model.add_bos and not (model.bos_text and text.startswith(model.bos_text))
@@ -755,6 +762,20 @@ class ChatService:
             )
         except DesktopChatError:
             log.exception("could not save the failed reply %d", message_id)
+
+
+FOLLOW_UP_WORDS = 6  # a shorter question is searched together with the one before it
+FOLLOW_UP_CHARS = 60
+FOLLOW_UP_CONTEXT_CHARS = 500  # of the previous question
+
+
+def retrieval_query(question: str, earlier: list[ChatMessage]) -> str:
+    """What the documents are searched for: the question, and for a short follow-up
+    ("and the second one?") the user's previous question too, which names the subject."""
+    if len(question.split()) >= FOLLOW_UP_WORDS or len(question) >= FOLLOW_UP_CHARS:
+        return question
+    previous = next((m.content for m in reversed(earlier) if m.role is Role.USER), "")
+    return f"{previous[:FOLLOW_UP_CONTEXT_CHARS]}\n{question}" if previous else question
 
 
 def clean_title_text(text: str) -> str:
