@@ -250,3 +250,5 @@ def test_the_progress_line_says_files_passages_megabytes_speed_and_why_it_waits(
     done = IndexProgress(files_total=3, files_done=3, chunks_total=9, chunks_embedded=9)
     assert describe(done) == "All 3 files indexed · 9 passages searchable by meaning"
     assert describe(IndexProgress()).startswith("No documents yet")
+    gone = replace(done, unavailable=(Path("/mnt/share"),))
+    assert describe(gone).endswith("· folder unavailable: /mnt/share (its files stay searchable)")

@@ -488,14 +488,19 @@ class DocumentsDialog(QDialog):
 
     # -- drag and drop -------------------------------------------------------------------
 
+    @staticmethod
+    def accepts(mime: QMimeData) -> bool:
+        """A drag this dialog takes: local files or folders."""
+        return bool(local_paths(mime))
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_paths(event.mimeData()):
+        if self.accepts(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if local_paths(event.mimeData()):
+        if self.accepts(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:

@@ -31,7 +31,15 @@ def describe(progress: IndexProgress | None) -> str:
     """The progress line: files, chunks, MB, speed, time left, and why it waits."""
     if progress is None:
         return "Reading the documents' state…"
-    p = progress
+    text = _describe(progress)
+    if progress.unavailable:
+        gone = ", ".join(str(p) for p in progress.unavailable[:2])
+        more = f" and {len(progress.unavailable) - 2} more" if len(progress.unavailable) > 2 else ""
+        text += f" · folder unavailable: {gone}{more} (its files stay searchable)"
+    return text
+
+
+def _describe(p: IndexProgress) -> str:
     if p.files_total == 0:
         return "No documents yet: add files or a folder to a collection."
     failed = f" ({p.files_failed:,} could not be read)" if p.files_failed else ""
