@@ -8,6 +8,11 @@ beside whatever the main loop is doing, so asking never waits for a reply to end
 Replies, pieces, load progress and log records go out on the original stdout; the real
 file descriptor 1 is pointed at stderr so nothing native can corrupt the stream.
 When stdin closes (the app quit or was killed) the process exits.
+
+The same process can embed instead (ProcessEmbedder starts one of its own, so indexing
+never evicts the chat model): ``embed-load`` loads a LlamaEmbedder (a GGUF file, or the
+built-in model for None), ``embed`` returns normalized float32 vectors and honours
+``cancel`` between decodes, ``embed-count`` counts tokens.
 """
 
 from __future__ import annotations
@@ -150,6 +155,44 @@ def _stream(events: Iterator[GenerationEvent], writer: FrameWriter) -> None:
             writer.send("prompt", event.done, event.total)
 
 
+class _Embedding:
+    """The embed commands: at most one LlamaEmbedder, loaded on ``embed-load``."""
+
+    COMMANDS = ("embed-load", "embed", "embed-count")
+
+    def __init__(self) -> None:
+        self._embedder: Any = None
+
+    def handle(
+        self, kind: str, args: list[Any], cancel: threading.Event, writer: FrameWriter
+    ) -> None:
+        if kind == "embed-load":
+            from desktopchat.core.documents.default_embedder import default_embedder_path
+            from desktopchat.core.inference.llama.embedding import LlamaEmbedder
+
+            path, options = args
+            self.close()
+            model = path if path is not None else default_embedder_path()
+            self._embedder = LlamaEmbedder(model, **options)
+            e = self._embedder
+            writer.send("ok", (e.model_id, e.dimensions, e.max_tokens, str(e.path)))
+            return
+        if self._embedder is None:
+            writer.send("error", "NoModelLoadedError", "No embedding model is loaded.")
+            return
+        if kind == "embed":
+            cancel.clear()
+            vectors = self._embedder.embed_array(args[0], cancel)
+            writer.send("ok", (vectors.shape[0], vectors.shape[1], vectors.tobytes()))
+        else:
+            writer.send("ok", [self._embedder.count_tokens(text) for text in args[0]])
+
+    def close(self) -> None:
+        embedder, self._embedder = self._embedder, None
+        if embedder is not None:
+            embedder.close()
+
+
 def serve(
     engine: LlamaEngine, inbound: IO[bytes], writer: FrameWriter, *, exit_on_close: bool = True
 ) -> None:
@@ -163,6 +206,7 @@ def serve(
         daemon=True,
     )
     reader.start()
+    embedding = _Embedding()
     while (command := commands.get()) is not None:
         kind, *args = command
         try:
@@ -183,6 +227,8 @@ def serve(
             elif kind == "unload":
                 engine.unload()
                 writer.send("ok", None)
+            elif kind in _Embedding.COMMANDS:
+                embedding.handle(kind, args, cancel, writer)
             elif kind == "quit":
                 break
             else:
@@ -192,6 +238,7 @@ def serve(
         except Exception as exc:
             _error(writer, exc)
     engine.unload()
+    embedding.close()
     if exit_on_close:
         os._exit(0)  # skip interpreter teardown: llama.cpp's threads may still be parked
 
