@@ -231,3 +231,63 @@ def _spans(text: str, low: int, high: int, terms: SearchTerms) -> list[tuple[int
         else:
             merged.append((start, end))
     return merged
+
+
+# -- questions: any of the words, for the documents' keyword search ---------------------
+
+# The commonest function words of the languages most documents are in. BM25's idf weighs
+# them down only where they fill most chunks; in a small collection "what" can be rare
+# enough to outrank the word asked about, and every one of them makes the OR query visit
+# most of the index. Compared after _fold (no case, no accents).
+_STOPWORD_TEXT = """
+    a an and are as at be been but by can could did do does for from had has have how i if
+    in into is it its me my no not of on or our so than that the their them then there these
+    they this to was we were what when where which who whom why will with would you your
+    about also any all tell please
+    der das den dem des ein eine einer eines einem einen und oder ist sind wie wer wo warum
+    mit von zu im auf für nicht es ich sie wir ihr du bei aus auch als
+    le la les un une du de et ou est sont que qui quoi quel quelle quels quelles comment
+    pourquoi dans sur pour par avec ce cette ces il elle nous vous ils elles je au aux ne pas
+    en se sa ses
+    el los las unos unas y o son quien cual como donde cuando para con del al lo su sus
+    os um uma da dos das em na nos nas com gli uno di che chi quando per non sono nel nella
+    het een zijn wat hoe waar waarom met op voor niet dat
+    и в во не что он на я с со как а то все она так его но да ты к у же вы за бы по только ее
+    мне было вот от меня еще нет о из ему это где когда почему какой какая
+"""
+# English, German, French, Spanish, Portuguese, Italian, Dutch, Russian (words that are
+# also common content words in English, such as "die", "war" or "come", are left out).
+STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
+QUESTION_TERMS = 48  # at most this many terms are asked for (a pasted page is a question too)
+
+
+def question_match(text: str, content: str = "content", grams: str = "grams") -> str:
+    """A safe FTS5 query for a natural-language question: ANY of its words (stopwords
+    left out, unless the question has nothing else), each pair of neighbouring words as a
+    phrase too (so "warranty period" ranks above a chunk with only one of them), and for
+    text in unspaced scripts any of its bigrams (one character: the character). Rank the
+    matches with bm25. "" when there is nothing to look for."""
+    spaced: list[list[str]] = []  # the words of each stretch between unspaced runs
+    runs: list[str] = []
+    for i, part in enumerate(_RUNS.split(text)):
+        if i % 2:
+            runs.append(part)
+        else:
+            spaced.append(_WORD.findall(part))
+    every = [w for words in spaced for w in words]
+    keep = [w for w in every if _fold(w) not in STOPWORDS] or every
+    kept = {_fold(w) for w in keep}
+    terms: dict[str, None] = {}  # ordered and without repeats
+    for word in keep:
+        terms[f'{{{content} {grams}}} : "{word}"'] = None
+    for words in spaced:
+        for a, b in pairwise(words):
+            if _fold(a) in kept and _fold(b) in kept:
+                terms[f'{{{content} {grams}}} : "{a} {b}"'] = None
+    for run in runs:
+        codes = [_code(c) for c in run]
+        for token in _bigrams(codes) or codes:
+            terms[f'{grams} : "{token}"'] = None
+        if 3 <= len(run) <= 12:  # the whole run, found inside a longer one, ranks first
+            terms[f'{grams} : "{" ".join(_bigrams(codes))}"'] = None
+    return " OR ".join(list(terms)[:QUESTION_TERMS])
