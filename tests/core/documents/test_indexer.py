@@ -1,0 +1,353 @@
+"""The indexing pipeline on real folders, the real parsers, store and embedder: states and
+reasons per file, vectors filling in, restarts that read nothing unchanged, moved and
+deleted files, an unreachable folder kept, pause and yield, the size limit, a file that
+changes while it is read, a parser's bug that stops nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktopchat.core.documents import indexer as indexer_module
+from desktopchat.core.documents.embedder_slot import EmbedderSlot
+from desktopchat.core.documents.indexer import Indexer, IndexerConfig
+from desktopchat.core.documents.parsers import safety
+from desktopchat.core.documents.scan import diff, scan
+from desktopchat.core.documents.types import (
+    DocumentFile,
+    Embedder,
+    FileState,
+    IndexProgress,
+    ParseLimits,
+)
+from desktopchat.core.storage.documents import DocumentStore
+from tests.core.documents.indexing_helpers import eventually, lend, write_corpus
+
+
+class Harness:
+    """One indexer on a real database, started and stopped like the library does."""
+
+    def __init__(self, db: Path, embedder: Embedder, **config: object) -> None:
+        self.db = db
+        self.updates: list[IndexProgress] = []
+        self.slot = EmbedderSlot(lend(embedder), None)
+        settings = IndexerConfig(watch=False, **config)  # type: ignore[arg-type]
+        self.indexer = Indexer(self._open, self.slot, self.updates.append, config=settings)
+        self.store = DocumentStore.open(db)
+
+    def _open(self) -> DocumentStore:
+        return DocumentStore.open(self.db)
+
+    def start(self) -> Harness:
+        self.indexer.start()
+        return self
+
+    def settled(self) -> bool:
+        if self.indexer.busy():
+            return False
+        model = self.slot.loaded_model_id()
+        counts = self.store.counts(model)
+        return counts.files_done == counts.files_total and (
+            counts.chunks_embedded == counts.chunks_total
+        )
+
+    def wait(self) -> None:
+        eventually(self.settled, "indexing to finish")
+
+    def by_name(self, collection_id: int) -> dict[str, DocumentFile]:
+        return {f.path.name: f for f in self.store.files(collection_id)}
+
+    def chunk_ids(self, file_id: int) -> list[int]:
+        return [p.chunk_id for p in self.store.chunks_of_file(file_id)]
+
+    def stop(self) -> None:
+        self.indexer.stop()
+        self.slot.close()
+        self.store.close()
+
+
+@pytest.fixture
+def harness(tmp_path: Path, embedder: Embedder) -> Iterator[Harness]:
+    h = Harness(tmp_path / "documents.sqlite3", embedder)
+    yield h
+    h.stop()
+
+
+def add_folder(h: Harness, folder: Path, name: str = "Docs") -> int:
+    collection = h.store.create_collection(name)
+    h.store.add_root(collection.id, folder)
+    return collection.id
+
+
+def test_a_folder_is_indexed_with_a_state_and_reason_per_file(
+    harness: Harness, tmp_path: Path
+) -> None:
+    files = write_corpus(tmp_path / "docs")
+    cid = add_folder(harness, tmp_path / "docs")
+    harness.start().wait()
+
+    states = harness.by_name(cid)
+    for name in ("notes.md", "manual.txt", "page.html", "prices.csv", "legacy.txt"):
+        assert states[name].state is FileState.INDEXED, (name, states[name].reason)
+        assert states[name].chunks >= 1
+        assert states[name].sha256
+    assert states["photo.jpg"].state is FileState.SKIPPED
+    assert "not a format we read" in states["photo.jpg"].reason
+    assert states["fake.txt"].state is FileState.FAILED
+    assert "not text" in states["fake.txt"].reason
+
+    hits = harness.store.keyword_search("what is the warranty period", [cid])
+    assert hits and hits[0].path == files["notes"]
+    assert "façade" in harness.store.file_text(states["legacy.txt"].id)
+
+    model = harness.slot.loaded_model_id()
+    assert model is not None
+    counts = harness.store.counts(model)
+    assert counts.chunks_total > 0
+    assert harness.store.count_vectors(model) == counts.chunks_total
+
+    assert harness.updates, "progress was published"
+    eventually(lambda: harness.updates[-1].idle, "the last progress update to say idle")
+    last = harness.updates[-1]
+    assert last.files_total == len(files) and last.files_failed == 1
+    assert last.bytes_done == last.bytes_total > 0
+
+
+def test_a_restart_reads_no_unchanged_file_and_redoes_changed_ones(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    files = write_corpus(tmp_path / "docs")
+    first = Harness(tmp_path / "documents.sqlite3", embedder)
+    cid = add_folder(first, tmp_path / "docs")
+    first.start().wait()
+    before = {name: first.chunk_ids(f.id) for name, f in first.by_name(cid).items()}
+    first.stop()
+
+    # touched only (same bytes, new mtime): the hash matches, nothing is read again
+    later = time.time() + 10
+    os.utime(files["notes"], (later, later))
+    files["manual"].write_text("The grinder has twelve settings for the beans.\n")
+
+    second = Harness(tmp_path / "documents.sqlite3", embedder)
+    try:
+        second.start().wait()
+        after = {name: second.chunk_ids(f.id) for name, f in second.by_name(cid).items()}
+        assert after["notes.md"] == before["notes.md"]
+        assert after["page.html"] == before["page.html"]
+        assert after["manual.txt"] != before["manual.txt"]
+        assert second.by_name(cid)["notes.md"].mtime_ns == files["notes"].stat().st_mtime_ns
+        assert second.store.keyword_search("grinder settings", [cid])
+        assert not second.store.keyword_search("espresso boiler", [cid])
+    finally:
+        second.stop()
+
+
+def test_moved_and_deleted_files_are_found_at_the_next_scan(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    files = write_corpus(tmp_path / "docs")
+    first = Harness(tmp_path / "documents.sqlite3", embedder)
+    cid = add_folder(first, tmp_path / "docs")
+    first.start().wait()
+    old_text = first.store.file_text(first.by_name(cid)["page.html"].id)
+    first.stop()
+
+    moved = tmp_path / "docs" / "sub" / "garden.html"
+    files["page"].rename(moved)
+    files["table"].unlink()
+
+    second = Harness(tmp_path / "documents.sqlite3", embedder)
+    try:
+        second.start().wait()
+        names = second.by_name(cid)
+        assert "page.html" not in names and "prices.csv" not in names
+        assert names["garden.html"].state is FileState.INDEXED
+        assert second.store.file_text(names["garden.html"].id) == old_text
+        hits = second.store.keyword_search("tomatoes full sun", [cid])
+        assert [h.path for h in hits] == [moved]
+        model = second.slot.loaded_model_id()
+        assert model is not None
+        counts = second.store.counts(model)
+        assert counts.chunks_total == sum(f.chunks for f in names.values())
+        assert second.store.count_vectors(model) == counts.chunks_total
+    finally:
+        second.stop()
+
+
+def test_an_unreachable_folder_keeps_its_index(tmp_path: Path, embedder: Embedder) -> None:
+    write_corpus(tmp_path / "usb")
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "todo.txt").write_text("Buy stamps and envelopes.\n")
+    first = Harness(tmp_path / "documents.sqlite3", embedder)
+    cid = add_folder(first, tmp_path / "usb")
+    first.store.add_root(cid, tmp_path / "local")
+    first.start().wait()
+    count = len(first.store.files(cid))
+    first.stop()
+
+    (tmp_path / "usb").rename(tmp_path / "unplugged")  # the drive is gone
+    (tmp_path / "local" / "more.txt").write_text("Call the plumber on Monday.\n")
+    second = Harness(tmp_path / "documents.sqlite3", embedder)
+    try:
+        second.start().wait()
+        assert len(second.store.files(cid)) == count + 1
+        assert second.store.keyword_search("warranty period", [cid]), "the index is kept"
+        assert second.indexer.unavailable == (tmp_path / "usb",)
+        eventually(
+            lambda: second.updates[-1].unavailable == (tmp_path / "usb",), "progress says so"
+        )
+
+        (tmp_path / "unplugged").rename(tmp_path / "usb")  # plugged in again
+        second.indexer.request_scan()
+        second.wait()
+        eventually(lambda: second.indexer.unavailable == (), "the folder is back")
+        assert len(second.store.files(cid)) == count + 1
+    finally:
+        second.stop()
+
+
+def test_scan_follows_links_once_and_skips_hidden_and_system_folders(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "deep.txt").write_text("deep")
+    (root / "top.txt").write_text("top")
+    (root / "a" / "b" / "loop").symlink_to(root)  # a loop back to the root
+    (root / "a" / "again").symlink_to(root / "a" / "b")  # the same folder twice
+    (root / "dangling.txt").symlink_to(tmp_path / "missing.txt")
+    for hidden in (".git", "node_modules", "__pycache__"):
+        (root / hidden).mkdir()
+        (root / hidden / "inside.txt").write_text("hidden")
+    (root / "~$report.docx").write_text("an office lock file")
+    (root / ".DS_Store").write_text("x")
+
+    result = scan([root])
+    names = sorted(p.name for p in result.found)
+    assert names == ["deep.txt", "top.txt"]
+    assert not result.unavailable
+
+    gone = scan([tmp_path / "nowhere"])
+    assert gone.unavailable == [tmp_path / "nowhere"] and not gone.found
+
+
+def test_diff_keeps_files_under_an_unreachable_root(tmp_path: Path) -> None:
+    row = DocumentFile(
+        id=1, collection_id=1, path=tmp_path / "usb" / "a.txt", state=FileState.INDEXED
+    )
+    changes = diff([row], scan([tmp_path / "usb"]))
+    assert not changes.gone and not changes.new
+
+
+def test_pause_and_a_streaming_reply_hold_the_pipeline(harness: Harness, tmp_path: Path) -> None:
+    write_corpus(tmp_path / "docs")
+    cid = add_folder(harness, tmp_path / "docs")
+    harness.indexer.pause()
+    harness.start()
+    time.sleep(0.5)  # a chance to (wrongly) do work: nothing may be read while paused
+    assert all(f.state is FileState.WAITING for f in harness.store.files(cid)) or not (
+        harness.store.files(cid)
+    )
+    assert harness.indexer.held()
+
+    harness.indexer.set_yielding(True)
+    harness.indexer.resume()
+    assert harness.indexer.held(), "still held while the reply streams"
+    progress = harness.indexer.measure(harness.store)
+    assert progress.yielding and not progress.paused
+
+    harness.indexer.set_yielding(False)
+    harness.wait()
+    assert harness.by_name(cid)["notes.md"].state is FileState.INDEXED
+
+
+def test_the_size_limit_fails_a_file_until_it_is_raised(tmp_path: Path, embedder: Embedder) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "big.log.txt").write_text("a line of the log about disk usage\n" * 200)
+    (folder / "small.txt").write_text("a small note about disk usage\n")
+    h = Harness(tmp_path / "documents.sqlite3", embedder, limits=ParseLimits(max_file_bytes=2000))
+    try:
+        cid = add_folder(h, folder)
+        h.start().wait()
+        big = h.by_name(cid)["big.log.txt"]
+        assert big.state is FileState.FAILED and big.reason.startswith("too large")
+        assert "settings" in big.reason
+        assert h.by_name(cid)["small.txt"].state is FileState.INDEXED
+
+        h.indexer.set_limits(ParseLimits(max_file_bytes=10_000_000))
+        eventually(lambda: h.by_name(cid)["big.log.txt"].state is FileState.INDEXED, "a second try")
+        h.wait()
+    finally:
+        h.stop()
+
+
+def test_a_file_changed_while_it_is_read_is_read_again(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    target = folder / "draft.txt"
+    target.write_text("first draft about lighthouses\n")
+    real_read = safety.read_chunks
+    changed: list[bool] = []
+
+    def read_and_change(fd: int, size: int) -> bytes:  # fault injection: a writer races us
+        data = real_read(fd, size)
+        if not changed:
+            changed.append(True)
+            target.write_text("second draft about windmills, longer than the first\n")
+        return data
+
+    monkeypatch.setattr(safety, "read_chunks", read_and_change)
+    cid = add_folder(harness, folder)
+    harness.start().wait()
+    row = harness.by_name(cid)["draft.txt"]
+    assert changed and row.state is FileState.INDEXED
+    assert "windmills" in harness.store.file_text(row.id)
+    assert row.size == target.stat().st_size
+
+
+def test_a_parser_bug_fails_one_file_and_stops_nothing(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_corpus(tmp_path / "docs")
+    real_extract = indexer_module.extract  # type: ignore[attr-defined]
+
+    def extract(path: Path, limits: ParseLimits):  # type: ignore[no-untyped-def]
+        if path.name == "notes.md":  # fault injection: a bug inside a parser
+            raise RuntimeError("boom")
+        return real_extract(path, limits)
+
+    monkeypatch.setattr(indexer_module, "extract", extract)
+    cid = add_folder(harness, tmp_path / "docs")
+    harness.start().wait()
+    states = harness.by_name(cid)
+    assert states["notes.md"].state is FileState.FAILED
+    assert "RuntimeError" in states["notes.md"].reason
+    assert states["manual.txt"].state is FileState.INDEXED
+    assert states["page.html"].state is FileState.INDEXED
+
+
+def test_a_removed_collection_while_indexing_leaves_no_orphans(
+    harness: Harness, tmp_path: Path
+) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"note{i:02}.txt").write_text(f"Note {i} about the harbour and its boats.\n")
+    cid = add_folder(harness, folder)
+    harness.start()
+    eventually(
+        lambda: any(f.state is FileState.INDEXED for f in harness.store.files(cid)),
+        "some files indexed",
+    )
+    harness.store.delete_collection(cid)
+    harness.wait()
+    assert harness.store.counts(None).chunks_total == 0
+    rows = harness.store.query("SELECT count(*) FROM chunks")
+    assert rows[0][0] == 0
+    shutil.rmtree(folder)
