@@ -13,6 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from desktopchat.core.documents.api import DocumentLibrary
+from desktopchat.core.documents.types import Embedder
+from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import Engine
 from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.inference.process_engine import ProcessEngine
@@ -21,9 +24,12 @@ from desktopchat.core.models.manager import discard_job, download_job, partial_d
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import RedactingFormatter, SecretStore
 from desktopchat.core.session import Core, open_core
+from desktopchat.core.settings import load_settings
 from desktopchat.core.storage.changes import WriteLog
 
 if TYPE_CHECKING:
+    from desktopchat.core.documents.embedder_slot import EmbedderFactory
+    from desktopchat.core.documents.library import LocalDocumentLibrary
     from desktopchat.ui.services import WindowServices
 
 log = logging.getLogger(__name__)
@@ -40,8 +46,62 @@ def make_isolated_engine() -> Engine:
     return ProcessEngine()
 
 
-def make_chat_service(core: Core, engine: Engine) -> ChatService:
-    return ChatService(core.conversations, engine)
+def make_chat_service(
+    core: Core, engine: Engine, *, documents: DocumentLibrary | None = None
+) -> ChatService:
+    """``documents``: the library that chats with collections attached are answered from."""
+    return ChatService(core.conversations, engine, documents=documents)
+
+
+def embedder_factory(paths: AppPaths, *, isolated: bool) -> EmbedderFactory:
+    """How the documents library makes its embedding model (None: the built-in one): in an
+    engine process of its own for the window (a crash there harms nothing and indexing
+    never evicts the chat model), in this process for the CLI (a crash ends one command)."""
+
+    from desktopchat.core.documents.default_embedder import default_embedder_path
+    from desktopchat.core.inference.llama.embedding import LlamaEmbedder
+
+    def make(model: Path | None) -> Embedder:
+        path = model if model is not None else default_embedder_path(paths)
+        if isolated:
+            return LlamaEmbedder(path)
+        return LlamaEmbedder(path)
+
+    return make
+
+
+def make_document_library(paths: AppPaths, *, isolated: bool, index: bool) -> LocalDocumentLibrary:
+    """The documents library of ``paths``' documents database, with the embedding model
+    and file size limit of the settings. ``index``: this process indexes (the window; the
+    CLI indexes only inside ``docs wait``). Imported here: commands without documents do
+    not load the document parts."""
+    from desktopchat.core.documents.library import LocalDocumentLibrary, limits_from_settings
+
+    settings = load_settings(paths.settings_file)
+    chosen = settings.documents_embedding_model
+    return LocalDocumentLibrary(
+        paths.documents_database,
+        embedder_factory(paths, isolated=isolated),
+        embedding_model=Path(chosen) if chosen else None,
+        limits=limits_from_settings(settings.documents_max_file_mb),
+        index=index,
+    )
+
+
+def make_cli_document_library(paths: AppPaths) -> DocumentLibrary:
+    """The CLI's library: embeddings in this process, indexing only while ``docs wait``
+    runs (the window, when it is open, indexes what the CLI adds)."""
+    return make_document_library(paths, isolated=False, index=False)
+
+
+def _window_documents(paths: AppPaths) -> DocumentLibrary | None:
+    """The window's library, or None (said in the log) when its database cannot be used:
+    the chats work without documents."""
+    try:
+        return make_document_library(paths, isolated=True, index=True)
+    except DesktopChatError as exc:
+        log.error("documents are unavailable: %s", exc)
+        return None
 
 
 def configure_logging(paths: AppPaths, *, verbose: bool = False) -> None:
@@ -74,13 +134,14 @@ def window_services(paths: AppPaths, *, writes: WriteLog | None = None) -> Windo
     from desktopchat.ui.workers import TaskRunner
 
     log_of_writes = writes if writes is not None else WriteLog()
+    documents = _window_documents(paths)  # indexes on threads of its own
 
     def open_shared(at: AppPaths, *, check: bool = False) -> Core:
         return open_core(at, check=check, writes=log_of_writes)
 
     def make_service(engine: Engine) -> tuple[ChatService, Callable[[], None]]:
         worker_core = open_shared(paths)  # the inference thread's own connection
-        return make_chat_service(worker_core, engine), worker_core.close
+        return make_chat_service(worker_core, engine, documents=documents), worker_core.close
 
     secrets = SecretStore()  # the keychain, or a token kept for this session only
     downloads = DownloadQueue(download_job(paths, secrets), discard_job(paths))
@@ -92,6 +153,7 @@ def window_services(paths: AppPaths, *, writes: WriteLog | None = None) -> Windo
         secrets=secrets,
         downloads=downloads,
         pending_downloads=partial_downloads(paths).pending,
+        documents=documents,
     )
 
 
@@ -100,10 +162,15 @@ def run_gui(
 ) -> int:
     from desktopchat.ui.application import run_application
 
-    return run_application(
-        paths,
-        argv,
-        lambda: window_services(paths),
-        open_files=open_files,
-        self_test=self_test,
-    )
+    made: list[WindowServices] = []
+
+    def services() -> WindowServices:
+        made.append(window_services(paths))
+        return made[-1]
+
+    try:
+        return run_application(paths, argv, services, open_files=open_files, self_test=self_test)
+    finally:
+        for service in made:  # the indexer stops between files; the lock is released
+            if service.documents is not None:
+                service.documents.close()

@@ -2,7 +2,8 @@
 
 This module starts a run (logging, folders, the window or a command) and sends each
 command to its module: chat, conversations (with search, export and import), models
-(with the Hub and the token), about. The grammar is in parser.py, printing in output.py.
+(with the Hub and the token), docs (the document collections), about. The grammar is
+in parser.py, printing in output.py.
 Expected failures print one line on stderr and exit non-zero; tracebacks go to the log.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktopchat import app
-from desktopchat.cli import about, chat, conversations, models
+from desktopchat.cli import about, chat, conversations, documents, models
 from desktopchat.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, note
 from desktopchat.cli.parser import build_parser, split_files
 from desktopchat.core import network
@@ -69,10 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
     if args.command == "token":
         return models.token(args)
+    if args.command == "docs":
+        return documents.docs(args, lambda: app.make_cli_document_library(paths))
     core = open_core(paths)
     try:
         if args.command == "chat":
-            return chat.chat(args, core)
+            return chat.chat(args, core, lambda: app.make_cli_document_library(paths))
         if args.command == "conversations":
             return conversations.conversations(args, core)
         if args.command == "search":

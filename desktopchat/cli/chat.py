@@ -1,5 +1,7 @@
 """``chat``: send one message (a new conversation or a continued one) and stream the reply,
-with the model and settings chat_settings chose; the conversation keeps them."""
+with the model and settings chat_settings chose; the conversation keeps them. With
+document collections attached (``--docs NAME``, or kept by the conversation), the reply
+is answered from their passages and its sources are printed (``--json``: ``documents``)."""
 
 from __future__ import annotations
 
@@ -9,16 +11,45 @@ import sys
 import threading
 
 from desktopchat import app
-from desktopchat.cli.chat_settings import chat_setup
+from desktopchat.cli.chat_settings import ChatSetup, chat_setup
+from desktopchat.cli.documents import (
+    OpenLibrary,
+    collection_ids,
+    describe_sources,
+    documents_json,
+)
 from desktopchat.cli.output import EXIT_INTERRUPTED, EXIT_OK, StreamPrinter, emit_json, note
-from desktopchat.core.chat import FinishReason
+from desktopchat.core.chat import FinishReason, GenerationParams
+from desktopchat.core.documents.api import DocumentLibrary
 from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.session import Core
 
 
-def chat(args: argparse.Namespace, core: Core) -> int:
+def chat(args: argparse.Namespace, core: Core, open_library: OpenLibrary) -> int:
     setup = chat_setup(args, core)
-    model, params, conversations = setup.model, setup.params, core.conversations
+    params = setup.params
+    library: DocumentLibrary | None = None
+    if args.no_docs:
+        params = params.with_changes(documents=())
+    elif args.docs or params.documents:
+        library = open_library()
+    try:
+        if library is not None and args.docs:
+            params = params.with_changes(documents=collection_ids(library, args.docs))
+        return _chat(args, core, setup, params, library)
+    finally:
+        if library is not None:
+            library.close()
+
+
+def _chat(
+    args: argparse.Namespace,
+    core: Core,
+    setup: ChatSetup,
+    params: GenerationParams,
+    library: DocumentLibrary | None,
+) -> int:
+    model, conversations = setup.model, core.conversations
     engine = app.make_engine()
     try:
         loaded = engine.load(LoadConfig.from_params(model.path, params), lambda _f, _s: None)
@@ -27,7 +58,7 @@ def chat(args: argparse.Namespace, core: Core) -> int:
                 f"note: context capped at {loaded.n_ctx:,} tokens, the most this model was "
                 "trained for"
             )
-        service = app.make_chat_service(core, engine)
+        service = app.make_chat_service(core, engine, documents=library)
         # Stored like the window stores them: a new conversation keeps its model and
         # settings, a continued one the settings and model changed for this message.
         conversation = setup.conversation
@@ -64,10 +95,16 @@ def chat(args: argparse.Namespace, core: Core) -> int:
                 "completion_tokens": result.stats.completion_tokens,
                 "dropped_messages": result.stats.dropped_messages,
                 "seed": result.stats.seed,
+                "documents_tokens": result.stats.documents_tokens,
+                "documents": documents_json(result.stats.documents),
             }
         )
     else:
         sys.stdout.write("\n")
+        if result.stats.documents is not None:
+            lines = describe_sources(result.stats.documents)
+            if lines:
+                sys.stdout.write("\n" + "\n".join(lines) + "\n")
         sys.stdout.flush()
         if printer.notice:
             note(printer.notice)

@@ -35,6 +35,8 @@ class StreamPrinter:
         self.progress_shown = False
 
     def on_reply_started(self, started: ReplyStarted) -> None:
+        for notice in started.notices:  # e.g. the attached documents are still being indexed
+            note(f"note: {notice}")
         if started.dropped_messages:
             self.notice = (
                 f"note: the {started.dropped_messages} oldest messages did not fit the "

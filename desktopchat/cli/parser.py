@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chat(commands)
     _add_conversations(commands)
     _add_models(commands)
+    _add_documents(commands)
     about = commands.add_parser(
         "about", help="version, engine backend, keychain, folders, and the licences"
     )
@@ -83,6 +84,17 @@ def _add_chat(commands: Commands) -> None:
     chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
     settings = chat.add_argument_group(
         "chat settings", "the window's per-chat settings; given ones override --preset"
+    )
+    documents = settings.add_mutually_exclusive_group()
+    documents.add_argument(
+        "--docs",
+        metavar="NAME",
+        action="append",
+        help="answer from this document collection, citing its passages (repeat for more); "
+        "the conversation keeps it attached",
+    )
+    documents.add_argument(
+        "--no-docs", action="store_true", help="detach the conversation's document collections"
     )
     settings.add_argument(
         "--preset", metavar="NAME", help="start from a preset (a shipped or a saved one)"
@@ -176,6 +188,45 @@ def _add_models(commands: Commands) -> None:
         "action",
         choices=["set", "status", "clear"],
         help="set (reads the token from stdin), status, clear",
+    )
+
+
+def _add_documents(commands: Commands) -> None:
+    docs = commands.add_parser(
+        "docs",
+        help="local document collections: add, list, status, remove, search, wait",
+        description="Local document collections that chats answer from (chat --docs NAME). "
+        "Files and folders are indexed in the background (folders are watched while the "
+        "window runs); docs wait indexes until everything is searchable.",
+    )
+    actions = docs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add files and folders to a collection")
+    add.add_argument("paths", nargs="+", metavar="PATH")
+    add.add_argument(
+        "--collection", metavar="NAME", help="the collection (made if new; default: Documents)"
+    )
+    listed = actions.add_parser("list", help="the collections and their counts")
+    listed.add_argument("--json", action="store_true")
+    status = actions.add_parser("status", help="each file's state (indexed, failed, ...)")
+    status.add_argument("--collection", metavar="NAME", help="only this collection")
+    status.add_argument("--json", action="store_true")
+    remove = actions.add_parser(
+        "remove", help="remove files or folders from the index, or a whole collection"
+    )
+    remove.add_argument("paths", nargs="*", metavar="PATH")
+    remove.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="with PATHs: only from this collection; alone: delete the collection",
+    )
+    search = actions.add_parser("search", help="the passages that best match a query")
+    search.add_argument("query")
+    search.add_argument("--collection", metavar="NAME", help="only this collection")
+    search.add_argument("--limit", type=int, default=10, help="passages to show (default 10)")
+    search.add_argument("--json", action="store_true")
+    wait = actions.add_parser("wait", help="index until every file is searchable")
+    wait.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="give up after this long (exit 1)"
     )
 
 

@@ -1,5 +1,6 @@
 """Markdown and self-contained HTML exports: what the window shows, each conversation's
-active branch with its system prompt, for reading and sharing (not for import)."""
+active branch with its system prompt and the Sources under replies answered from
+documents, for reading and sharing (not for import)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ def to_markdown(conversations: list[Exported]) -> str:
             status = _STATUS.get(message.status)
             heading = f"## {_NAMES[message.role]}" + (f" ({status})" if status else "")
             lines += ["", heading, "", message.content]
+            sources = source_lines(message)
+            if sources:
+                lines += ["", "**Sources:**", "", *(f"- {line}" for line in sources)]
         parts.append("\n".join(lines) + "\n")
     return "\n---\n\n".join(parts)
 
@@ -86,10 +90,17 @@ def to_html(conversations: list[Exported]) -> str:
         for message in shown:
             status = _STATUS.get(message.status)
             who = _NAMES[message.role] + (f" ({status})" if status else "")
+            sources = "".join(f"<li>{html.escape(line)}</li>" for line in source_lines(message))
             body.append(
                 f'<div class="message {message.role.value}"><div class="who">'
                 f'{html.escape(who)}</div><div class="text">{html.escape(message.content)}'
-                "</div></div>"
+                "</div>"
+                + (
+                    f'<p class="who">Sources</p><ul class="sources">{sources}</ul>'
+                    if sources
+                    else ""
+                )
+                + "</div>"
             )
     title = conversations[0][0].title if len(conversations) == 1 else "Conversations"
     return (
@@ -98,6 +109,16 @@ def to_html(conversations: list[Exported]) -> str:
         f"<title>{html.escape(title)} — DesktopChat</title><style>{_STYLE}</style>"
         "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+def source_lines(message: Message) -> list[str]:
+    """``[2] manual.pdf (page 4 · Setup)`` for each source the reply was given."""
+    documents = message.stats.documents if message.stats is not None else None
+    if documents is None:
+        return []
+    return [
+        f"[{s.number}] {s.name}" + (f" ({s.anchor})" if s.anchor else "") for s in documents.sources
+    ]
 
 
 def _when(timestamp: float) -> str:

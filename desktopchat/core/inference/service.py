@@ -383,12 +383,11 @@ class ChatService:
             model.name,
             seconds * 1000,
         )
-        if retrieved.still_indexing:
-            notes.append(
-                "The attached documents are still being indexed: this answer uses what is "
-                "indexed so far."
-            )
-        notes += [n for n in retrieved.notes if n not in notes]
+        told = list(retrieved.notes)
+        if retrieved.still_indexing:  # "2 of 3 attached files are still being indexed"
+            first = told.pop(0) if told else "The attached documents are still being indexed"
+            notes.append(f"{first.rstrip('.')}: this answer uses what is indexed so far.")
+        notes += [n for n in told if n not in notes]
         if not retrieved.passages:
             mode = DocumentsMode.NONE
         elif retrieved.whole:
