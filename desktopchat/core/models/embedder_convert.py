@@ -120,8 +120,11 @@ def convert_bert(
     licence: str = "",
     source_url: str = "",
     weight_type: str = "f16",
+    embed_tokenizer: bool = True,
 ) -> ConversionResult:
-    """Write ``output`` (atomically) from ``source``; returns what was written."""
+    """Write ``output`` (atomically) from ``source``; returns what was written.
+    ``embed_tokenizer`` False leaves the Hugging Face tokenizer out (llama.cpp's own
+    WordPiece is used then, as for a GGUF from elsewhere)."""
     if weight_type not in _TYPES:
         raise ConversionError(f"Unknown weight type {weight_type!r}: f32, f16 or q8_0.")
     for needed in (source.weights, source.tokenizer, source.folder / "config.json"):
@@ -173,7 +176,8 @@ def convert_bert(
             if token in ids:
                 getattr(writer, f"add_{key}_token_id")(ids[token])
         writer.add_add_bos_token(True)
-        writer.add_string(HF_TOKENIZER_KEY, tokenizer_text)
+        if embed_tokenizer:
+            writer.add_string(HF_TOKENIZER_KEY, tokenizer_text)
         tensors = parameters = 0
         for gguf_name, array in _tensors(source.weights, blocks, weight_type):
             writer.add_tensor(gguf_name, array, raw_dtype=_raw_type(gguf_name, weight_type))
