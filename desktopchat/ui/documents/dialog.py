@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -41,7 +41,7 @@ from desktopchat.core.documents.types import (
     IndexProgress,
 )
 from desktopchat.core.errors import DesktopChatError
-from desktopchat.ui.documents.files_model import FilesModel
+from desktopchat.ui.documents.files_model import FilesModel, state_text
 from desktopchat.ui.documents.progress import ProgressRelay, describe
 
 T = TypeVar("T")
@@ -98,6 +98,7 @@ class DocumentsDialog(QDialog):
         self._files_again = False  # and another was asked for meanwhile
         self._was_idle: bool | None = None
         self.pending = 0  # library calls not answered yet (tests wait for 0)
+        self._shown_before = False
 
         # Collections
         self.collection_list = QListWidget()
@@ -138,12 +139,30 @@ class DocumentsDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
+        rows = self.table.verticalHeader()
+        rows.setVisible(False)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        self.table.setColumnWidth(0, 220)
-        self.table.setColumnWidth(1, 260)
+        modes = (
+            QHeaderView.ResizeMode.Interactive,  # file
+            QHeaderView.ResizeMode.Interactive,  # state (and its reason)
+            QHeaderView.ResizeMode.ResizeToContents,  # passages
+            QHeaderView.ResizeMode.ResizeToContents,  # embedded
+            QHeaderView.ResizeMode.ResizeToContents,  # size
+            QHeaderView.ResizeMode.Stretch,  # folder
+        )
+        for column, mode in enumerate(modes):
+            header.setSectionResizeMode(column, mode)
+        header.setStretchLastSection(False)
+        self.table.setColumnWidth(0, 170)
+        self.table.setColumnWidth(1, 330)
+        self.detail = QLabel()  # the chosen file in full: path, state and reason
+        self.detail.setWordWrap(True)
+        self.detail.setAccessibleName("The chosen file")
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table.selectionModel().selectionChanged.connect(self.on_file_selection_changed)
+        self.model.modelReset.connect(self.on_file_selection_changed)
+        self.model.dataChanged.connect(self.on_file_selection_changed)
         self.drop_hint = QLabel("Drop files or folders here to add them to this collection.")
         self.drop_hint.setWordWrap(True)
         self.drop_hint.setStyleSheet("color: #57606a;")
@@ -160,6 +179,7 @@ class DocumentsDialog(QDialog):
         right_layout.addWidget(self.title)
         right_layout.addWidget(self.suggestion)
         right_layout.addWidget(self.table, 1)
+        right_layout.addWidget(self.detail)
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_files_button)
         buttons.addWidget(self.add_folder_button)
@@ -172,7 +192,7 @@ class DocumentsDialog(QDialog):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([240, 740])
+        splitter.setSizes([200, 780])
 
         # Progress, the embedding model, notices
         self.progress_line = QLabel(describe(None))
@@ -446,6 +466,18 @@ class DocumentsDialog(QDialog):
 
         self.call(read, show, failed)
 
+    @Slot()
+    def on_file_selection_changed(self, *_: object) -> None:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        files = self.model.files
+        if len(rows) == 1 and rows[0] < len(files):
+            file = files[rows[0]]
+            self.detail.setText(f"{file.path} — {state_text(file)}")
+        elif rows:
+            self.detail.setText(f"{len(rows):,} files chosen")
+        else:
+            self.detail.setText("")
+
     def refresh_suggestion(self) -> None:
         collection = self.current
         if collection is None:
@@ -470,7 +502,7 @@ class DocumentsDialog(QDialog):
         paused = progress.paused
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_button.setAccessibleName("Resume indexing" if paused else "Pause indexing")
-        if not self._files_timer.isActive():
+        if self.isVisible() and not self._files_timer.isActive():
             self._files_timer.start()  # the states changed: read the list again, soon
         if progress.idle and self._was_idle is False:
             self.refresh_suggestion()  # the language is known once the text is read
@@ -485,6 +517,13 @@ class DocumentsDialog(QDialog):
 
     def on_embedder_name(self, name: str) -> None:
         self.embedder.setText(f"Embedding model: {name}")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Shown again after a while: read the collections and files as they are now."""
+        super().showEvent(event)
+        if self._shown_before:
+            self.refresh_collections()
+        self._shown_before = True
 
     # -- drag and drop -------------------------------------------------------------------
 
