@@ -388,14 +388,16 @@ class DocumentStore(SqliteFile):
         found = self._passages([chunk_id])
         return found.get(chunk_id)
 
+    def chunk_ids(self, file_id: int) -> list[int]:
+        """The file's chunk ids in order (without reading their text)."""
+        rows = self.query(
+            "SELECT id FROM chunks WHERE file_id = ? ORDER BY ordinal, id", (file_id,)
+        )
+        return [r[0] for r in rows]
+
     def chunks_of_file(self, file_id: int) -> list[Passage]:
         """The file's chunks in order."""
-        ids = [
-            r[0]
-            for r in self.query(
-                "SELECT id FROM chunks WHERE file_id = ? ORDER BY ordinal, id", (file_id,)
-            )
-        ]
+        ids = self.chunk_ids(file_id)
         found = self._passages(ids)
         return [found[i] for i in ids if i in found]
 
