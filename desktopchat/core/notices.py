@@ -2,11 +2,14 @@
 about`` and the bundle's THIRD-PARTY-NOTICES.txt all read this.
 
 The list is not kept by hand: it is every distribution DesktopChat needs at run time
-(its requirements, followed transitively, extras left out) plus the starter model, read
-from the installed packages' metadata and licence files. Parts whose licence is not in
-any package's metadata (llama.cpp inside llama-cpp-python, the starter model's weights)
-come from ``resources/notices``. PyInstaller copies the same metadata into the bundle
-(packaging/desktopchat.spec asks this module what to copy), so a bundle shows the same.
+(its requirements, followed transitively, extras left out) plus the starter model and the
+built-in embedding model's package, read from the installed packages' metadata and licence
+files. Parts whose licence is not in any package's metadata (llama.cpp inside
+llama-cpp-python, the starter model's weights, all-MiniLM-L6-v2's weights) come from
+``resources/notices``; the embedding model is listed even where its package is not
+installed (a bundle carries only the converted GGUF). PyInstaller copies the same
+metadata into the bundle (packaging/desktopchat.spec asks this module what to copy), so a
+bundle shows the same.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from desktopchat import __version__
+from desktopchat.core.documents.default_embedder import DISTRIBUTION as EMBEDDER_DISTRIBUTION
 from desktopchat.core.models.library import STARTER_DISTRIBUTION
 
 ROOT_DISTRIBUTION = "desktopchat"
@@ -70,14 +74,25 @@ EXTRA_PARTS = {
         ("SmolLM2.txt",),
         "The bundled starter model's weights, by Hugging Face (HuggingFaceTB/SmolLM2).",
     ),
+    _normalise(EMBEDDER_DISTRIBUTION): (
+        "all-MiniLM-L6-v2 (built-in embedding model)",
+        "Apache-2.0",
+        ("all-MiniLM-L6-v2.txt",),
+        "The built-in embedding model's weights and tokenizer, by the sentence-transformers "
+        "authors (sentence-transformers/all-MiniLM-L6-v2), converted to GGUF; they turn "
+        "document passages into vectors for search.",
+    ),
 }
+# Installed without their dependencies: those are not ours, so not followed.
+_NO_DEPENDENCIES = {_normalise(STARTER_DISTRIBUTION), _normalise(EMBEDDER_DISTRIBUTION)}
 
 
 def runtime_distributions() -> list[metadata.Distribution]:
     """DesktopChat's own distribution, its run-time requirements (transitively, no
-    extras, only those that apply here), and the starter model's package."""
+    extras, only those that apply here), the starter model's package and the built-in
+    embedding model's."""
     found: dict[str, metadata.Distribution] = {}
-    pending = [ROOT_DISTRIBUTION, STARTER_DISTRIBUTION]
+    pending = [ROOT_DISTRIBUTION, STARTER_DISTRIBUTION, EMBEDDER_DISTRIBUTION]
     while pending:
         name = pending.pop()
         key = _normalise(name)
@@ -88,7 +103,7 @@ def runtime_distributions() -> list[metadata.Distribution]:
         except metadata.PackageNotFoundError:
             continue
         found[key] = dist
-        if key == _normalise(STARTER_DISTRIBUTION):
+        if key in _NO_DEPENDENCIES:
             continue  # installed without its dependencies: they are not ours
         for requirement in dist.requires or ():
             if _applies(requirement):
@@ -117,6 +132,10 @@ def components() -> list[Component]:
             result.append(Component(part, inside, licence, texts, note))
     if not result or result[0].name.lower() != ROOT_DISTRIBUTION:  # running from a bare tree
         result.insert(0, Component("DesktopChat", __version__, "MIT"))
+    part, licence, files, note = EXTRA_PARTS[_normalise(EMBEDDER_DISTRIBUTION)]
+    if not any(c.name == part for c in result):  # a bundle: the GGUF without its package
+        texts = tuple((f, (NOTICES / f).read_text(encoding="utf-8")) for f in files)
+        result.append(Component(part, "(converted to GGUF)", licence, texts, note))
     return result
 
 

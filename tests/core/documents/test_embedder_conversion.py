@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -311,3 +312,26 @@ def test_a_missing_cached_file_is_converted_into_the_cache(
         DEFAULT_EMBEDDER_ID
     )
     assert default_embedder_path(paths) == made  # found, not converted again
+
+
+def test_the_about_notices_name_the_model_and_its_apache_licence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktopchat.core import notices
+
+    def model_part(parts: list[notices.Component]) -> notices.Component:
+        return next(c for c in parts if c.name.startswith("all-MiniLM-L6-v2"))
+
+    part = model_part(notices.components())
+    assert part.licence == "Apache-2.0"
+    assert "Apache License" in part.text() and "sentence-transformers" in part.text()
+    assert "all-MiniLM-L6-v2 (built-in embedding model)" in notices.notices_text()
+    # A bundle holds the GGUF but not the package of the original files: still listed.
+    monkeypatch.setattr(
+        notices,
+        "runtime_distributions",
+        lambda: [
+            d for d in notices.metadata.distributions() if d.metadata["Name"] == "desktopchat"
+        ],
+    )
+    assert "Apache License" in model_part(notices.components()).text()
