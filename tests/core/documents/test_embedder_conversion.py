@@ -330,8 +330,6 @@ def test_the_about_notices_name_the_model_and_its_apache_licence(
     monkeypatch.setattr(
         notices,
         "runtime_distributions",
-        lambda: [
-            d for d in notices.metadata.distributions() if d.metadata["Name"] == "desktopchat"
-        ],
+        lambda: [d for d in metadata.distributions() if d.metadata["Name"] == "desktopchat"],
     )
     assert "Apache License" in model_part(notices.components()).text()
