@@ -36,7 +36,7 @@ class Harness:
         self.db = db
         self.updates: list[IndexProgress] = []
         self.slot = EmbedderSlot(lend(embedder), None)
-        settings = IndexerConfig(watch=False, **config)  # type: ignore[arg-type]
+        settings = IndexerConfig(**{"watch": False, **config})  # type: ignore[arg-type]
         self.indexer = Indexer(self._open, self.slot, self.updates.append, config=settings)
         self.store = DocumentStore.open(db)
 
