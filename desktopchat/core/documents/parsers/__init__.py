@@ -87,6 +87,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"wOFF", "a web font"),
     (b"wOF2", "a web font"),
 )
+_ZIP_READERS = (word.read, slides.read, sheets.read, opendocument.read, epub.read)
 _PDF_SIGNATURE = b"%PDF-"
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 
@@ -140,6 +141,8 @@ def _reader(path: Path, data: bytes) -> Reader:
         what, reader = sniffed
         if reader is not None:
             return reader  # a PDF named .dat is read as the PDF it is
+        if what.endswith("zip archive") and by_suffix in _ZIP_READERS:
+            return by_suffix  # a damaged .docx: its reader says what is wrong
         if by_suffix in (text.read, web.read):
             raise DocumentError(f"not text: this file is {what}")
         if by_suffix is not None:

@@ -73,7 +73,7 @@ def _os_reason(exc: OSError) -> str:
     if exc.errno == errno.ELOOP:
         return "cannot be read: a symbolic link loop"
     if exc.errno in (errno.EIO, errno.ENXIO, errno.ENODEV, errno.ESTALE, errno.EHOSTDOWN):
-        return f"cannot be read: the disk or network folder is not available ({exc.strerror})"
+        return f"cannot be read: {exc.strerror} (is its disk or network folder gone?)"
     return f"cannot be read: {exc.strerror or exc}"
 
 

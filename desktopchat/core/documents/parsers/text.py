@@ -118,6 +118,15 @@ def _strict(data: bytes, encoding: str) -> str | None:
         return None
 
 
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 with a few broken bytes (a cut-off write, one bad copy): read with U+FFFD in
+    their place, rather than guessed as some single-byte encoding and garbled throughout."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for ch in text if ch > "\x7f") - bad
+    return text if bad <= len(text) // 200 and good >= 10 * bad else None
+
+
 def decode(data: bytes, declared: str | None = None) -> tuple[str, str]:
     """``data`` as text and the encoding it was read in; binary data is refused.
 
@@ -146,6 +155,9 @@ def decode(data: bytes, declared: str | None = None) -> tuple[str, str]:
         if text is not None:
             return text, declared.lower()
     text = _strict(data, "utf-8")
+    if text is not None:
+        return text, "utf-8"
+    text = _mostly_utf8(data)
     if text is not None:
         return text, "utf-8"
     best = charset_normalizer.from_bytes(data).best()
