@@ -60,3 +60,48 @@ def test_a_bad_catalogue_is_refused_with_the_reason(
         parse_catalog(_catalogue(**changes))
     with pytest.raises(CatalogError, match="not valid JSON"):
         parse_catalog("{")
+
+
+def test_the_catalogue_offers_embedding_models_with_their_languages() -> None:
+    from desktopchat.core.models.catalog import embedding_models
+
+    entries = load_catalog()
+    embedders = {e.name: e for e in embedding_models(entries)}
+    for wanted in (
+        "all-MiniLM-L6-v2",
+        "BGE small English v1.5",
+        "Nomic Embed Text v1.5",
+        "Multilingual E5 small",
+        "BGE-M3",
+        "EmbeddingGemma 300M",
+    ):
+        assert wanted in embedders
+    for entry in embedders.values():
+        assert entry.kind == "embedding" and entry.dimensions > 0 and entry.languages
+        assert entry.file.endswith(".gguf") and entry.size_mb > 0
+    multilingual = {n for n, e in embedders.items() if e.serves("ko")}
+    assert multilingual == {"Multilingual E5 small", "BGE-M3", "EmbeddingGemma 300M"}
+    assert embedders["all-MiniLM-L6-v2"].serves("en")
+    assert not embedders["all-MiniLM-L6-v2"].serves("ja")
+    assert embedders["Multilingual E5 small"].query_prefix == "query: "
+    chats = [e for e in entries if not e.is_embedding]
+    assert chats and all(e.kind == "chat" and e.dimensions == 0 for e in chats)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"kind": "reranker"}, "kind 'reranker'"),
+        ({"kind": "embedding"}, "without dimensions"),
+        ({"kind": "embedding", "dimensions": "384"}, "not a count"),
+        ({"languages": "en"}, "not a list of codes"),
+        ({"query_prefix": 3}, "query_prefix that is not text"),
+    ],
+)
+def test_a_bad_embedding_entry_is_refused_with_the_reason(
+    changes: dict[str, object], message: str
+) -> None:
+    entry = parse_catalog(_catalogue())[0]
+    assert entry.kind == "chat" and entry.languages == ()  # the fields are optional
+    with pytest.raises(CatalogError, match=message):
+        parse_catalog(_catalogue(**changes))
