@@ -29,8 +29,10 @@ from collections.abc import Collection as Many
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from desktopchat.core.chat import clean_text
 from desktopchat.core.documents.types import (
@@ -570,7 +572,7 @@ class DocumentStore(SqliteFile):
     def vector_search(
         self,
         model_id: str,
-        vector: Sequence[float],
+        vector: Sequence[float] | npt.NDArray[np.floating[Any]],
         collection_ids: Many[int] | None = None,
         limit: int = 20,
         *,

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Collection as Many
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 Ids = npt.NDArray[np.int64]
+# Values per block of the matrix-vector product (1,024 rows of 384; see _scores).
+BLOCK_VALUES = 400_000
 Matrix = npt.NDArray[np.float32]
 
 
-def as_unit_vector(values: Sequence[float] | npt.NDArray[np.floating], dimensions: int) -> Matrix:
+def as_unit_vector(
+    values: Sequence[float] | npt.NDArray[np.floating[Any]], dimensions: int
+) -> Matrix:
     """``values`` as a unit-length float32 vector; ValueError for a wrong length, a value
     that is not finite, or the zero vector."""
     vector = np.asarray(values, dtype=np.float32).reshape(-1)
@@ -100,7 +105,7 @@ class VectorIndex:
         n = self._count
         if n == 0 or limit <= 0:
             return []
-        scores = self._matrix[:n] @ query
+        candidates: Ids | None = None
         if collection_ids is not None or file_ids is not None:
             mask = np.ones(n, dtype=bool)
             if collection_ids is not None:
@@ -108,9 +113,7 @@ class VectorIndex:
             if file_ids is not None:
                 mask &= np.isin(self._files[:n], np.fromiter(file_ids, np.int64))
             candidates = np.flatnonzero(mask)
-            scores = scores[candidates]
-        else:
-            candidates = None
+        scores = self._scores(query, candidates)
         if scores.size == 0:
             return []
         k = min(limit, scores.size)
@@ -118,6 +121,22 @@ class VectorIndex:
         best = best[np.argsort(-scores[best], kind="stable")]
         rows = best if candidates is None else candidates[best]
         return [(int(self._chunks[r]), float(s)) for r, s in zip(rows, scores[best], strict=True)]
+
+    def _scores(self, query: Matrix, rows: Ids | None) -> Matrix:
+        """Cosine similarity of ``query`` with the rows (all of them: None), computed a
+        block at a time: a block below OpenBLAS's threading threshold keeps it on this
+        thread (its thread pool, woken for one large product, fought llama.cpp's for the
+        two cores: 5,000 rows took 18 ms instead of 0.3 ms on a busy machine)."""
+        count = self._count if rows is None else int(rows.size)
+        out = np.empty(count, dtype=np.float32)
+        step = max(1, BLOCK_VALUES // self.dimensions)
+        for at in range(0, count, step):
+            if rows is None:
+                block = self._matrix[at : min(count, at + step)]
+            else:
+                block = self._matrix[rows[at : at + step]]
+            np.matmul(block, query, out=out[at : at + len(block)])
+        return out
 
     def _reserve(self, size: int) -> None:
         capacity = self._matrix.shape[0]
