@@ -82,6 +82,8 @@ _MIGRATION_1 = """
             id INTEGER PRIMARY KEY AUTOINCREMENT,  -- loaded incrementally by id
             chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
             model_id INTEGER NOT NULL REFERENCES embedding_models(id) ON DELETE CASCADE,
+            file_id INTEGER NOT NULL,  -- the chunk's (they never change): a search limited
+            collection_id INTEGER NOT NULL,  -- to some of them loads without a join
             vector BLOB NOT NULL,  -- float32, little-endian, unit length
             UNIQUE (chunk_id, model_id)
         );

@@ -55,6 +55,7 @@ _CHUNK_COLUMNS = (
     " c.page, c.headings, c.line_start, c.line_end"
 )
 _BATCH = 500  # ids per IN (...) list
+_LOAD_PAGE = 4096  # vectors read at a time into the in-memory index
 
 
 @dataclass(frozen=True)
@@ -500,8 +501,9 @@ class DocumentStore(SqliteFile):
                 model_row = row[0]
             before = conn.total_changes
             conn.executemany(
-                "INSERT INTO vectors (chunk_id, model_id, vector)"
-                " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?1)"
+                "INSERT INTO vectors (chunk_id, model_id, file_id, collection_id, vector)"
+                " SELECT c.id, ?2, c.file_id, f.collection_id, ?3 FROM chunks c"
+                " JOIN files f ON f.id = c.file_id WHERE c.id = ?1"
                 " ON CONFLICT (chunk_id, model_id) DO NOTHING",
                 [(chunk_id, model_row, blob) for chunk_id, blob in blobs],
             )
@@ -640,14 +642,20 @@ class DocumentStore(SqliteFile):
                 )
                 index.keep(present)
             index.removed_seen = removed
-        rows = self.query(
-            "SELECT v.id, v.chunk_id, c.file_id, f.collection_id, v.vector FROM vectors v"
-            " JOIN chunks c ON c.id = v.chunk_id JOIN files f ON f.id = c.file_id"
-            " WHERE v.model_id = ? AND v.id > ? ORDER BY v.id",
+        new = self.query(
+            "SELECT count(*) FROM vectors WHERE model_id = ? AND id > ?",
             (model[0], index.last_id),
-        )
-        index.append([(r[0], r[1], r[2], r[3], r[4]) for r in rows])
-        return index
+        )[0][0]
+        index.reserve(len(index) + int(new))
+        while True:  # a page at a time: the BLOBs are never all in memory twice
+            rows = self.query(
+                "SELECT id, chunk_id, file_id, collection_id, vector FROM vectors"
+                " WHERE model_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (model[0], index.last_id, _LOAD_PAGE),
+            )
+            index.append([(r[0], r[1], r[2], r[3], r[4]) for r in rows])
+            if len(rows) < _LOAD_PAGE:
+                return index
 
     def _live_models(self) -> set[int]:
         return {r[0] for r in self.query("SELECT id FROM embedding_models")}

@@ -67,7 +67,7 @@ class VectorIndex:
         if not rows:
             return
         n = len(rows)
-        self._reserve(self._count + n)
+        self.reserve(self._count + n)
         at = self._count
         blob = b"".join(r[4] for r in rows)
         block = np.frombuffer(blob, dtype=np.float32)
@@ -138,7 +138,8 @@ class VectorIndex:
             np.matmul(block, query, out=out[at : at + len(block)])
         return out
 
-    def _reserve(self, size: int) -> None:
+    def reserve(self, size: int) -> None:
+        """Room for ``size`` rows (grown to at least that, doubling)."""
         capacity = self._matrix.shape[0]
         if size <= capacity:
             return
