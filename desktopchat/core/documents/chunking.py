@@ -116,6 +116,7 @@ class _Placed:
     block: Block
     start: int
     end: int
+    section: int  # the level of the heading whose section this block is in (0: none)
 
     def line_at(self, offset: int) -> int | None:
         """The file line of ``offset`` (inside this block), for blocks with a line range."""
@@ -181,25 +182,12 @@ def _split(
 
 
 def _runs(placed: list[_Placed]) -> Iterator[list[_Placed]]:
-    """Blocks that may share chunks: a run ends at a new page or at a heading of its own
-    section's level or higher (text before the first heading is a run of its own)."""
+    """The blocks of one page each (chunks never cross a page)."""
     run: list[_Placed] = []
-    page: int | None = None
-    section = 0  # the level of the latest heading
-    run_level = 0
     for item in placed:
-        block = item.block
-        heading = block.kind is BlockKind.HEADING
-        level = max(block.level, 1) if heading else 0
-        new_page = run and block.anchor.page != page
-        if run and (new_page or (heading and (run_level == 0 or level <= run_level))):
+        if run and item.block.anchor.page != run[0].block.anchor.page:
             yield run
             run = []
-        if not run:
-            page = block.anchor.page
-            run_level = level if heading else section
-        if heading:
-            section = level
         run.append(item)
     if run:
         yield run
@@ -217,9 +205,12 @@ class _Chunker:
         self.out: list[ChunkText] = []
         self.placed: list[_Placed] = []
         offset = 0
+        section = 0
         for block in extracted.blocks:
+            if block.kind is BlockKind.HEADING:
+                section = max(block.level, 1)
             if block.text:
-                self.placed.append(_Placed(block, offset, offset + len(block.text)))
+                self.placed.append(_Placed(block, offset, offset + len(block.text), section))
                 offset += len(block.text) + len(_SEPARATOR)
 
     def cost(self, text: str) -> int:
@@ -328,6 +319,16 @@ class _Chunker:
             return []
         return [_Piece(last.placed, position, chunk.end, tokens, overlap=True)]
 
+    @staticmethod
+    def joins(current: list[_Piece], piece: _Piece) -> bool:
+        """Whether ``piece`` may join the chunk: not a heading of the chunk's own section
+        level or higher (text before the first heading takes no heading at all)."""
+        block = piece.placed.block
+        if block.kind is not BlockKind.HEADING or piece.start != piece.placed.start:
+            return True
+        level = current[0].placed.section
+        return level > 0 and max(block.level, 1) > level
+
     def run(self, run: list[_Placed]) -> None:
         queue = list(self.pieces(run))
         queue.reverse()  # the next piece is queue[-1]
@@ -341,7 +342,7 @@ class _Chunker:
                 current = [piece]
                 used = self.base + (self.cost(header) if header else 0) + piece.tokens
                 continue
-            if queue and used + queue[-1].tokens <= self.budget:
+            if queue and used + queue[-1].tokens <= self.budget and self.joins(current, queue[-1]):
                 piece = queue.pop()
                 current.append(piece)
                 used += piece.tokens
