@@ -55,9 +55,11 @@ class ProcessEmbedder:
         n_threads: int | None = None,
         batch_tokens: int | None = None,
         max_tokens: int | None = None,
+        n_gpu_layers: int | None = None,
     ) -> None:
         """``path``: a GGUF embedding model, None for the built-in one (the child finds
-        or converts it). Nothing starts until the first use."""
+        or converts it). The options are LlamaEmbedder's. Nothing starts until the first
+        use."""
         self._path = path
         self._options: dict[str, Any] = {
             k: v
@@ -65,6 +67,7 @@ class ProcessEmbedder:
                 ("n_threads", n_threads),
                 ("batch_tokens", batch_tokens),
                 ("max_tokens", max_tokens),
+                ("n_gpu_layers", n_gpu_layers),
             )
             if v is not None
         }

@@ -122,10 +122,12 @@ class LlamaEmbedder:
         n_threads: int | None = None,
         batch_tokens: int = BATCH_TOKENS,
         max_tokens: int | None = None,
+        n_gpu_layers: int = 0,
         native: NativeLlama | None = None,
     ) -> None:
         """Loads the model (raises InvalidModelFileError for a bad header, ModelLoadError
-        with llama.cpp's reason when it refuses the file)."""
+        with llama.cpp's reason when it refuses the file). ``max_tokens`` lowers the
+        model's own limit; ``n_gpu_layers`` offloads on a GPU build (-1: all)."""
         self._path = Path(path)
         info = read_gguf(self._path)  # our bounded reader sees the file before llama.cpp
         self._native = native if native is not None else NativeLlama()
@@ -150,6 +152,7 @@ class LlamaEmbedder:
                     n_ctx=n_batch,
                     n_batch=n_batch,
                     n_threads=threads,
+                    n_gpu_layers=n_gpu_layers,
                     pooling=pooling,
                 )
             except ValueError:
