@@ -263,10 +263,14 @@ class Indexer:
     def last_progress(self) -> IndexProgress:
         return self._last_progress
 
-    def _wait_while_held(self, condition: threading.Condition) -> bool:
-        """Block while paused or yielding; False when stopping."""
+    def _wait_while_held(
+        self, condition: threading.Condition, *, yielding_only: bool = False
+    ) -> bool:
+        """Block while paused (unless ``yielding_only``) or yielding; False when stopping."""
         with self._lock:
-            while (self._paused or self._yielding) and not self._stop.is_set():
+            while (
+                self._yielding or (self._paused and not yielding_only)
+            ) and not self._stop.is_set():
                 condition.wait(1.0)
         return not self._stop.is_set()
 
@@ -290,7 +294,9 @@ class Indexer:
         next_roots_poll = 0.0
         next_rescan = time.monotonic() + self._config.rescan_interval
         while not self._stop.is_set():
-            if not self._wait_while_held(self._wake):
+            # A streaming reply holds everything; a pause by the user lets scans go on
+            # (the new files are listed as waiting), not reading or embedding.
+            if not self._wait_while_held(self._wake, yielding_only=True):
                 return
             now = time.monotonic()
             with self._lock:
@@ -316,6 +322,11 @@ class Indexer:
             if paths:
                 self._scan(store, collections or store.collections(), paths)
                 continue
+            with self._lock:
+                if self._paused and not self._stop.is_set():
+                    if not (self._full_scan or self._scan_paths):
+                        self._wake.wait(max(0.05, next_roots_poll - time.monotonic()))
+                    continue
             if self._index_some(store):
                 continue
             with self._lock:
