@@ -261,12 +261,47 @@ STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 QUESTION_TERMS = 48  # at most this many terms are asked for (a pasted page is a question too)
 
 
-def question_match(text: str, content: str = "content", grams: str = "grams") -> str:
-    """A safe FTS5 query for a natural-language question: ANY of its words (stopwords
-    left out, unless the question has nothing else), each pair of neighbouring words as a
-    phrase too (so "warranty period" ranks above a chunk with only one of them), and for
-    text in unspaced scripts any of its bigrams (one character: the character). Rank the
-    matches with bm25. "" when there is nothing to look for."""
+@dataclass(frozen=True)
+class QuestionTerms:
+    """A natural-language question as the index sees it, for an any-of-the-words query."""
+
+    words: tuple[str, ...] = ()  # its words, stopwords left out (unless nothing else)
+    pairs: tuple[tuple[str, str], ...] = ()  # neighbouring kept words, asked as phrases
+    grams: tuple[str, ...] = ()  # encoded bigrams (or single characters) of unspaced runs
+    runs: tuple[tuple[str, ...], ...] = ()  # each run (3 to 12 characters) as its bigrams
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.grams)
+
+    def tokens(self) -> list[str]:
+        """Each single term as the index stores it (case and accents folded), once."""
+        return list(dict.fromkeys([*(_fold(w) for w in self.words), *self.grams]))
+
+    def match(
+        self, content: str = "content", grams: str = "grams", only: set[str] | None = None
+    ) -> str:
+        """A safe FTS5 query: ANY of the terms (of those whose token() is in ``only``,
+        when given), each pair and run as a phrase too. "" when nothing is asked."""
+
+        def kept(token: str) -> bool:
+            return only is None or token in only
+
+        terms: list[str] = []
+        terms += [f'{{{content} {grams}}} : "{w}"' for w in self.words if kept(_fold(w))]
+        terms += [
+            f'{{{content} {grams}}} : "{a} {b}"'
+            for a, b in self.pairs
+            if kept(_fold(a)) and kept(_fold(b))
+        ]
+        terms += [f'{grams} : "{g}"' for g in self.grams if kept(g)]
+        terms += [f'{grams} : "{" ".join(r)}"' for r in self.runs if all(map(kept, r))]
+        return " OR ".join(terms[:QUESTION_TERMS])
+
+
+def question_terms(text: str) -> QuestionTerms:
+    """The terms of a question: its words without stopwords (all of them when it has
+    nothing else), the pairs of neighbouring kept words, and for text in unspaced
+    scripts its bigrams (one character: the character) and the run itself."""
     spaced: list[list[str]] = []  # the words of each stretch between unspaced runs
     runs: list[str] = []
     for i, part in enumerate(_RUNS.split(text)):
@@ -277,17 +312,30 @@ def question_match(text: str, content: str = "content", grams: str = "grams") ->
     every = [w for words in spaced for w in words]
     keep = [w for w in every if _fold(w) not in STOPWORDS] or every
     kept = {_fold(w) for w in keep}
-    terms: dict[str, None] = {}  # ordered and without repeats
-    for word in keep:
-        terms[f'{{{content} {grams}}} : "{word}"'] = None
-    for words in spaced:
-        for a, b in pairwise(words):
-            if _fold(a) in kept and _fold(b) in kept:
-                terms[f'{{{content} {grams}}} : "{a} {b}"'] = None
+    words: dict[str, str] = {}  # folded -> the first spelling, in the question's order
+    for w in keep:
+        words.setdefault(_fold(w), w)
+    pairs = {
+        (a, b): None
+        for stretch in spaced
+        for a, b in pairwise(stretch)
+        if _fold(a) in kept and _fold(b) in kept
+    }
+    grams: dict[str, None] = {}
+    phrases: dict[tuple[str, ...], None] = {}
     for run in runs:
         codes = [_code(c) for c in run]
         for token in _bigrams(codes) or codes:
-            terms[f'{grams} : "{token}"'] = None
+            grams[token] = None
         if 3 <= len(run) <= 12:  # the whole run, found inside a longer one, ranks first
-            terms[f'{grams} : "{" ".join(_bigrams(codes))}"'] = None
-    return " OR ".join(list(terms)[:QUESTION_TERMS])
+            phrases[tuple(_bigrams(codes))] = None
+    return QuestionTerms(tuple(words.values()), tuple(pairs), tuple(grams), tuple(phrases))
+
+
+def question_match(text: str, content: str = "content", grams: str = "grams") -> str:
+    """A safe FTS5 query for a natural-language question: ANY of its words (stopwords
+    left out, unless the question has nothing else), each pair of neighbouring words as a
+    phrase too (so "warranty period" ranks above a chunk with only one of them), and for
+    text in unspaced scripts any of its bigrams (one character: the character). Rank the
+    matches with bm25. "" when there is nothing to look for."""
+    return question_terms(text).match(content, grams)

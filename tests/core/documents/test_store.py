@@ -554,3 +554,21 @@ def test_models_and_dimensions_are_never_mixed(store: DocumentStore) -> None:
     assert store.dimensions("small") == 6
     assert [h.chunk_id for h in store.vector_search("small", [1.0] * 6)] == [ids[0]]
     assert len(store.vector_search("large", [1.0] + [0.0] * 7, limit=100)) == len(ids)
+
+
+def test_the_commonest_words_of_a_large_collection_are_left_out(
+    store: DocumentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A question asks for its rarest words while they are in at most KEYWORD_POSTINGS
+    chunks together (here 10); a word in more chunks than that alone is ranked within
+    its newest matches."""
+    monkeypatch.setattr("desktopchat.core.storage.documents.store.KEYWORD_POSTINGS", 10)
+    c = store.create_collection("Big")
+    common = [add_text(store, c.id, f"c{i}.txt", f"function number {i} here") for i in range(30)]
+    rare = add_text(store, c.id, "rare.txt", "a function that raises a walrus error")
+    hits = store.keyword_search("which function raises walrus", limit=50)
+    assert [h.file_id for h in hits] == [rare]  # "function" (31 chunks) is not asked for
+    alone = store.keyword_search("function", limit=50)
+    assert 0 < len(alone) <= 10
+    assert {h.file_id for h in alone} <= {rare, *common}
+    assert [h.file_id for h in store.keyword_search("function", [c.id], limit=3)]
