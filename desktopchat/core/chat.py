@@ -96,6 +96,7 @@ class GenerationParams:
             "examples",
             tuple((clean_text(user), clean_text(answer)) for user, answer in self.examples),
         )
+        object.__setattr__(self, "documents", tuple(dict.fromkeys(self.documents)))
 
     def validated(self) -> GenerationParams:
         problems = []
@@ -172,7 +173,7 @@ class GenerationParams:
                     changes[key] = tuple((user, answer) for user, answer in value)
             elif key == "documents":
                 if _is_ids(value):
-                    changes[key] = tuple(dict.fromkeys(value))  # in order, without repeats
+                    changes[key] = tuple(value)  # in order; repeats go in __post_init__
             elif kind is float and isinstance(value, int | float) and not isinstance(value, bool):
                 changes[key] = float(value)
             elif isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):

@@ -46,7 +46,8 @@ def documents_budget(
     prompt_tokens: int,
     overflow: str,
 ) -> int:
-    """Tokens the attached documents may take in the prompt.
+    """Tokens the attached documents may take in the prompt (their instruction included:
+    the passages get ``passages_budget`` of it).
 
     ``fixed_tokens``: the prompt with only the system prompt, examples, summary and the new
     message (no history); ``prompt_tokens``: the prompt with the history that fits.
@@ -55,11 +56,16 @@ def documents_budget(
     other half are left out (or summarized) as the chat's overflow policy says. With the
     "stop" policy the history is never cut for documents: they get only what it leaves.
     """
-    free_total = n_ctx - reserve - fixed_tokens - INSTRUCTION_TOKENS
-    free_after_history = n_ctx - reserve - prompt_tokens - INSTRUCTION_TOKENS
+    free_total = n_ctx - reserve - fixed_tokens
+    free_after_history = n_ctx - reserve - prompt_tokens
     if overflow == Overflow.STOP.value:
         return max(0, free_after_history)
     return max(0, free_after_history, free_total // 2)
+
+
+def passages_budget(budget: int) -> int:
+    """Of the documents' budget, what the passages (with their headers) may take."""
+    return max(0, budget - INSTRUCTION_TOKENS)
 
 
 def sources_from(

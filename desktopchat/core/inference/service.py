@@ -44,6 +44,7 @@ from desktopchat.core.inference.documents_prompt import (
     HEADER_TOKENS,
     documents_budget,
     documents_message,
+    passages_budget,
     sources_from,
 )
 from desktopchat.core.inference.engine import (
@@ -366,7 +367,7 @@ class ChatService:
                 )
             if not ids:
                 return DocumentsUse(DocumentsMode.NONE.value, (), budget, notes=tuple(notes)), False
-            retrieved = library.retrieve(question, ids, budget, count_tokens)
+            retrieved = library.retrieve(question, ids, passages_budget(budget), count_tokens)
         except (DesktopChatError, DocumentError, OSError, ValueError) as exc:
             log.warning("retrieval failed: %s", exc)
             reason = exc.reason if isinstance(exc, DocumentError) else str(exc)
@@ -384,8 +385,12 @@ class ChatService:
             seconds * 1000,
         )
         told = list(retrieved.notes)
-        if retrieved.still_indexing:  # "2 of 3 attached files are still being indexed"
-            first = told.pop(0) if told else "The attached documents are still being indexed"
+        if retrieved.still_indexing:
+            # The library says how many ("2 of 3 attached files are still being indexed").
+            counted_note = next((n for n in told if "still being indexed" in n), None)
+            if counted_note is not None:
+                told.remove(counted_note)
+            first = counted_note or "The attached documents are still being indexed"
             notes.append(f"{first.rstrip('.')}: this answer uses what is indexed so far.")
         notes += [n for n in told if n not in notes]
         if not retrieved.passages:
@@ -397,7 +402,7 @@ class ChatService:
         use = DocumentsUse(
             mode.value,
             ids,
-            retrieved.budget_tokens,
+            budget,
             retrieved.used_tokens,
             sources_from(retrieved, {t: n - HEADER_TOKENS for t, n in counted.items()}),
             still_indexing=retrieved.still_indexing,
