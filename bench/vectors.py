@@ -103,6 +103,7 @@ def run_numpy(folder: Path, n: int, d: int) -> dict[str, Any]:
     start = time.perf_counter()
     conn = sqlite3.connect(path)
     index = VectorIndex(1, d)  # the app's in-memory index, without the store around it
+    index.reserve(n)
     cursor = conn.execute("SELECT id, chunk_id, 0, collection, vector FROM vectors ORDER BY id")
     while rows := cursor.fetchmany(5000):
         index.append(rows)

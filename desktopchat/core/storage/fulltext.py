@@ -258,6 +258,7 @@ _STOPWORD_TEXT = """
 # English, German, French, Spanish, Portuguese, Italian, Dutch, Russian (words that are
 # also common content words in English, such as "die", "war" or "come", are left out).
 STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
+_CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”«»。、，！？；：]")  # no phrase spans these
 QUESTION_TERMS = 48  # at most this many terms are asked for (a pasted page is a question too)
 
 
@@ -302,13 +303,13 @@ def question_terms(text: str) -> QuestionTerms:
     """The terms of a question: its words without stopwords (all of them when it has
     nothing else), the pairs of neighbouring kept words, and for text in unspaced
     scripts its bigrams (one character: the character) and the run itself."""
-    spaced: list[list[str]] = []  # the words of each stretch between unspaced runs
+    spaced: list[list[str]] = []  # the words of each clause between unspaced runs
     runs: list[str] = []
     for i, part in enumerate(_RUNS.split(text)):
         if i % 2:
             runs.append(part)
         else:
-            spaced.append(_WORD.findall(part))
+            spaced += [_WORD.findall(clause) for clause in _CLAUSE.split(part)]
     every = [w for words in spaced for w in words]
     keep = [w for w in every if _fold(w) not in STOPWORDS] or every
     kept = {_fold(w) for w in keep}

@@ -572,3 +572,19 @@ def test_the_commonest_words_of_a_large_collection_are_left_out(
     assert 0 < len(alone) <= 10
     assert {h.file_id for h in alone} <= {rare, *common}
     assert [h.file_id for h in store.keyword_search("function", [c.id], limit=3)]
+
+
+def test_the_terms_of_a_question() -> None:
+    from desktopchat.core.storage.fulltext import question_terms
+
+    terms = question_terms("What is the warranty period? Period, warranty: how long?")
+    assert terms.words == ("warranty", "period", "long")
+    assert terms.pairs == (("warranty", "period"),)  # never across punctuation
+    assert question_terms("what is it").words == ("what", "is", "it")  # nothing else
+    assert question_terms("Où est la gare?").words == ("gare",)  # accents folded: "ou"
+    ja = question_terms("天気は")
+    assert len(ja.grams) == 2 and len(ja.runs) == 1 and not ja.words
+    assert ja.tokens() == list(ja.grams)
+    assert not question_terms("?!") and question_terms("?!").match() == ""
+    only = question_terms("warranty period").match("text", "grams", {"period"})
+    assert only == '{text grams} : "period"'
