@@ -9,12 +9,20 @@ from __future__ import annotations
 import faulthandler
 import logging
 import logging.handlers
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktopchat.core.documents.api import DocumentLibrary
-from desktopchat.core.documents.types import Embedder
+from desktopchat.core.documents.api import DocumentLibrary, Preview, ProgressListener
+from desktopchat.core.documents.types import (
+    Collection,
+    DocumentFile,
+    Embedder,
+    IndexProgress,
+    Passage,
+    Retrieved,
+)
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import Engine
 from desktopchat.core.inference.llama import LlamaEngine
@@ -59,12 +67,16 @@ def embedder_factory(paths: AppPaths, *, isolated: bool) -> EmbedderFactory:
     never evicts the chat model), in this process for the CLI (a crash ends one command)."""
 
     from desktopchat.core.documents.default_embedder import default_embedder_path
-    from desktopchat.core.inference.llama.embedding import LlamaEmbedder
 
     def make(model: Path | None) -> Embedder:
+        # Found (or converted once) here, off the GUI thread: the library makes it on first use.
         path = model if model is not None else default_embedder_path(paths)
         if isolated:
-            return LlamaEmbedder(path)
+            from desktopchat.core.inference.process_embedder import ProcessEmbedder
+
+            return ProcessEmbedder(path)
+        from desktopchat.core.inference.llama.embedding import LlamaEmbedder
+
         return LlamaEmbedder(path)
 
     return make
@@ -94,14 +106,113 @@ def make_cli_document_library(paths: AppPaths) -> DocumentLibrary:
     return make_document_library(paths, isolated=False, index=False)
 
 
-def _window_documents(paths: AppPaths) -> DocumentLibrary | None:
-    """The window's library, or None (said in the log) when its database cannot be used:
-    the chats work without documents."""
-    try:
-        return make_document_library(paths, isolated=True, index=True)
-    except DesktopChatError as exc:
-        log.error("documents are unavailable: %s", exc)
-        return None
+class DeferredLibrary:
+    """The window's documents library, opened on a thread of its own so that the window
+    never waits for it (importing the parsers, opening and migrating the database): each
+    call waits until it is open (the window calls it only on its task pool, the chat
+    service on the inference thread). A database that cannot be used makes every call
+    raise DesktopChatError with the reason, and the chats work without documents."""
+
+    def __init__(self, make: Callable[[], DocumentLibrary]) -> None:
+        self._ready = threading.Event()
+        self._library: DocumentLibrary | None = None
+        self._problem = ""
+        threading.Thread(
+            target=self._open, args=(make,), name="documents-open", daemon=True
+        ).start()
+
+    def _open(self, make: Callable[[], DocumentLibrary]) -> None:
+        try:
+            self._library = make()
+        except DesktopChatError as exc:
+            log.error("documents are unavailable: %s", exc)
+            self._problem = str(exc)
+        except Exception as exc:  # a bug, but the window must still start
+            log.exception("documents are unavailable")
+            self._problem = f"internal error ({type(exc).__name__})"
+        finally:
+            self._ready.set()
+
+    def _get(self) -> DocumentLibrary:
+        self._ready.wait()
+        if self._library is None:
+            raise DesktopChatError(f"Documents are unavailable: {self._problem}")
+        return self._library
+
+    def collections(self) -> list[Collection]:
+        return self._get().collections()
+
+    def create_collection(self, name: str) -> Collection:
+        return self._get().create_collection(name)
+
+    def rename_collection(self, collection_id: int, name: str) -> None:
+        self._get().rename_collection(collection_id, name)
+
+    def delete_collection(self, collection_id: int) -> None:
+        self._get().delete_collection(collection_id)
+
+    def add_paths(self, collection_id: int, paths: Sequence[Path]) -> None:
+        self._get().add_paths(collection_id, paths)
+
+    def remove_paths(self, collection_id: int, paths: Sequence[Path]) -> None:
+        self._get().remove_paths(collection_id, paths)
+
+    def files(self, collection_id: int) -> list[DocumentFile]:
+        return self._get().files(collection_id)
+
+    def progress(self) -> IndexProgress:
+        return self._get().progress()
+
+    def subscribe(self, listener: ProgressListener) -> Callable[[], None]:
+        return self._get().subscribe(listener)
+
+    def pause(self) -> None:
+        self._get().pause()
+
+    def resume(self) -> None:
+        self._get().resume()
+
+    def set_reply_streaming(self, streaming: bool) -> None:
+        self._get().set_reply_streaming(streaming)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._get().wait(timeout)
+
+    def search(
+        self, query: str, *, collection_ids: Sequence[int] | None = None, limit: int = 10
+    ) -> list[Passage]:
+        return self._get().search(query, collection_ids=collection_ids, limit=limit)
+
+    def retrieve(
+        self,
+        query: str,
+        collection_ids: Sequence[int],
+        budget_tokens: int,
+        count_tokens: Callable[[str], int],
+    ) -> Retrieved:
+        return self._get().retrieve(query, collection_ids, budget_tokens, count_tokens)
+
+    def preview(self, chunk_id: int) -> Preview:
+        return self._get().preview(chunk_id)
+
+    def embedder_name(self) -> str:
+        return self._get().embedder_name()
+
+    def set_embedding_model(self, path: Path | None) -> None:
+        self._get().set_embedding_model(path)
+
+    def suggestion(self, collection_id: int) -> str | None:
+        return self._get().suggestion(collection_id)
+
+    def close(self) -> None:
+        self._ready.wait()
+        if self._library is not None:
+            self._library.close()
+
+
+def _window_documents(paths: AppPaths) -> DocumentLibrary:
+    """The window's library (indexing on its own threads, embedding in an engine process)."""
+    return DeferredLibrary(lambda: make_document_library(paths, isolated=True, index=True))
 
 
 def configure_logging(paths: AppPaths, *, verbose: bool = False) -> None:

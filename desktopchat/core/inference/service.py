@@ -545,11 +545,11 @@ class ChatService:
         if library is None:
             yield
             return
-        library.set_reply_streaming(True)
+        _tell_streaming(library, True)
         try:
             yield
         finally:
-            library.set_reply_streaming(False)
+            _tell_streaming(library, False)
 
     def resume(
         self,
@@ -766,6 +766,15 @@ class ChatService:
             )
         except DesktopChatError:
             log.exception("could not save the failed reply %d", message_id)
+
+
+def _tell_streaming(library: DocumentLibrary, streaming: bool) -> None:
+    """Indexing yields the cores to a streaming reply; a library that cannot be told (its
+    database is unusable) never stops the reply."""
+    try:
+        library.set_reply_streaming(streaming)
+    except DesktopChatError as exc:
+        log.warning("could not tell the documents library about the reply: %s", exc)
 
 
 FOLLOW_UP_WORDS = 6  # a shorter question is searched together with the one before it
