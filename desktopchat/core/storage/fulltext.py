@@ -282,7 +282,8 @@ class QuestionTerms:
         self, content: str = "content", grams: str = "grams", only: set[str] | None = None
     ) -> str:
         """A safe FTS5 query: ANY of the terms (of those whose token() is in ``only``,
-        when given), each pair and run as a phrase too. "" when nothing is asked."""
+        when given), each pair and run as a phrase too. "" when nothing is asked.
+        ``content`` and ``grams`` may each name several columns ("grams title")."""
 
         def kept(token: str) -> bool:
             return only is None or token in only
@@ -294,8 +295,8 @@ class QuestionTerms:
             for a, b in self.pairs
             if kept(_fold(a)) and kept(_fold(b))
         ]
-        terms += [f'{grams} : "{g}"' for g in self.grams if kept(g)]
-        terms += [f'{grams} : "{" ".join(r)}"' for r in self.runs if all(map(kept, r))]
+        terms += [f'{{{grams}}} : "{g}"' for g in self.grams if kept(g)]
+        terms += [f'{{{grams}}} : "{" ".join(r)}"' for r in self.runs if all(map(kept, r))]
         return " OR ".join(terms[:QUESTION_TERMS])
 
 

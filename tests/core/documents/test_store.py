@@ -261,7 +261,9 @@ def test_content_is_replaced_whole(store: DocumentStore) -> None:
     second = store.chunks_of_file(file_id)
     assert store.file_text(file_id) == new
     assert {p.chunk_id for p in first}.isdisjoint(p.chunk_id for p in second)
-    assert not store.keyword_search("otters")
+    old_ids = {p.chunk_id for p in first}
+    assert old_ids.isdisjoint(h.chunk_id for h in store.keyword_search("otters sleeping"))
+    assert not store.keyword_search("sleeping")  # the old text is gone from the index
     assert {p.chunk_id for p in store.keyword_search("beavers")} == {p.chunk_id for p in second}
     assert store.total_tokens([c.id]) == 50 * len(second)
     store.remove_file(file_id)
@@ -588,3 +590,28 @@ def test_the_terms_of_a_question() -> None:
     assert not question_terms("?!") and question_terms("?!").match() == ""
     only = question_terms("warranty period").match("text", "grams", {"period"})
     assert only == '{text grams} : "period"'
+
+
+def test_a_file_of_schema_1_is_migrated_with_its_search_index(tmp_path: Path) -> None:
+    from desktopchat.core.storage.documents.schema import MIGRATIONS
+
+    path = tmp_path / "documents.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(MIGRATIONS[0] + "\nPRAGMA user_version=1;")
+    conn.execute("INSERT INTO collections VALUES (1, 'Old', 'old', 0)")
+    conn.execute(
+        "INSERT INTO files (id, collection_id, path, state, updated_at, chunk_count)"
+        " VALUES (1, 1, X'2F612E747874', 'indexed', 0, 1)"
+    )
+    conn.execute(
+        "INSERT INTO chunks (id, file_id, ordinal, span_start, span_end, tokens)"
+        " VALUES (1, 1, 0, 0, 9, 2)"
+    )
+    conn.execute("INSERT INTO chunks_fts (rowid, text, grams) VALUES (1, 'old otter', '')")
+    conn.close()
+    store = DocumentStore.open(path)
+    assert store.user_version() == SCHEMA_VERSION
+    assert [h.chunk_id for h in store.keyword_search("otter")] == [1]
+    fresh = add_text(store, 1, "Beaver dams.md", "Rivers and lakes.")
+    assert [h.file_id for h in store.keyword_search("beaver")] == [fresh]  # its file name
+    store.close()

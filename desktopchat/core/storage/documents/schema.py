@@ -4,9 +4,10 @@ released.
 Tables: collections, their roots (files and folders the user added), files (path as
 bytes, os.fsencode, so any name the file system allows is kept; state, stat, hash,
 counts), texts (each file's extracted text, zlib), chunks (spans into that text, anchors,
-tokens), chunks_fts (FTS5: a chunk's text and fulltext.index_text of it, rowid =
-chunks.id; the only copy of the chunk's text), embedding_models (name, dimensions) and
-vectors (one float32 BLOB per chunk and model). A trigger counts deleted vectors so a
+tokens), chunks_fts (FTS5: a chunk's text, fulltext.index_text of it, and its context: file
+name, folder name and heading path; rowid = chunks.id; the only copy of the chunk's
+text), embedding_models (name, dimensions) and vectors (one float32 BLOB per chunk and
+model). A trigger counts deleted vectors so a
 vector index held in memory knows when rows it loaded are gone.
 
 FTS rows are written by the store inside the same transactions as their chunks: triggers
@@ -99,6 +100,18 @@ _MIGRATION_1 = """
         END;
 """
 
+# The search index gains a third column, ``context``: the chunk's file name, its folder's
+# name and its heading path (with index_text of them), so a question's words are found in
+# what the file is called and where the chunk sits, not only in its text. Rows indexed
+# before get an empty context until their file is indexed again.
+_MIGRATION_2 = """
+        CREATE VIRTUAL TABLE chunks_fts_new USING fts5(text, grams, context, tokenize='unicode61');
+        INSERT INTO chunks_fts_new (rowid, text, grams, context)
+            SELECT rowid, text, grams, '' FROM chunks_fts;
+        DROP TABLE chunks_fts;
+        ALTER TABLE chunks_fts_new RENAME TO chunks_fts;
+"""
+
 # Each entry moves the schema one version up. Never edit a released entry: add one.
-MIGRATIONS: Sequence[str] = (_MIGRATION_1,)
+MIGRATIONS: Sequence[str] = (_MIGRATION_1, _MIGRATION_2)
 SCHEMA_VERSION = len(MIGRATIONS)

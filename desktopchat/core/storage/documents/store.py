@@ -52,6 +52,9 @@ NAME_LIMIT = 200  # characters in a collection's name
 # The keyword search asks for a question's rarest terms while together they are in at
 # most this many chunks (see _question_match).
 KEYWORD_POSTINGS = 12_000
+# BM25 with the columns' weights: the text, its bigrams, the context (file name, folder,
+# headings: in every chunk of a file, so it weighs less).
+RANK = "bm25(chunks_fts, 1.0, 1.0, 1.0)"
 _NUL = re.compile("\x00")
 _CHUNK_COLUMNS = (
     "c.id, c.file_id, f.collection_id, f.path, c.ordinal, c.span_start, c.span_end,"
@@ -324,8 +327,10 @@ class DocumentStore(SqliteFile):
         texts = [clean_document_text(c.text) for c in chunks]
         packed = zlib.compress(text.encode("utf-8"), 6)
         with self.write() as conn:
-            if conn.execute("SELECT 1 FROM files WHERE id = ?", (file_id,)).fetchone() is None:
+            row = conn.execute("SELECT path FROM files WHERE id = ?", (file_id,)).fetchone()
+            if row is None:
                 return False
+            path = _path_of(row[0])
             old = [
                 r[0] for r in conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))
             ]
@@ -361,8 +366,11 @@ class DocumentStore(SqliteFile):
                 ],
             )
             conn.executemany(
-                "INSERT INTO chunks_fts (rowid, text, grams) VALUES (?, ?, ?)",
-                [(i, t, index_text(t)) for i, t in zip(ids, texts, strict=True)],
+                "INSERT INTO chunks_fts (rowid, text, grams, context) VALUES (?, ?, ?, ?)",
+                [
+                    (i, t, index_text(t), _context(path, c.anchor))
+                    for i, t, c in zip(ids, texts, chunks, strict=True)
+                ],
             )
             stat = ""
             params: list[object] = [sha256, format, len(chunks), sum(c.tokens for c in chunks)]
@@ -568,8 +576,8 @@ class DocumentStore(SqliteFile):
             )
             window_params = [match, *params, KEYWORD_POSTINGS]
         rows = self.query(
-            "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?"
-            f"{scope}{window} ORDER BY rank LIMIT ?",
+            f"SELECT rowid, {RANK} AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
+            f"{scope}{window} ORDER BY score LIMIT ?",
             [match, *params, *window_params, limit],
         )
         found = self._passages([r[0] for r in rows])
@@ -646,7 +654,7 @@ class DocumentStore(SqliteFile):
                 break
             chosen.add(token)
             spent += cost
-        return terms.match("text", "grams", chosen), spent > KEYWORD_POSTINGS
+        return terms.match("text", "grams context", chosen), spent > KEYWORD_POSTINGS
 
     def _valid_name(self, name: str) -> str:
         name = _clean_name(name)
@@ -807,6 +815,14 @@ class DocumentStore(SqliteFile):
         # until they are merged. 'optimize' merges every segment into one (and so frees,
         # and with secure_delete overwrites, the pages that held them).
         conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
+
+
+def _context(path: Path, anchor: Anchor) -> str:
+    """What the index knows of a chunk beside its text: its file's name and folder's
+    name and its heading path, and index_text of those (for unspaced scripts)."""
+    plain = clean_document_text(" ".join([path.parent.name, path.stem, *anchor.headings]))
+    grams = index_text(plain)
+    return f"{plain} {grams}" if grams else plain
 
 
 def _under(path: Path, root: Path) -> bool:
