@@ -252,3 +252,21 @@ def test_the_progress_line_says_files_passages_megabytes_speed_and_why_it_waits(
     assert describe(IndexProgress()).startswith("No documents yet")
     gone = replace(done, unavailable=(Path("/mnt/share"),))
     assert describe(gone).endswith("· folder unavailable: /mnt/share (its files stay searchable)")
+
+
+def test_embedding_models_are_marked_in_the_model_manager(
+    starter_model: Path, embedder_model: Path
+) -> None:
+    from desktopchat.core.models.catalog import load_catalog
+    from desktopchat.core.models.gguf import read_gguf
+    from desktopchat.core.models.library import InstalledModel
+    from desktopchat.ui.model_manager.catalogue_tab import kind_text
+    from desktopchat.ui.model_manager.installed_tab import is_embedding_model
+
+    kinds = {entry.name: kind_text(entry) for entry in load_catalog()}
+    embedding = [k for k in kinds.values() if k.startswith("Embedding")]
+    assert embedding and "Chat" in kinds.values()
+    assert "Embedding · multilingual" in embedding  # e5, bge-m3: for documents not in English
+    built_in = InstalledModel(embedder_model, "folder", read_gguf(embedder_model))
+    chat = InstalledModel(starter_model, "starter", read_gguf(starter_model))
+    assert is_embedding_model(built_in) and not is_embedding_model(chat)

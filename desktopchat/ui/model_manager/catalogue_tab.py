@@ -1,5 +1,7 @@
-"""The model manager's Catalogue tab: the curated list of chat models shipped with
-DesktopChat (read from the package, no network); "Show files" opens one in the Files tab."""
+"""The model manager's Catalogue tab: the curated list of chat and embedding models
+shipped with DesktopChat (read from the package, no network), each marked with its kind
+(an *embedding* model with the languages it serves, for Documents); "Show files" opens
+one in the Files tab."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from desktopchat.core.errors import DesktopChatError
-from desktopchat.core.models.catalog import CatalogEntry, load_catalog
+from desktopchat.core.models.catalog import MULTILINGUAL, CatalogEntry, load_catalog
 from desktopchat.ui.model_manager.common import (
     Shell,
     cell,
@@ -19,13 +21,26 @@ from desktopchat.ui.model_manager.common import (
 )
 
 
+def kind_text(entry: CatalogEntry) -> str:
+    """ "Chat", or "Embedding · en" / "Embedding · multilingual" (the languages it serves)."""
+    if not entry.is_embedding:
+        return "Chat"
+    if MULTILINGUAL in entry.languages:
+        return "Embedding · multilingual"
+    if entry.languages:
+        return "Embedding · " + ", ".join(entry.languages)
+    return "Embedding"
+
+
 class CatalogueTab(QWidget):
     def __init__(self, shell: Shell, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.shell = shell
         self.entries = self._read_catalogue()
         self.table = make_table(
-            "Catalogue", ["Model", "Size", "Recommended", "Licence", "Access", "About"], 5
+            "Catalogue",
+            ["Model", "Kind", "Size", "Recommended", "Licence", "Access", "About"],
+            6,
         )
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
@@ -35,6 +50,13 @@ class CatalogueTab(QWidget):
                 row,
                 [
                     cell(entry.name, entry, tip=entry.repo),
+                    cell(
+                        kind_text(entry),
+                        tip="An embedding model: it turns text into vectors for Documents "
+                        "(search by meaning); it does not chat"
+                        if entry.is_embedding
+                        else "A chat model",
+                    ),
                     cell(entry.parameters),
                     cell(entry.quantization),
                     cell(entry.licence),
@@ -44,8 +66,9 @@ class CatalogueTab(QWidget):
             )
         self.files_button = make_button("Show files", "Show the catalogue model's files")
         note = QLabel(
-            "A curated list of good chat models. Sizes and checksums come from the Hugging "
-            "Face Hub when you open one."
+            "A curated list of good chat models, and embedding models for Documents (they "
+            "search your files by meaning; they do not chat). Sizes and checksums come from "
+            "the Hugging Face Hub when you open one."
         )
         note.setWordWrap(True)
         layout = QVBoxLayout(self)

@@ -1,5 +1,6 @@
 """The model manager's Installed tab: the models this computer has (bundled, downloaded,
-in the models folder, imported) with size, last use and whether each fits; delete, open
+in the models folder, imported) with size, last use and whether each fits (an embedding
+model is marked as one: it serves Documents, not chat); delete, open
 the folder, change the models folder; and models other apps already have (Hugging Face
 cache, LM Studio, GPT4All), to use in place.
 
@@ -81,6 +82,23 @@ def read_records(core: Core) -> Records:
         core.model_records.last_used(),
         core.library.models_dir,
         core.library.starter,
+    )
+
+
+# GGUF architectures that only embed (llama.cpp's encoders); a model that declares a
+# pooling type embeds too.
+EMBEDDING_ARCHITECTURES = frozenset(
+    ("bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "gemma-embedding", "t5encoder")
+)
+
+
+def is_embedding_model(model: InstalledModel) -> bool:
+    info = model.info
+    if info is None:
+        return False
+    architecture = info.architecture
+    return (
+        architecture in EMBEDDING_ARCHITECTURES or f"{architecture}.pooling_type" in info.metadata
     )
 
 
@@ -193,6 +211,8 @@ class InstalledTab(QWidget):
         for row, entry in enumerate(listed):
             model = entry.model
             status = model.warning or entry.fit
+            if is_embedding_model(model):
+                status = f"Embedding model: for Documents, not for chat · {status}"
             fill_row(
                 self.table,
                 row,
