@@ -27,9 +27,8 @@ all-MiniLM-L6-v2's 256-token window.
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import re
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -44,48 +43,42 @@ _CJK = (
     "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff00-\uffef"
     "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"  # Thai, Lao, Myanmar, Khmer
 )
-_UNIT = re.compile(rf"([{_CJK}])|([A-Za-z]+)|(\d+)|([^\W\d_]+)|[^\w\s]|_")
+# The units counted: a CJK-like character, a run of ASCII letters, of digits, of letters of
+# another alphabet, a punctuation mark or an underscore.
+_UNITS = re.compile(rf"[{_CJK}]|[A-Za-z]+|\d+|[^\W\d_A-Za-z{_CJK}]+|[^\w\s]|_")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
-
-
-def _latin(word: str) -> str | None:
-    """The word without its accents if it is Latin script ("größere" -> "großere")."""
-    bare = "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch))
-    return bare if all(ch.isascii() or ch == "ß" for ch in bare) else None
-
-
-def _letters(size: int) -> int:
-    return 1 if size <= 6 else 2 if size <= 8 else 1 + size // 3
+_LONG_ASCII = re.compile(r"[A-Za-z]{7,}")
+_LONGER_ASCII = re.compile(r"[A-Za-z]{9,}")
+_LONG_DIGITS = re.compile(r"\d{3,}")
+_OTHER_WORDS = re.compile(rf"[^\W\d_A-Za-z{_CJK}]{{2,}}")
 
 
 def approx_tokens(text: str) -> int:
     """About how many WordPiece tokens ``text`` is, rounded up on purpose.
 
-    Each CJK, kana, Hangul, Thai (and similar script) character counts 1 (a Hangul
-    syllable 3: WordPiece splits it into jamo), and so does each punctuation mark; a
-    Latin word counts 1 up to 6 letters and one more for every 4 letters beyond; a number
-    2 for every 3 digits; a word in another alphabet (Cyrillic, Greek, Devanagari...) 1 a
-    letter. Letters, digits and underscores are counted apart ("max_len2" is 4 units);
-    the sum gets a tenth on top, and 2 for [CLS] and [SEP]. Measured against
-    all-MiniLM-L6-v2's tokenizer (tests/core/documents/test_chunking.py), chunks of 256 of
-    these hold fewer than 256 real tokens in English prose, code, tables of numbers,
-    Russian, Japanese, Chinese and Korean; Thai is over-counted about tenfold (the model
-    reads a Thai phrase as one unknown token), so Thai chunks stay small.
+    Each CJK, kana, Thai (and similar script) character counts 1, a Hangul syllable 3
+    (WordPiece splits it into jamo), each punctuation mark 1; a run of ASCII letters 1 up
+    to 6 letters, 2 up to 8, then a third of its letters; a number 2 for every 3 digits;
+    letters of any other alphabet (Cyrillic, Greek, Devanagari, accented Latin) 1 each.
+    The sum gets a tenth on top, and 2 for [CLS] and [SEP]. Counted with a few regular
+    expression passes (no Python loop over the words of English text).
+
+    Measured against all-MiniLM-L6-v2's tokenizer (tests/core/documents/test_chunking.py),
+    chunks of 256 of these hold fewer than 256 real tokens in English prose, code,
+    tables of numbers, Russian, Japanese, Chinese and Korean; Thai is over-counted about
+    tenfold (the model reads a Thai phrase as one unknown token), so Thai chunks stay small.
     """
-    total = 0
-    for found in _UNIT.finditer(text):
-        cjk, ascii_letters, digits, word = found.groups()
-        if cjk is not None:
-            total += 3 if _HANGUL.match(cjk) else 1
-        elif ascii_letters is not None:
-            total += _letters(len(ascii_letters))
-        elif digits is not None:
-            total += (2 * len(digits) + 2) // 3
-        elif word is not None:
-            bare = _latin(word)
-            total += _letters(len(bare)) if bare is not None else len(word)
-        else:
-            total += 1
+    total = len(_UNITS.findall(text))
+    if not text.isascii():
+        total += 2 * len(_HANGUL.findall(text))
+        others = _OTHER_WORDS.findall(text)
+        total += sum(map(len, others)) - len(others)
+    # sums of lengths, not of per-word roundings (no Python loop; never less)
+    total += len(_LONG_ASCII.findall(text))  # 7 letters and more: 2
+    longer = _LONGER_ASCII.findall(text)  # 9 and more: 1 + a third of the letters
+    total += sum(map(len, longer)) // 3 - len(longer)
+    numbers = _LONG_DIGITS.findall(text)  # 2 for every 3 digits
+    total += (2 * sum(map(len, numbers)) + 2 * len(numbers)) // 3 - len(numbers)
     return total + (total + 9) // 10 + 2
 
 
@@ -93,7 +86,7 @@ def approx_tokens(text: str) -> int:
 _SENTENCE_END = re.compile(
     r"[.!?…]+[\"'”’»)\]]*\s+"  # Latin-style: a mark and the space after it
     r"|[。！？｡︒！？؟।॥۔]+[\"'」』”’)）]*\s*"  # CJK, Arabic, Devanagari: no space needed
-    r"|(?<=[\u0e00-\u0e7f])[ \u00a0]+(?=[\u0e00-\u0e7f])"  # Thai: a space ends a phrase
+    r"|[\u0e00-\u0e7f][ \u00a0]+(?=[\u0e00-\u0e7f])"  # Thai: a space ends a phrase
     r"|\n[ \t]*\n\s*"
 )
 _BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
@@ -118,15 +111,6 @@ class _Placed:
     end: int
     section: int  # the level of the heading whose section this block is in (0: none)
 
-    def line_at(self, offset: int) -> int | None:
-        """The file line of ``offset`` (inside this block), for blocks with a line range."""
-        first = self.block.anchor.line_start
-        if first is None:
-            return None
-        if offset >= self.end:
-            return self.block.anchor.line_end or first
-        return first + self.block.text.count("\n", 0, offset - self.start)
-
 
 @dataclass(frozen=True)
 class _Piece:
@@ -143,9 +127,13 @@ def _cuts(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[int
     return [m.end() for m in pattern.finditer(text, start, end) if start < m.end() < end]
 
 
+_MAX_CHARS_PER_TOKEN = 32  # a hard cut looks no further than this many characters a token
+_SAMPLE_CHARS = 65536  # a long block's characters per token are guessed from its start
+
+
 def _hard_cut(text: str, start: int, end: int, count: TokenCounter, budget: int) -> int:
     """The furthest cut after ``start`` whose part fits the budget (at least one char)."""
-    low, high = start + 1, end
+    low, high = start + 1, min(end, start + budget * _MAX_CHARS_PER_TOKEN)
     while low < high:
         middle = (low + high + 1) // 2
         if count(text[start:middle]) <= budget:
@@ -162,23 +150,78 @@ def _split(
     levels: tuple[re.Pattern[str], ...],
     count: TokenCounter,
     budget: int,
+    target: int,
 ) -> Iterator[tuple[int, int, int]]:
-    """(start, end, tokens) parts of text[start:end] that each fit the budget."""
-    tokens = count(text[start:end])
-    if tokens <= budget:
-        yield start, end, tokens
-        return
+    """(start, end, tokens) parts of text[start:end]: the whole if it fits ``budget``, else
+    parts of about ``target`` tokens cut at the first of ``levels`` that has seams."""
+    size = end - start
+    if size > budget * _MAX_CHARS_PER_TOKEN:  # over the budget for sure: guess from a sample
+        sample = min(size, _SAMPLE_CHARS)
+        tokens = max(count(text[start : start + sample]) * size // sample, budget + 1)
+    else:
+        tokens = count(text[start:end])
+        if tokens <= budget:
+            yield start, end, tokens
+            return
     for depth, pattern in enumerate(levels):
         cuts = _cuts(pattern, text, start, end)
         if cuts:
             bounds = [start, *cuts, end]
-            for a, b in itertools.pairwise(bounds):
-                yield from _split(text, a, b, levels[depth + 1 :], count, budget)
+            density = (end - start) / max(tokens, 1)  # characters a token
+            yield from _group(text, bounds, density, levels[depth + 1 :], count, target)
             return
     while start < end:
-        cut = _hard_cut(text, start, end, count, budget)
+        cut = _hard_cut(text, start, end, count, target)
         yield start, cut, count(text[start:cut])
         start = cut
+
+
+def _group(
+    text: str,
+    bounds: list[int],
+    density: float,
+    levels: tuple[re.Pattern[str], ...],
+    count: TokenCounter,
+    target: int,
+) -> Iterator[tuple[int, int, int]]:
+    """Consecutive seams grouped into parts that fit ``target``, each part guessed from
+    the density and then corrected (a few counts a part, not one a sentence)."""
+    i, last = 0, len(bounds) - 1
+    while i < last:
+        reach = bounds[i] + int(target * density * 0.9)
+        j = max(i + 1, min(bisect.bisect_right(bounds, reach, i) - 1, last))
+        tokens = count(text[bounds[i] : bounds[j]])
+        if tokens > target:  # too far: halve back until it fits (or one seam is left)
+            low, high = i + 1, j - 1
+            best: tuple[int, int] | None = None
+            while low <= high:
+                middle = (low + high) // 2
+                guess = count(text[bounds[i] : bounds[middle]])
+                if guess <= target:
+                    best, low = (middle, guess), middle + 1
+                else:
+                    high = middle - 1
+            if best is None:  # a single seam-to-seam part over the target: cut it finer
+                yield from _split(text, bounds[i], bounds[i + 1], levels, count, target, target)
+                i += 1
+                continue
+            j, tokens = best
+        else:  # room left: take more seams while they fit, counting only what is added
+            base = count("")
+            grown = j
+            while grown < last:
+                more = tokens + count(text[bounds[grown] : bounds[grown + 1]]) - base
+                if more > target:
+                    break
+                grown, tokens = grown + 1, more
+            if grown > j:  # the sum is a guess for counters that are not additive
+                tokens = count(text[bounds[i] : bounds[grown]])
+                while tokens > target and grown > j:
+                    grown -= 1
+                    tokens = count(text[bounds[i] : bounds[grown]])
+                j = grown
+        yield bounds[i], bounds[j], tokens
+        i = j
 
 
 def _runs(placed: list[_Placed]) -> Iterator[list[_Placed]]:
@@ -204,6 +247,8 @@ class _Chunker:
         self.base = count("")  # what every count includes ([CLS] and [SEP])
         self.out: list[ChunkText] = []
         self.placed: list[_Placed] = []
+        self.newlines: dict[int, list[int]] = {}  # a block's newline offsets, by its start
+        self.headers: dict[int, str] = {}  # a table's repeatable first row, by its start
         offset = 0
         section = 0
         for block in extracted.blocks:
@@ -213,6 +258,20 @@ class _Chunker:
                 self.placed.append(_Placed(block, offset, offset + len(block.text), section))
                 offset += len(block.text) + len(_SEPARATOR)
 
+    def line_at(self, placed: _Placed, offset: int) -> int | None:
+        """The file line of ``offset`` (inside ``placed``), for blocks with a line range."""
+        first = placed.block.anchor.line_start
+        if first is None:
+            return None
+        if offset >= placed.end:
+            return placed.block.anchor.line_end or first
+        newlines = self.newlines.get(placed.start)
+        if newlines is None:
+            text = placed.block.text
+            newlines = [m.start() for m in _LINE_END.finditer(text)]
+            self.newlines[placed.start] = newlines
+        return first + bisect.bisect_left(newlines, offset - placed.start)
+
     def cost(self, text: str) -> int:
         return max(0, self.count(text) - self.base)
 
@@ -220,14 +279,25 @@ class _Chunker:
         """A table's first row (its header), if it is short enough to repeat."""
         if placed.block.kind is not BlockKind.TABLE:
             return ""
-        first = placed.block.text.split("\n", 1)[0]
-        return first if self.cost(first) <= self.budget // 4 else ""
+        cached = self.headers.get(placed.start)
+        if cached is None:
+            text = placed.block.text
+            newline = text.find("\n")
+            first = text if newline < 0 else text[:newline]
+            cached = first if self.cost(first) <= self.budget // 4 else ""
+            self.headers[placed.start] = cached
+        return cached
 
     def pieces(self, run: list[_Placed]) -> Iterator[_Piece]:
         for item in run:
-            levels = _LEVELS.get(item.block.kind, _LEVELS[BlockKind.PARAGRAPH])
-            room = self.budget - self.cost(self.first_row(item) + "\n")  # header repeated
-            for a, b, tokens in _split(self.text, item.start, item.end, levels, self.count, room):
+            kind = item.block.kind
+            levels = _LEVELS.get(kind, _LEVELS[BlockKind.PARAGRAPH])
+            if kind is BlockKind.TABLE:  # room for the repeated header
+                target = self.budget - self.cost(self.first_row(item) + "\n")
+            else:  # room for the overlap in front
+                target = self.budget - self.overlap
+            parts = _split(self.text, item.start, item.end, levels, self.count, self.budget, target)
+            for a, b, tokens in parts:
                 if self.text[a:b].strip():
                     yield _Piece(item, a, b, max(0, tokens - self.base))
 
@@ -243,21 +313,28 @@ class _Chunker:
         kind = last.placed.block.kind
         if self.overlap <= 0 or kind is BlockKind.TABLE:
             return None
-        lo = max(start, last.placed.start)  # the overlap stays inside one block
+        # the overlap stays inside one block, and no token is longer than this
+        lo = max(start, last.placed.start, end - self.overlap * _MAX_CHARS_PER_TOKEN)
         if kind is BlockKind.CODE:
             candidates = [m.end() for m in _LINE_END.finditer(self.text, lo, end)]
         else:
             candidates = [m.start() for m in _WORD_START.finditer(self.text, lo, end)]
-        best: int | None = None
-        for position in reversed(candidates):
-            if position <= start or position >= end:
-                continue
-            if self.cost(self.text[position:end]) > self.overlap:
-                break
-            best = position
-        return best
+        candidates = [p for p in candidates if start < p < end]
+        if not candidates:
+            return None
+        # the longest tail within the overlap: guess from the chunk's tokens per character,
+        # then step right until it fits (costs fall as the position moves right)
+        chunk = self.out[-1]
+        per_char = max(chunk.tokens - self.base, 1) / max(chunk.end - chunk.start, 1)
+        guess = end - int(self.overlap / per_char)
+        index = min(bisect.bisect_left(candidates, guess), len(candidates) - 1)
+        while index < len(candidates):
+            if self.cost(self.text[candidates[index] : end]) <= self.overlap:
+                return candidates[index]
+            index += 1
+        return None
 
-    def emit(self, pieces: list[_Piece], header: str) -> None:
+    def emit(self, pieces: list[_Piece], header: str, tokens: int | None = None) -> None:
         start, end = pieces[0].start, pieces[-1].end
         while start < end and self.text[start].isspace():
             start += 1
@@ -265,8 +342,8 @@ class _Chunker:
             end -= 1
         body = header + self.text[start:end]
         opening, closing = pieces[0].placed, pieces[-1].placed
-        line_start = opening.line_at(start)
-        line_end = closing.line_at(end) if end >= closing.end else closing.line_at(end - 1)
+        line_start = self.line_at(opening, start)
+        line_end = self.line_at(closing, end if end >= closing.end else end - 1)
         anchor = Anchor(
             page=opening.block.anchor.page,
             headings=opening.block.anchor.headings,
@@ -278,25 +355,30 @@ class _Chunker:
                 ordinal=len(self.out),
                 text=body,
                 anchor=anchor,
-                tokens=self.count(body),
+                tokens=self.count(body) if tokens is None else tokens,
                 start=start,
                 end=end,
             )
         )
 
     def close(self, current: list[_Piece], header: str, queue: list[_Piece]) -> list[_Piece]:
-        """Emit ``current``; while its exact count is over the budget (a counter that is
-        not additive), drop the overlap, then give pieces back to ``queue``."""
-        while len(current) > 1:
+        """Emit ``current``; while its exact count is over the budget (a counter that is not
+        additive), drop the overlap, give pieces back to ``queue``, or drop the header."""
+        while True:
             body = header + self.text[current[0].start : current[-1].end].strip()
-            if self.count(body) <= self.budget:
+            tokens = self.count(body)
+            if tokens <= self.budget:
                 break
-            if current[0].overlap:
+            if current[0].overlap and len(current) > 1:
                 current = current[1:]
                 header = self.header(current[0])
-            else:
+            elif len(current) > 1:
                 queue.append(current.pop())
-        self.emit(current, header)
+            elif header:
+                header = ""
+            else:
+                break  # one piece over the budget: _split made it fit, so never
+        self.emit(current, header, tokens)
         return current
 
     def reopen(self, closed: list[_Piece], queue: list[_Piece]) -> list[_Piece]:
