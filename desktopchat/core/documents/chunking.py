@@ -17,7 +17,8 @@ passages for the index:
   with ``Extracted.text[start:end]``. The spans are ordered and cover every non-space
   character of the text.
 - Each chunk carries its anchor: the page, the heading path where it starts, and for
-  text files the line range its span covers.
+  text files the line range its span covers. ``tokens`` is the count of ``text`` (with
+  the default counter, the sum of its parts: never less than ``approx_tokens(text)``).
 
 Tokens are counted with ``count_tokens`` (the indexer passes the embedder's own
 tokenizer); the default, ``approx_tokens``, is a deliberate over-estimate of a BERT
@@ -73,13 +74,14 @@ def approx_tokens(text: str) -> int:
         total += 2 * len(_HANGUL.findall(text))
         others = _OTHER_WORDS.findall(text)
         total += sum(map(len, others)) - len(others)
-    # sums of lengths, not of per-word roundings (no Python loop; never less)
+    # sums of lengths rounded up, not per-word roundings: no Python loop, never less, and
+    # text cut at spaces never counts more whole than in parts
     total += len(_LONG_ASCII.findall(text))  # 7 letters and more: 2
     longer = _LONGER_ASCII.findall(text)  # 9 and more: 1 + a third of the letters
-    total += sum(map(len, longer)) // 3 - len(longer)
+    total += -(-sum(map(len, longer)) // 3) - len(longer)
     numbers = _LONG_DIGITS.findall(text)  # 2 for every 3 digits
-    total += (2 * sum(map(len, numbers)) + 2 * len(numbers)) // 3 - len(numbers)
-    return total + (total + 9) // 10 + 2
+    total += -(-(2 * sum(map(len, numbers)) + 2 * len(numbers)) // 3) - len(numbers)
+    return total + -(-total // 10) + 2
 
 
 # Where a block may be cut, by kind, finest last. Each pattern's match END is a cut.
@@ -121,6 +123,8 @@ class _Piece:
     end: int
     tokens: int  # without the counter's fixed cost (its count of "")
     overlap: bool = False  # the tail of the previous chunk
+    cut: bool = False  # it ends inside a word (a hard cut): its count and the next one's
+    # may not add up to the count of both together
 
 
 def _cuts(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[int]:
@@ -299,7 +303,9 @@ class _Chunker:
             parts = _split(self.text, item.start, item.end, levels, self.count, self.budget, target)
             for a, b, tokens in parts:
                 if self.text[a:b].strip():
-                    yield _Piece(item, a, b, max(0, tokens - self.base))
+                    text = self.text
+                    cut = b < item.end and not text[b - 1].isspace() and not text[b].isspace()
+                    yield _Piece(item, a, b, max(0, tokens - self.base), cut=cut)
 
     def header(self, piece: _Piece) -> str:
         """The table's header row, when ``piece`` continues a table in a new chunk."""
@@ -361,9 +367,22 @@ class _Chunker:
             )
         )
 
-    def close(self, current: list[_Piece], header: str, queue: list[_Piece]) -> list[_Piece]:
+    def close(
+        self, current: list[_Piece], header: str, queue: list[_Piece], used: int
+    ) -> list[_Piece]:
         """Emit ``current``; while its exact count is over the budget (a counter that is not
-        additive), drop the overlap, give pieces back to ``queue``, or drop the header."""
+        additive), drop the overlap, give pieces back to ``queue``, or drop the header.
+
+        ``approx_tokens`` never counts a whole above the sum of its parts cut at spaces
+        (its roundings are all upward), so with it the sum ``used`` is the chunk's count
+        (an upper bound of ``approx_tokens(text)``) and no second count is needed."""
+        if (
+            self.count is approx_tokens
+            and used <= self.budget
+            and not any(p.cut for p in current[:-1])
+        ):
+            self.emit(current, header, used)
+            return current
         while True:
             body = header + self.text[current[0].start : current[-1].end].strip()
             tokens = self.count(body)
@@ -399,7 +418,7 @@ class _Chunker:
         tokens = self.cost(self.text[position : chunk.end])
         if self.base + tokens + following.tokens > self.budget:
             return []
-        return [_Piece(last.placed, position, chunk.end, tokens, overlap=True)]
+        return [_Piece(last.placed, position, chunk.end, tokens, overlap=True, cut=last.cut)]
 
     @staticmethod
     def joins(current: list[_Piece], piece: _Piece) -> bool:
@@ -431,7 +450,7 @@ class _Chunker:
                 continue
             if not current:
                 return
-            closed = self.close(current, header, queue)
+            closed = self.close(current, header, queue, used)
             current = self.reopen(closed, queue)
             header = ""
             used = self.base + sum(p.tokens for p in current)
