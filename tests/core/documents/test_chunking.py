@@ -293,3 +293,14 @@ def test_the_default_budget_fits_the_embedders_window(
     # ... and with the real counter, the real budget is met exactly
     exact = chunk(extracted, count_tokens=wordpiece)
     spans_hold(extracted, exact, 256, wordpiece)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("abcdefghij0123456789_.,;日本語한국어ภาษาΩμé |\n"))),
+    st.text(alphabet=st.sampled_from(list("klmnopqrst9876543210-!?中文Привет \t"))),
+)
+def test_the_default_count_of_a_whole_is_never_more_than_of_its_parts(a: str, b: str) -> None:
+    # what lets the chunker sum its parts instead of counting a chunk again
+    assert approx_tokens(a + " " + b) <= approx_tokens(a) + approx_tokens(b) - approx_tokens("")
+    assert approx_tokens(a) >= approx_tokens("") == 2
