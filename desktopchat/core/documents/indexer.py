@@ -69,7 +69,7 @@ class IndexerConfig:
     limits: ParseLimits = field(default_factory=ParseLimits)
     chunk_tokens: int = 256  # approx_tokens over-counts: within all-MiniLM-L6-v2's 256
     overlap_tokens: int = 32
-    embed_batch: int = 16  # chunks a call: a query waits for at most one (it interrupts)
+    embed_batch: int = 32  # chunks a call (a query interrupts the batch, it does not wait)
     files_per_fetch: int = 256  # waiting files fetched at once, then read smallest first
     rescan_interval: float = 600.0  # the fallback for folders without notifications
     roots_poll_interval: float = 2.0  # roots another process added to the store
@@ -616,6 +616,10 @@ class Indexer:
         while not self._stop.is_set():
             if not self._wait_while_held(self._embed_wake):
                 return
+            if self._embedder.loaded_model_id() is None and not store.counts(None).chunks_total:
+                # nothing to embed yet: the model (an engine process) is not even started
+                self._idle_embed(None, self._chunks_seq)
+                continue
             try:
                 model_id, _ = self._embedder.model()
             except EmbedderUnavailableError as exc:

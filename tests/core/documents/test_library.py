@@ -54,8 +54,8 @@ def test_search_is_hybrid_and_the_preview_shows_the_passage(
     assert library.collections()[0].roots == (tmp_path / "docs",)
 
     progress = library.progress()
-    assert progress.idle and progress.files_total == len(files)
-    assert progress.chunks_embedded == progress.chunks_total > 0
+    assert progress.idle and progress.files_total == len(files), progress
+    assert progress.chunks_embedded == progress.chunks_total > 0, progress
 
     hits = library.search("how long is the guarantee on what I bought", limit=3)
     assert hits and hits[0].path == files["notes"]
