@@ -616,9 +616,10 @@ class Indexer:
         while not self._stop.is_set():
             if not self._wait_while_held(self._embed_wake):
                 return
+            seq = self._chunks_seq
             if self._embedder.loaded_model_id() is None and not store.counts(None).chunks_total:
                 # nothing to embed yet: the model (an engine process) is not even started
-                self._idle_embed(None, self._chunks_seq)
+                self._idle_embed(None, seq)
                 continue
             try:
                 model_id, _ = self._embedder.model()

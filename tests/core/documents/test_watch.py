@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from desktopchat.core.documents.indexer import IndexerConfig
+from desktopchat.core.documents.library import LocalDocumentLibrary
 from desktopchat.core.documents.types import Embedder, FileState
 from desktopchat.core.documents.watch import FolderWatcher
-from tests.core.documents.indexing_helpers import eventually
+from tests.core.documents.indexing_helpers import HANG_GUARD, eventually, lend
 from tests.core.documents.test_indexer import Harness, add_folder
 
 
@@ -124,3 +126,24 @@ def test_the_watcher_debounces_and_drops_hidden_folders(tmp_path: Path) -> None:
         assert not any(".git" in p.parts for p in changed)
     finally:
         watcher.close()
+
+
+def test_the_library_watches_its_folders(tmp_path: Path, embedder: Embedder) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    library = LocalDocumentLibrary(
+        tmp_path / "documents.sqlite3",
+        lend(embedder),
+        config=IndexerConfig(watch=True, debounce=0.2),
+    )
+    try:
+        col = library.create_collection("Inbox")
+        library.add_paths(col.id, [folder])
+        assert library.wait(HANG_GUARD)
+        (folder / "letter.txt").write_text("Dear neighbour, the hedge needs trimming.\n")
+        eventually(lambda: bool(library.search("hedge trimming")), "the new file is found")
+        assert library.wait(HANG_GUARD)
+        (folder / "letter.txt").unlink()
+        eventually(lambda: library.files(col.id) == [], "the deleted file is gone")
+    finally:
+        library.close()
