@@ -171,6 +171,7 @@ def test_add_a_folder_ask_see_the_sources_and_preview_the_passage(
     assert dialog.progress_line.text().startswith(f"All {len(files)} files indexed")
     assert "(1 could not be read)" in dialog.progress_line.text()
     assert dialog.title.text().startswith("<b>Kitchen</b>")
+    dialog.grab().save(str(tmp_path / "documents.png"))  # to look at when it fails
 
     # Attach the collection to a new chat: the settings panel and the bar above the
     # composer say so.
@@ -226,6 +227,8 @@ def test_add_a_folder_ask_see_the_sources_and_preview_the_passage(
     qtbot.waitUntil(preview.passage_visible, timeout=5000)
     preview.open_button.click()
     assert opened == [files["notes"]]
+    preview.grab().save(str(tmp_path / "preview.png"))
+    window.grab().save(str(tmp_path / "sources.png"))
 
     # The prompt inspector lists the passages with their ranks and scores.
     window.show_inspector(result.assistant_message_id)
