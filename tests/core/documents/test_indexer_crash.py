@@ -138,7 +138,8 @@ def test_sigkill_mid_indexing_then_restart_leaves_each_chunk_once(
         assert orphans == 0
         assert (
             conn.execute(
-                "SELECT count(*) FROM texts t LEFT JOIN files f ON f.id = t.file_id WHERE f.id IS NULL"
+                "SELECT count(*) FROM texts t LEFT JOIN files f ON f.id = t.file_id"
+                " WHERE f.id IS NULL"
             ).fetchone()[0]
             == 0
         )
