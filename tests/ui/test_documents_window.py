@@ -320,3 +320,22 @@ def test_drop_a_folder_pause_and_resume_then_delete_the_collection(
     assert "stay where they are" in asked[0]
     assert not dialog.collections and dialog.collection_list.count() == 0
     assert all(p.exists() for p in folder.iterdir())
+
+
+def test_a_collection_mostly_in_another_language_gets_the_librarys_advice(
+    qtbot: QtBot, documents_window: Factory, tmp_path: Path
+) -> None:
+    folder = tmp_path / "nihongo"
+    folder.mkdir()
+    (folder / "memo.txt").write_text(
+        "東京の天気は晴れです。明日は雨が降るでしょう。傘を持って行ってください。\n" * 20,
+        encoding="utf-8",
+    )
+    window = documents_window(wait_for_model=False)
+    dialog = open_documents(window)
+    wait_answered(qtbot, dialog)
+    dialog.add_paths([folder])
+    wait_indexed(qtbot, dialog, 1)
+    qtbot.waitUntil(dialog.suggestion.isVisible, timeout=30_000)
+    assert "multilingual-e5-small" in dialog.suggestion.text()
+    assert dialog.current is not None and dialog.current.name == "nihongo"
