@@ -322,8 +322,12 @@ class ChatService:
                 sources.pop()  # the headers took more than was kept for them
                 continue
             break
-        # The documents' share of the prompt: their block less the question it wraps.
-        used = max(0, self._count(content) - self._count(question))
+        # The documents' share of the prompt: their block less the question it wraps (the
+        # difference of the two plans when both kept the same history: no tokenizing again).
+        if with_documents.dropped_messages == plan.dropped_messages:
+            used = max(0, with_documents.n_tokens - plan.n_tokens)
+        else:
+            used = max(0, self._count(content) - self._count(question))
         documents = replace(documents, sources=tuple(sources), used_tokens=used)
         return changed, replace(with_documents, documents_tokens=used), documents
 
