@@ -93,28 +93,32 @@ class RootWatcher(Protocol):
 
 
 class _Rate:
-    """Amounts per second over the last ~10 seconds of work."""
+    """Amounts per second over the last ~10 seconds of work. The indexing threads add to
+    it while the progress thread and the library's callers read it: a lock guards it."""
 
     def __init__(self, window: float = 10.0) -> None:
         self._window = window
         self._samples: deque[tuple[float, float]] = deque()
+        self._lock = threading.Lock()
+
+    def _trim(self, now: float) -> None:
+        while self._samples and now - self._samples[0][0] > self._window:
+            self._samples.popleft()
 
     def add(self, amount: float) -> None:
         now = time.monotonic()
-        self._samples.append((now, amount))
-        while self._samples and now - self._samples[0][0] > self._window:
-            self._samples.popleft()
+        with self._lock:
+            self._samples.append((now, amount))
+            self._trim(now)
 
     def per_second(self) -> float:
-        if not self._samples:
-            return 0.0
         now = time.monotonic()
-        while self._samples and now - self._samples[0][0] > self._window:
-            self._samples.popleft()
-        if not self._samples:
-            return 0.0
-        span = max(now - self._samples[0][0], 1.0)
-        return sum(a for _, a in self._samples) / span
+        with self._lock:
+            self._trim(now)
+            if not self._samples:
+                return 0.0
+            span = max(now - self._samples[0][0], 1.0)
+            return sum(a for _, a in self._samples) / span
 
 
 class Indexer:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -351,3 +352,29 @@ def test_a_removed_collection_while_indexing_leaves_no_orphans(
     rows = harness.store.query("SELECT count(*) FROM chunks")
     assert rows[0][0] == 0
     shutil.rmtree(folder)
+
+
+def test_the_rate_can_be_read_while_the_indexing_threads_add_to_it() -> None:
+    """progress() read the rate's samples while an indexing thread appended to them:
+    "deque mutated during iteration" escaped from progress() and wait()."""
+    from desktopchat.core.documents.indexer import _Rate
+
+    rate = _Rate()
+    errors: list[BaseException] = []
+
+    def add() -> None:
+        for _ in range(3_000):
+            rate.add(1.0)
+            time.sleep(0)  # let the reader in between appends
+
+    adder = threading.Thread(target=add)
+    adder.start()
+    while adder.is_alive():
+        try:
+            rate.per_second()
+        except RuntimeError as exc:  # the bug this test is for
+            errors.append(exc)
+            break
+    adder.join()
+    assert not errors
+    assert rate.per_second() > 0
