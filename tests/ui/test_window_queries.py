@@ -122,3 +122,23 @@ def test_a_database_from_a_newer_version_is_refused_and_said(
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 999  # untouched
     finally:
         conn.close()
+
+
+def test_the_documents_notices_are_said_as_the_reply_starts() -> None:
+    """The service's notices (attached files still being indexed) reached ReplyStarted but
+    the window's notice line left them out."""
+
+    def message(role: Role) -> Message:
+        return Message(1, 1, None, role, "", MessageStatus.COMPLETE, 0.0)
+
+    still = "1 of 2 attached files are still being indexed: this answer uses what is indexed."
+    started = ReplyStarted(
+        message(Role.USER),
+        message(Role.ASSISTANT),
+        prompt_tokens=20,
+        dropped_messages=0,
+        context_size=2048,
+        template="the model's own",
+        notices=(still,),
+    )
+    assert started_notes(started) == [still]

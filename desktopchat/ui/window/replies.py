@@ -260,7 +260,8 @@ class Replies(QObject):
 
 def started_notes(started: ReplyStarted) -> list[str]:
     """What the notice line says as a reply starts: history left out or summarized, a
-    fallback prompt format, a system prompt folded into the first turn."""
+    fallback prompt format, a system prompt folded into the first turn, and what the
+    attached documents said (files still being indexed, a collection that is gone)."""
     notes = []
     if started.dropped_messages:
         notes.append(
@@ -279,4 +280,5 @@ def started_notes(started: ReplyStarted) -> list[str]:
             "This model's chat template has no system role, so the system prompt was "
             "put at the start of the first message (as llama.cpp and Ollama do)."
         )
+    notes.extend(started.notices)
     return notes
