@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 BUILT_IN_NAME = "all-MiniLM-L6-v2 (built in)"
 MULTILINGUAL_SUGGESTION = "multilingual-e5-small"
 _FOLLOW_INTERVAL = 1.0  # a follower reads progress from the store this often
+_SETTLE_SECONDS = 0.3  # wait(): how long the indexer must stay idle to count as done
 _TAKEOVER_INTERVAL = 3.0  # and tries the lock this often
 _T = TypeVar("_T")
 
@@ -297,11 +298,19 @@ class LocalDocumentLibrary:
                 self._try_take_over()
                 indexer = self._indexer
             if indexer is not None:
+                settled = False
                 if not indexer.busy() and not indexer.held():
                     # the threads say idle: check with the store (nothing left behind)
                     progress = self._call(indexer.measure)
-                    if progress.idle or indexer.embed_problem is not None:
-                        return True
+                    settled = progress.idle or indexer.embed_problem is not None
+                # Idle twice in a row, a moment apart: a scan just asked for (a root added,
+                # a watched file changed) has had time to be taken up by the index thread.
+                if not settled:
+                    settled_since = None
+                elif settled_since is None:
+                    settled_since = time.monotonic()
+                elif time.monotonic() - settled_since >= _SETTLE_SECONDS:
+                    return True
             else:
                 progress = self._measure_from_store(load_model=True)
                 # the other process may not have scanned a new root yet: settle 2 polls

@@ -113,7 +113,12 @@ def test_a_folder_is_indexed_with_a_state_and_reason_per_file(
     assert harness.store.count_vectors(model) == counts.chunks_total
 
     assert harness.updates, "progress was published"
-    eventually(lambda: harness.updates[-1].idle, "the last progress update to say idle")
+    # Listeners hear from the progress thread a moment later (the first update, before the
+    # scan, has nothing to count and is "idle" too): wait for one that counts the files.
+    eventually(
+        lambda: harness.updates[-1].idle and harness.updates[-1].files_total > 0,
+        "the last progress update to say idle, with the files counted",
+    )
     last = harness.updates[-1]
     assert last.files_total == len(files) and last.files_failed == 1
     assert last.bytes_done == last.bytes_total > 0
