@@ -69,8 +69,6 @@ class Documents(QObject):
         c = window.controller
         c.reply_started.connect(self.on_controller_reply_started)
         c.reply_finished.connect(self.on_controller_reply_finished)
-        c.busy_changed.connect(self.on_controller_busy_changed)
-        self._streaming = False
         self.relay.changed.connect(self.on_progress)
         library = self.library
         if library is None:
@@ -170,15 +168,6 @@ class Documents(QObject):
         documents = result.stats.documents
         if documents is not None:
             self.window.chat_view.set_sources(result.assistant_message_id, documents)
-
-    @Slot(bool)
-    def on_controller_busy_changed(self, _busy: bool) -> None:
-        streaming = self.window.controller.generating_conversation is not None
-        library = self.library
-        if library is None or streaming == self._streaming:
-            return
-        self._streaming = streaming
-        self.run(lambda: library.set_reply_streaming(streaming), lambda _: None)
 
     # -- a source's preview --------------------------------------------------------------
 

@@ -399,3 +399,34 @@ def test_the_documents_get_at_least_half_of_what_is_free() -> None:
         )
         == 4096 - 512 - 3400  # what the history leaves
     )
+
+
+def test_indexing_is_told_to_yield_while_the_reply_streams(
+    tmp_path: Path, core: Core, loaded_engine: LlamaEngine, library: LocalDocumentLibrary
+) -> None:
+    """The service (not the window) tells the library a reply streams, from before the
+    question's retrieval until the reply has ended; the window used to tell it too, from
+    task-pool threads that could deliver the two calls out of order."""
+    collection_id = indexed(library, write_collection(tmp_path / "docs", others=False))
+    told: list[tuple[str, bool]] = []
+    real = library.set_reply_streaming
+
+    def spy(streaming: bool) -> None:
+        told.append(("told", streaming))
+        real(streaming)
+
+    library.set_reply_streaming = spy  # type: ignore[method-assign]
+
+    class Pieces(Recorder):
+        def on_reply_piece(self, text: str) -> None:
+            told.append(("piece", True))
+
+    service = ChatService(core.conversations, loaded_engine, documents=library)
+    params = PARAMS.with_changes(documents=(collection_id,))
+    conversation = core.conversations.create(params=params)
+    service.reply(
+        conversation.id, "What does the warranty cover?", params, threading.Event(), Pieces()
+    )
+    assert told[0] == ("told", True) and told[-1] == ("told", False)
+    assert [t for t in told if t[0] == "told"] == [("told", True), ("told", False)]
+    assert ("piece", True) in told[1:-1]
