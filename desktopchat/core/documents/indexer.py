@@ -4,13 +4,17 @@ It runs in the one process that holds the indexer lock (``lock.py``), on threads
 
 - ``documents-index``: scans the collections' roots (at start, when roots are added, when
   the watcher reports changes, and slowly on a timer as the fallback for folders whose
-  notifications do not work), then reads the waiting files, smallest first, one at a time:
-  extract, chunk and ``replace_file_content`` (one transaction per file). A file is
-  keyword-searchable as soon as its transaction commits.
+  notifications do not work), then reads the waiting files, smallest first: the extract
+  worker (``extract_worker.py``, a child process started on the first file) extracts and
+  chunks each one, and this thread stores it with ``replace_file_content`` (one
+  transaction per file) while the worker reads the next. A file is keyword-searchable as
+  soon as its transaction commits. No parser runs in this process: their GIL-holding
+  work would stall the window, and a file that crashes or hangs the worker fails alone.
 - ``documents-embed``: fills in the vectors behind it (``chunks_needing_vectors`` in
-  batches, ``put_vectors``). Extraction of the next file overlaps with embedding.
-- ``documents-progress``: publishes ``IndexProgress`` to the listeners a few times a
-  second at most.
+  batches, ``put_vectors``). While files wait to be read it holds back
+  (``embed_while_reading``), so every core goes to making them searchable first.
+- ``documents-progress``: publishes ``IndexProgress`` to the listeners when it changed,
+  a few times a second at most.
 - the watcher's threads (``watch.py``).
 
 Everything the pipeline knows lives in the store: a file is WAITING until its content is
@@ -34,9 +38,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from desktopchat.core.documents.chunking import approx_tokens, chunk
+from desktopchat.core.documents.chunking import approx_tokens
 from desktopchat.core.documents.embedder_slot import EmbedderSlot, EmbedderUnavailableError
-from desktopchat.core.documents.parsers import extract, is_supported
+from desktopchat.core.documents.extract_worker import (
+    ExtractCancelledError,
+    ExtractWorker,
+    ReadFile,
+    ReadSettings,
+    check_picklable,
+)
+from desktopchat.core.documents.parsers import is_supported
 from desktopchat.core.documents.scan import (
     FoundFile,
     ScanResult,
@@ -77,6 +88,12 @@ class IndexerConfig:
     watch: bool = True
     debounce: float = 1.0
     change_retries: int = 3  # a file that keeps changing while it is read: then FAILED
+    read_ahead: int = 1  # files queued to the extract worker beyond the one it reads
+    read_seconds: float = 120.0  # a file's time limit in the worker: this, plus
+    read_seconds_per_mb: float = 5.0  # this per MB of the file; then it fails
+    reader_memory_bytes: int | None = 4 << 30  # the worker's address space (RLIMIT_AS)
+    reader_nice: int = 0  # the worker's CPU priority below this process's
+    embed_while_reading: bool = False  # False: vectors wait until no file waits to be read
 
 
 ProgressSink = Callable[[IndexProgress], None]
@@ -138,6 +155,7 @@ class Indexer:
         self._embedder = embedder
         self._publish = publish
         self._config = config
+        check_picklable(count_tokens)  # it chunks in the extract worker
         self._count_tokens = count_tokens
         self._watcher_factory = watcher_factory
         self._limits = config.limits
@@ -155,6 +173,8 @@ class Indexer:
         self._current = ""
         self._index_busy = True  # until the first scan is done
         self._embed_busy = True
+        self._reading = False  # files wait to be read (the embed thread may hold back)
+        self._worker: ExtractWorker | None = None  # started by the first file read
         self._chunks_seq = 0  # bumped (under _lock) whenever new chunks are committed
         self._progress_dirty = threading.Event()
         self._bytes_rate = _Rate()
@@ -189,6 +209,10 @@ class Indexer:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()  # also when the index thread did not end: it is stuck on it
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.close()
@@ -278,6 +302,14 @@ class Indexer:
                 condition.wait(1.0)
         return not self._stop.is_set()
 
+    def _wait_while_reading(self) -> bool:
+        """Block while files wait to be read (and nothing holds the pipeline); False when
+        stopping."""
+        with self._lock:
+            while self._reading and not self._hold.is_set() and not self._stop.is_set():
+                self._embed_wake.wait(1.0)
+        return not self._stop.is_set()
+
     # Phase 1: the index thread.
 
     def _run_index(self) -> None:
@@ -291,6 +323,7 @@ class Indexer:
         except Exception:
             log.exception("the indexer stopped")
         finally:
+            self._set_reading(False)
             store.close()
 
     def _index_loop(self, store: DocumentStore) -> None:
@@ -512,69 +545,100 @@ class Indexer:
     # Reading files.
 
     def _index_some(self, store: DocumentStore) -> bool:
-        """Index a fetch of waiting files, smallest first; False when none are waiting."""
+        """Index a fetch of waiting files, smallest first; False when none are waiting.
+
+        The worker reads up to ``read_ahead`` files ahead of the one being stored."""
         waiting = store.files_in_state(_PENDING, self._config.files_per_fetch)
         if not waiting:
+            self._set_reading(False)
             return False
-        for row in sorted(waiting, key=lambda f: (f.size, str(f.path))):
-            if self._hold.is_set():
-                return True
-            with self._lock:
-                if self._full_scan or self._scan_paths:
-                    return True  # new files first: they may be the ones the user waits for
-            self._index_file(store, row)
+        self._set_reading(True)
+        queued: deque[DocumentFile] = deque()
+        try:
+            for row in sorted(waiting, key=lambda f: (f.size, str(f.path))):
+                if self._hold.is_set():
+                    break
+                with self._lock:
+                    if self._full_scan or self._scan_paths:
+                        break  # new files first: they may be the ones the user waits for
+                if self._submit(store, row):
+                    queued.append(row)
+                if len(queued) > self._config.read_ahead:
+                    self._store_next(store, queued.popleft())
+            while queued:
+                self._store_next(store, queued.popleft())
+        except ExtractCancelledError:
+            pass  # stopping: the files queued stay WAITING or INDEXING, read at the next start
         return True
 
-    def _index_file(self, store: DocumentStore, row: DocumentFile) -> None:
+    def _set_reading(self, reading: bool) -> None:
+        with self._lock:
+            if self._reading != reading:
+                self._reading = reading
+                self._embed_wake.notify_all()
+
+    def _reader(self) -> ExtractWorker:
+        with self._lock:
+            if self._stop.is_set():
+                raise ExtractCancelledError()
+            if self._worker is None:
+                self._worker = ExtractWorker(
+                    memory_limit=self._config.reader_memory_bytes, nice=self._config.reader_nice
+                )
+            return self._worker
+
+    def _submit(self, store: DocumentStore, row: DocumentFile) -> bool:
+        """Hand the file to the worker (True), or skip it now for its name (False)."""
         path = row.path
-        self._current = str(path)
-        self._progress_dirty.set()
         if not is_supported(path):
             suffix = path.suffix.lower()
             what = f"{suffix} files" if suffix else "files without an extension"
             store.set_file_state(row.id, FileState.SKIPPED, f"not a format we read ({what})")
-            return
+            self._progress_dirty.set()
+            return False
         if row.state is not FileState.INDEXING:
             store.set_file_state(row.id, FileState.INDEXING)
-        try:
-            extracted = extract(path, self._limits)
-            chunks = chunk(
-                extracted,
-                budget_tokens=self._config.chunk_tokens,
-                overlap_tokens=self._config.overlap_tokens,
-                count_tokens=self._count_tokens,
-            )
-        except UnsupportedDocumentError as exc:
-            store.set_file_state(row.id, FileState.SKIPPED, exc.reason)
-            return
-        except DocumentError as exc:
-            self._failed(store, row, exc.reason)
-            return
-        except MemoryError:
-            self._failed(store, row, "too large to read in memory")
-            return
-        except Exception as exc:  # a parser's bug must not stop the pipeline
-            log.exception("reading %s failed", path)
-            self._failed(store, row, f"could not be read ({type(exc).__name__}: {exc})")
-            return
+        settings = ReadSettings(
+            self._limits,
+            self._config.chunk_tokens,
+            self._config.overlap_tokens,
+            self._count_tokens,
+        )
+        limit = self._config.read_seconds + self._config.read_seconds_per_mb * row.size / 1e6
+        self._reader().submit(path, settings, limit)
+        return True
+
+    def _store_next(self, store: DocumentStore, row: DocumentFile) -> None:
+        """Wait for the worker's outcome for ``row`` (the oldest it was given) and store it."""
+        self._current = str(row.path)
+        self._progress_dirty.set()
+        _, outcome = self._reader().next_result(self._stop)
+        if isinstance(outcome, UnsupportedDocumentError):
+            store.set_file_state(row.id, FileState.SKIPPED, outcome.reason)
+        elif isinstance(outcome, DocumentError):
+            self._failed(store, row, outcome.reason)
+        else:
+            self._store_read(store, row, outcome)
+        self._progress_dirty.set()
+
+    def _store_read(self, store: DocumentStore, row: DocumentFile, read: ReadFile) -> None:
         stored = store.replace_file_content(
             row.id,
-            sha256=extracted.sha256,
-            format=extracted.format,
-            text=extracted.text,
-            chunks=chunks,
-            size=extracted.size,  # the stat of exactly what was read
-            mtime_ns=extracted.mtime_ns,
+            sha256=read.sha256,
+            format=read.format,
+            text=read.text,
+            chunks=read.chunks,
+            size=read.size,  # the stat of exactly what was read
+            mtime_ns=read.mtime_ns,
         )
         if not stored:
             return  # removed (by the user, or its collection deleted) while it was read
         self._change_retries.pop(row.id, None)
-        self._bytes_rate.add(extracted.size)
+        self._bytes_rate.add(read.size)
         with self._lock:
             self._embed_busy = True
             self._chunks_seq += 1
             self._embed_wake.notify_all()
-        self._progress_dirty.set()
 
     def _failed(self, store: DocumentStore, row: DocumentFile, reason: str) -> None:
         """FAILED with the reason, unless the file changed or went away meanwhile."""
@@ -619,6 +683,8 @@ class Indexer:
         generation = self._embedder.generation
         while not self._stop.is_set():
             if not self._wait_while_held(self._embed_wake):
+                return
+            if not self._config.embed_while_reading and not self._wait_while_reading():
                 return
             seq = self._chunks_seq
             if self._embedder.loaded_model_id() is None and not store.counts(None).chunks_total:
@@ -713,15 +779,23 @@ class Indexer:
             log.exception("the progress thread cannot open the documents store")
             return
         interval = self._config.progress_interval
+        published: IndexProgress | None = None
         try:
             while not self._stop.is_set():
-                self._progress_dirty.wait(2.0)
+                # Woken by a change, or now and then while the speeds fade by themselves.
+                moving = published is not None and bool(
+                    published.bytes_per_second or published.chunks_per_second
+                )
+                self._progress_dirty.wait(2.0 if moving else None)
                 if self._stop.is_set():
                     return
                 self._progress_dirty.clear()
                 try:
-                    self._last_progress = self.measure(store)
-                    self._publish(self._last_progress)
+                    progress = self.measure(store)
+                    self._last_progress = progress
+                    if progress != published:
+                        self._publish(progress)
+                        published = progress
                 except Exception:
                     log.exception("progress could not be measured")
                 self._stop.wait(interval)

@@ -1,12 +1,16 @@
 """Shared by the indexer, watch and library tests: real folders, waiting with a hang guard,
-and the session's real embedder lent to one library at a time."""
+the session's real embedder lent to one library at a time, and fault injection in the
+extract worker's processes."""
 
 from __future__ import annotations
 
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from pytest import MonkeyPatch
 
 from desktopchat.core.documents.types import Embedder
 
@@ -97,3 +101,15 @@ def write_corpus(folder: Path) -> dict[str, Path]:
     files["image"].write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
     files["binary"].write_bytes(b"\x7fELF" + bytes(range(256)) * 8)
     return files
+
+
+def worker_hook(monkeypatch: MonkeyPatch, folder: Path, code: str) -> Path:
+    """Fault injection in the extract worker: ``code`` runs in each worker process at its
+    start (``DESKTOPCHAT_EXTRACT_WORKER_HOOK``), before it reads a file."""
+    from desktopchat.core.documents.extract_worker import HOOK_ENVIRONMENT
+
+    folder.mkdir(parents=True, exist_ok=True)
+    hook = folder / "extract_worker_hook.py"
+    hook.write_text(textwrap.dedent(code), encoding="utf-8")
+    monkeypatch.setenv(HOOK_ENVIRONMENT, str(hook))
+    return hook

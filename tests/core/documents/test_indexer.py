@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from desktopchat.core.documents import indexer as indexer_module
 from desktopchat.core.documents.embedder_slot import EmbedderSlot
 from desktopchat.core.documents.indexer import Indexer, IndexerConfig
-from desktopchat.core.documents.parsers import safety
 from desktopchat.core.documents.scan import diff, scan
 from desktopchat.core.documents.types import (
     DocumentFile,
@@ -27,7 +25,7 @@ from desktopchat.core.documents.types import (
     ParseLimits,
 )
 from desktopchat.core.storage.documents import DocumentStore
-from tests.core.documents.indexing_helpers import eventually, lend, write_corpus
+from tests.core.documents.indexing_helpers import eventually, lend, worker_hook, write_corpus
 
 
 class Harness:
@@ -298,21 +296,32 @@ def test_a_file_changed_while_it_is_read_is_read_again(
     folder.mkdir()
     target = folder / "draft.txt"
     target.write_text("first draft about lighthouses\n")
-    real_read = safety.read_chunks
-    changed: list[bool] = []
+    raced = tmp_path / "raced"
+    worker_hook(
+        monkeypatch,
+        tmp_path / "hook",
+        f"""
+        from pathlib import Path
+        from desktopchat.core.documents.parsers import safety
 
-    def read_and_change(fd: int, size: int) -> bytes:  # fault injection: a writer races us
-        data = real_read(fd, size)
-        if not changed:
-            changed.append(True)
-            target.write_text("second draft about windmills, longer than the first\n")
-        return data
+        real_read = safety.read_chunks
 
-    monkeypatch.setattr(safety, "read_chunks", read_and_change)
+        def read_and_change(fd, size):  # fault injection: a writer races the reader
+            data = real_read(fd, size)
+            if not Path({str(raced)!r}).exists():
+                Path({str(raced)!r}).write_text("yes")
+                Path({str(target)!r}).write_text(
+                    "second draft about windmills, longer than the first\\n"
+                )
+            return data
+
+        safety.read_chunks = read_and_change
+        """,
+    )
     cid = add_folder(harness, folder)
     harness.start().wait()
     row = harness.by_name(cid)["draft.txt"]
-    assert changed and row.state is FileState.INDEXED
+    assert raced.exists() and row.state is FileState.INDEXED
     assert "windmills" in harness.store.file_text(row.id)
     assert row.size == target.stat().st_size
 
@@ -321,14 +330,22 @@ def test_a_parser_bug_fails_one_file_and_stops_nothing(
     harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_corpus(tmp_path / "docs")
-    real_extract = indexer_module.extract  # type: ignore[attr-defined]
+    worker_hook(
+        monkeypatch,
+        tmp_path / "hook",
+        """
+        from desktopchat.core.documents import parsers
 
-    def extract(path: Path, limits: ParseLimits):  # type: ignore[no-untyped-def]
-        if path.name == "notes.md":  # fault injection: a bug inside a parser
-            raise RuntimeError("boom")
-        return real_extract(path, limits)
+        real_extract = parsers.extract
 
-    monkeypatch.setattr(indexer_module, "extract", extract)
+        def extract(path, limits):  # fault injection: a bug inside a parser
+            if path.name == "notes.md":
+                raise RuntimeError("boom")
+            return real_extract(path, limits)
+
+        parsers.extract = extract
+        """,
+    )
     cid = add_folder(harness, tmp_path / "docs")
     harness.start().wait()
     states = harness.by_name(cid)
