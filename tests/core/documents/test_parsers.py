@@ -3,6 +3,9 @@ structure (pages, heading paths, line ranges) and the dispatch by content."""
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -348,3 +351,62 @@ def test_files_without_a_suffix_and_unknown_suffixes(tmp_path: Path) -> None:
 def test_empty_file_has_no_blocks(tmp_path: Path) -> None:
     assert extract(write_text(tmp_path / "empty.txt", "")).blocks == ()
     assert extract(write_text(tmp_path / "blank.md", "\n\n  \n")).blocks == ()
+
+
+PARSER_LIBRARIES = (
+    "pypdfium2", "docx", "selectolax", "charset_normalizer", "odf", "pptx", "openpyxl",
+    "ebooklib",
+)  # fmt: skip
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The parser libraries a fresh interpreter has imported after running ``code``."""
+    program = (
+        f"import sys\n{code}\nprint(sorted(m for m in {PARSER_LIBRARIES!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=True
+    )
+    return list(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+
+
+def test_the_parser_libraries_are_imported_on_the_first_file_of_their_format(
+    tmp_path: Path,
+) -> None:
+    """The CLI and the library import none of them (``docs list`` would pay ~0.3 s), nor
+    does telling which files are read; reading a text file imports its library only."""
+    text = write_text(tmp_path / "notes.txt", "Plain notes.")
+    pdf = write_pdf(tmp_path / "one.pdf", ["A page."])
+    assert (
+        _loaded_after(
+            "import desktopchat.cli, desktopchat.cli.documents\n"
+            "import desktopchat.core.documents.library, desktopchat.core.documents.indexer\n"
+            "from pathlib import Path\n"
+            "from desktopchat.core.documents.parsers import is_supported\n"
+            "assert is_supported(Path('a.pdf')) and is_supported(Path('README'))\n"
+            "assert not is_supported(Path('a.xyz'))"
+        )
+        == []
+    )
+    read_text = (
+        "from pathlib import Path\nfrom desktopchat.core.documents.parsers import extract\n"
+        f"extract(Path({str(text)!r}))"
+    )
+    assert _loaded_after(read_text) == ["charset_normalizer"]
+    read_pdf = (
+        "from pathlib import Path\nfrom desktopchat.core.documents.parsers import extract\n"
+        f"extract(Path({str(pdf)!r}))"
+    )
+    assert _loaded_after(read_pdf) == ["pypdfium2"]
+
+
+def test_each_adapter_reads_the_suffixes_of_the_table() -> None:
+    """``formats`` (imported eagerly) and the adapters (imported lazily) agree."""
+    import importlib
+
+    from desktopchat.core.documents.parsers.formats import ADAPTERS
+
+    for name, suffixes in ADAPTERS.items():
+        module = importlib.import_module(f"desktopchat.core.documents.parsers.{name}")
+        assert suffixes == module.SUFFIXES, name
+    assert frozenset().union(*ADAPTERS.values()) == SUPPORTED_SUFFIXES

@@ -10,27 +10,24 @@ Office/OpenDocument/EPUB zip is read as one whatever its name), else by its suff
 binary file with a text suffix fails with a reason; a file we do not read raises
 ``UnsupportedDocumentError`` (the indexer shows it as *skipped*). Every failure is a
 ``DocumentError`` whose ``reason`` is the sentence the user sees.
+
+The adapters are imported on the first file of their format (``formats`` is the table of
+suffixes, with no imports): the libraries behind them cost more than half a second to
+import, which a command that reads no file (``docs list``) should not pay.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
-from desktopchat.core.documents.parsers import (
-    epub,
-    opendocument,
-    pdf,
-    safety,
-    sheets,
-    slides,
-    text,
-    web,
-    word,
-)
+from desktopchat.core.documents.parsers import safety
+from desktopchat.core.documents.parsers.formats import ADAPTERS, PLAIN_NAMES
 from desktopchat.core.documents.types import (
     DocumentError,
     Extracted,
@@ -42,22 +39,22 @@ __all__ = ["SUPPORTED_SUFFIXES", "extract", "is_supported"]
 
 Reader = Callable[[Path, bytes, ParseLimits], Extracted]
 
-_BY_SUFFIX: dict[str, Reader] = {}
-for _module in (pdf, word, web, text, opendocument, slides, sheets, epub):
-    for _suffix in _module.SUFFIXES:
-        _BY_SUFFIX[_suffix] = _module.read
+# suffix -> the adapter module that reads it
+_BY_SUFFIX: dict[str, str] = {
+    suffix: module for module, suffixes in ADAPTERS.items() for suffix in suffixes
+}
 
 # Suffixes the indexer reads; anything else is skipped as unsupported.
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_BY_SUFFIX)
 
-_ZIP_KINDS: dict[str, tuple[str, Reader]] = {
-    "word/document.xml": ("a Word file", word.read),
-    "ppt/presentation.xml": ("a PowerPoint file", slides.read),
-    "xl/workbook.xml": ("an Excel file", sheets.read),
+_ZIP_KINDS: dict[str, tuple[str, str]] = {
+    "word/document.xml": ("a Word file", "word"),
+    "ppt/presentation.xml": ("a PowerPoint file", "slides"),
+    "xl/workbook.xml": ("an Excel file", "sheets"),
 }
-_ZIP_MIMETYPES: dict[bytes, tuple[str, Reader]] = {
-    b"application/vnd.oasis.opendocument.text": ("an OpenDocument text", opendocument.read),
-    b"application/epub+zip": ("an EPUB book", epub.read),
+_ZIP_MIMETYPES: dict[bytes, tuple[str, str]] = {
+    b"application/vnd.oasis.opendocument.text": ("an OpenDocument text", "opendocument"),
+    b"application/epub+zip": ("an EPUB book", "epub"),
 }
 # Content that tells a binary file, with what it is in words.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -87,12 +84,18 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"wOFF", "a web font"),
     (b"wOF2", "a web font"),
 )
-_ZIP_READERS = (word.read, slides.read, sheets.read, opendocument.read, epub.read)
+_ZIP_ADAPTERS = frozenset({"word", "slides", "sheets", "opendocument", "epub"})
 _PDF_SIGNATURE = b"%PDF-"
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def _zip_kind(data: bytes) -> tuple[str, Reader | None]:
+def _reader(module: str) -> Reader:
+    """The ``read`` of an adapter module, imported now if it is not yet."""
+    adapter = importlib.import_module(f"{__name__}.{module}")
+    return cast(Reader, adapter.read)
+
+
+def _zip_kind(data: bytes) -> tuple[str, str | None]:
     """What a zip file holds, from its member names (nothing is unpacked but ``mimetype``)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -111,10 +114,10 @@ def _zip_kind(data: bytes) -> tuple[str, Reader | None]:
     return "a zip archive", None
 
 
-def _sniff(data: bytes) -> tuple[str, Reader | None] | None:
-    """(what it is, its reader) when the content says; None: it may be text."""
+def _sniff(data: bytes) -> tuple[str, str | None] | None:
+    """(what it is, its adapter) when the content says; None: it may be text."""
     if _PDF_SIGNATURE in data[:1024]:
-        return "a PDF", pdf.read
+        return "a PDF", "pdf"
     if data.startswith(_ZIP_SIGNATURES):
         return _zip_kind(data)
     for magic, what in _MAGIC:
@@ -130,28 +133,29 @@ def is_supported(path: Path) -> bool:
     suffix = path.suffix.lower()
     if suffix in SUPPORTED_SUFFIXES:
         return True
-    return not suffix and path.name.lower() in text.PLAIN_NAMES
+    return not suffix and path.name.lower() in PLAIN_NAMES
 
 
-def _reader(path: Path, data: bytes) -> Reader:
+def _adapter(path: Path, data: bytes) -> str:
+    """The adapter module that reads this file."""
     suffix = path.suffix.lower()
     by_suffix = _BY_SUFFIX.get(suffix)
     sniffed = _sniff(data)
     if sniffed is not None:
-        what, reader = sniffed
-        if reader is not None:
-            return reader  # a PDF named .dat is read as the PDF it is
-        if what.endswith("zip archive") and by_suffix in _ZIP_READERS:
+        what, adapter = sniffed
+        if adapter is not None:
+            return adapter  # a PDF named .dat is read as the PDF it is
+        if what.endswith("zip archive") and by_suffix is not None and by_suffix in _ZIP_ADAPTERS:
             return by_suffix  # a damaged .docx: its reader says what is wrong
-        if by_suffix in (text.read, web.read):
+        if by_suffix in ("text", "web"):
             raise DocumentError(f"not text: this file is {what}")
         if by_suffix is not None:
             raise DocumentError(f"damaged: not a {suffix} file (it is {what})")
         raise UnsupportedDocumentError(f"not a format we read ({what})")
     if by_suffix is not None:
         return by_suffix
-    if not suffix and path.name.lower() in text.PLAIN_NAMES:
-        return text.read
+    if not suffix and path.name.lower() in PLAIN_NAMES:
+        return "text"
     raise UnsupportedDocumentError(
         f"not a format we read ({suffix} files)" if suffix else "not a format we read"
     )
@@ -163,8 +167,8 @@ def extract(path: Path, limits: ParseLimits = ParseLimits()) -> Extracted:  # no
     The result carries the size, mtime and SHA-256 of exactly the bytes that were read.
     """
     snapshot = safety.read_document(path, limits)
-    reader = _reader(path, snapshot.data)
-    extracted = reader(path, snapshot.data, limits)
+    read = _reader(_adapter(path, snapshot.data))
+    extracted = read(path, snapshot.data, limits)
     return dataclasses.replace(
         extracted,
         size=snapshot.size,

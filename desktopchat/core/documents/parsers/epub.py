@@ -13,12 +13,13 @@ from pathlib import Path
 import ebooklib
 from ebooklib import epub
 
+from desktopchat.core.documents.parsers.formats import EPUB_SUFFIXES
 from desktopchat.core.documents.parsers.safety import check_zip
 from desktopchat.core.documents.parsers.structure import Blocks
 from desktopchat.core.documents.parsers.web import from_html, html_text
 from desktopchat.core.documents.types import DocumentError, Extracted, ParseLimits
 
-SUFFIXES = frozenset({".epub"})
+SUFFIXES = EPUB_SUFFIXES
 
 
 def read(path: Path, data: bytes, limits: ParseLimits) -> Extracted:

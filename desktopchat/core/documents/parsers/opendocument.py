@@ -15,11 +15,12 @@ from odf import teletype
 from odf.namespaces import TABLENS, TEXTNS
 from odf.opendocument import load
 
+from desktopchat.core.documents.parsers.formats import OPENDOCUMENT_SUFFIXES
 from desktopchat.core.documents.parsers.safety import check_zip
 from desktopchat.core.documents.parsers.structure import Blocks
 from desktopchat.core.documents.types import BlockKind, DocumentError, Extracted, ParseLimits
 
-SUFFIXES = frozenset({".odt", ".ott"})
+SUFFIXES = OPENDOCUMENT_SUFFIXES
 _HEADING = (TEXTNS, "h")
 _PARAGRAPH = (TEXTNS, "p")
 _LIST_ITEM = (TEXTNS, "list-item")

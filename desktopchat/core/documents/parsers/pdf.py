@@ -14,10 +14,11 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from desktopchat.core.documents.parsers.formats import PDF_SUFFIXES
 from desktopchat.core.documents.parsers.structure import Blocks
 from desktopchat.core.documents.types import DocumentError, Extracted, ParseLimits
 
-SUFFIXES = frozenset({".pdf"})
+SUFFIXES = PDF_SUFFIXES
 # PDFium is one native library with global state: calls from two threads must not overlap.
 _PDFIUM_LOCK = threading.Lock()
 # A word hyphenated across a line end: PDFium marks the hyphen with \x02 (or U+FFFE).

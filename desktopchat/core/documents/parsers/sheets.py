@@ -14,11 +14,12 @@ from pathlib import Path
 
 import openpyxl
 
+from desktopchat.core.documents.parsers.formats import SHEETS_SUFFIXES
 from desktopchat.core.documents.parsers.safety import check_zip
 from desktopchat.core.documents.parsers.structure import Blocks
 from desktopchat.core.documents.types import BlockKind, DocumentError, Extracted, ParseLimits
 
-SUFFIXES = frozenset({".xlsx", ".xlsm"})
+SUFFIXES = SHEETS_SUFFIXES
 
 
 def _cell(value: object) -> str:

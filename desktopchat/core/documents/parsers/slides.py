@@ -13,11 +13,12 @@ from typing import Any
 from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 
+from desktopchat.core.documents.parsers.formats import SLIDES_SUFFIXES
 from desktopchat.core.documents.parsers.safety import check_zip
 from desktopchat.core.documents.parsers.structure import Blocks
 from desktopchat.core.documents.types import BlockKind, DocumentError, Extracted, ParseLimits
 
-SUFFIXES = frozenset({".pptx", ".pptm", ".ppsx"})
+SUFFIXES = SLIDES_SUFFIXES
 
 
 def _shape_lines(shapes: Any, skip: Any) -> list[str]:

@@ -17,6 +17,12 @@ from pathlib import Path
 
 import charset_normalizer
 
+from desktopchat.core.documents.parsers.formats import (
+    CODE_SUFFIXES,
+    MARKDOWN_SUFFIXES,
+    TABLE_SUFFIXES,
+    TEXT_SUFFIXES,
+)
 from desktopchat.core.documents.parsers.structure import Blocks
 from desktopchat.core.documents.types import (
     BlockKind,
@@ -37,34 +43,7 @@ _SAMPLE = 64 * 1024
 _MAX_NUL_SHARE = 0.01
 _MAX_CONTROL_SHARE = 0.02
 
-MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".mdown", ".mkd", ".mdx"})
-TABLE_SUFFIXES = frozenset({".csv", ".tsv", ".tab"})
-CODE_SUFFIXES = frozenset(
-    {
-        ".py", ".pyi", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".java", ".c", ".h",
-        ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".go", ".rs", ".rb", ".php", ".cs",
-        ".swift", ".kt", ".kts", ".scala", ".sh", ".bash", ".zsh", ".fish", ".ps1", ".sql",
-        ".lua", ".pl", ".pm", ".r", ".m", ".mm", ".dart", ".ex", ".exs", ".erl", ".hs",
-        ".clj", ".el", ".vim", ".zig", ".nim", ".jl", ".groovy", ".gradle", ".cmake",
-        ".css", ".scss", ".less", ".vue", ".svelte",
-    }
-)  # fmt: skip
-PLAIN_SUFFIXES = frozenset(
-    {
-        ".txt", ".text", ".log", ".rst", ".adoc", ".asciidoc", ".org", ".tex", ".bib",
-        ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
-        ".properties", ".env", ".xml", ".svg", ".srt", ".vtt", ".diff", ".patch",
-    }
-)  # fmt: skip
-# Files read as text by their name alone.
-PLAIN_NAMES = frozenset(
-    {
-        "readme", "license", "licence", "copying", "authors", "changelog", "changes",
-        "news", "notice", "todo", "install", "makefile", "dockerfile", "containerfile",
-        "gemfile", "rakefile", "procfile", "vagrantfile", "justfile",
-    }
-)  # fmt: skip
-SUFFIXES = MARKDOWN_SUFFIXES | TABLE_SUFFIXES | CODE_SUFFIXES | PLAIN_SUFFIXES
+SUFFIXES = TEXT_SUFFIXES
 
 
 def _not_text(why: str) -> DocumentError:

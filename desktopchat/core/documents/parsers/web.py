@@ -13,11 +13,12 @@ from pathlib import Path
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from desktopchat.core.documents.parsers.formats import WEB_SUFFIXES
 from desktopchat.core.documents.parsers.structure import Blocks
 from desktopchat.core.documents.parsers.text import decode
 from desktopchat.core.documents.types import BlockKind, Extracted, ParseLimits
 
-SUFFIXES = frozenset({".html", ".htm", ".xhtml", ".shtml", ".mht"})
+SUFFIXES = WEB_SUFFIXES
 _DROPPED = [
     "script", "style", "nav", "header", "footer", "aside", "noscript", "template",
     "form", "button", "select", "iframe", "object", "embed", "svg", "canvas", "head",

@@ -15,11 +15,12 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
+from desktopchat.core.documents.parsers.formats import WORD_SUFFIXES
 from desktopchat.core.documents.parsers.safety import check_zip
 from desktopchat.core.documents.parsers.structure import Blocks
 from desktopchat.core.documents.types import BlockKind, DocumentError, Extracted, ParseLimits
 
-SUFFIXES = frozenset({".docx", ".docm", ".dotx"})
+SUFFIXES = WORD_SUFFIXES
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.I)
 
 
