@@ -178,10 +178,23 @@ class DeferredLibrary:
     def wait(self, timeout: float | None = None) -> bool:
         return self._get().wait(timeout)
 
+    def attach_file(self, path: Path) -> DocumentFile:
+        return self._get().attach_file(path)
+
+    def files_by_id(self, file_ids: Sequence[int]) -> list[DocumentFile]:
+        return self._get().files_by_id(file_ids)
+
     def search(
-        self, query: str, *, collection_ids: Sequence[int] | None = None, limit: int = 10
+        self,
+        query: str,
+        *,
+        collection_ids: Sequence[int] | None = None,
+        file_ids: Sequence[int] | None = None,
+        limit: int = 10,
     ) -> list[Passage]:
-        return self._get().search(query, collection_ids=collection_ids, limit=limit)
+        return self._get().search(
+            query, collection_ids=collection_ids, file_ids=file_ids, limit=limit
+        )
 
     def retrieve(
         self,
@@ -189,8 +202,18 @@ class DeferredLibrary:
         collection_ids: Sequence[int],
         budget_tokens: int,
         count_tokens: Callable[[str], int],
+        *,
+        file_ids: Sequence[int] = (),
+        passages_budget: int | None = None,
     ) -> Retrieved:
-        return self._get().retrieve(query, collection_ids, budget_tokens, count_tokens)
+        return self._get().retrieve(
+            query,
+            collection_ids,
+            budget_tokens,
+            count_tokens,
+            file_ids=file_ids,
+            passages_budget=passages_budget,
+        )
 
     def preview(self, chunk_id: int) -> Preview:
         return self._get().preview(chunk_id)

@@ -87,6 +87,10 @@ class GenerationParams:
     # Document collections attached to the chat (ids in the documents library): each
     # message is answered with passages retrieved from them (core/inference/documents_prompt.py).
     documents: tuple[int, ...] = ()
+    # Single files attached to the chat (file ids in the documents library: a file of a
+    # collection, or one chosen from disk, which the library keeps in its "Attached files"
+    # collection). Retrieval searches them beside the attached collections.
+    document_files: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # However it was made (typed, pasted, read back from JSON), the text is valid.
@@ -97,6 +101,7 @@ class GenerationParams:
             tuple((clean_text(user), clean_text(answer)) for user, answer in self.examples),
         )
         object.__setattr__(self, "documents", tuple(dict.fromkeys(self.documents)))
+        object.__setattr__(self, "document_files", tuple(dict.fromkeys(self.document_files)))
 
     def validated(self) -> GenerationParams:
         problems = []
@@ -130,6 +135,8 @@ class GenerationParams:
             problems.append("the overflow policy must be stop, drop or summarize")
         if not _is_ids(self.documents):
             problems.append("the attached document collections must be positive ids")
+        if not _is_ids(self.document_files):
+            problems.append("the attached document files must be positive ids")
         if self.json_mode and self.json_schema.strip():
             problem = json_schema_problem(self.json_schema)
             if problem:
@@ -171,7 +178,7 @@ class GenerationParams:
             if key == "examples":
                 if _is_examples(value):
                     changes[key] = tuple((user, answer) for user, answer in value)
-            elif key == "documents":
+            elif key in ("documents", "document_files"):
                 if _is_ids(value):
                     changes[key] = tuple(value)  # in order; repeats go in __post_init__
             elif kind is float and isinstance(value, int | float) and not isinstance(value, bool):
@@ -251,6 +258,7 @@ PRESET_FIELDS = (
     "json_schema",
     "overflow",
     "documents",
+    "document_files",
 )
 
 
@@ -310,17 +318,21 @@ class DocumentsMode(StrEnum):
 
 @dataclass(frozen=True)
 class DocumentsUse:
-    """What the attached document collections gave one reply: the mode, the budget, the
-    numbered sources and any notices (still indexing, a collection that is gone)."""
+    """What the attached document collections and files gave one reply: the mode, the
+    budget, the numbered sources and any notices (still indexing, a collection that is
+    gone)."""
 
     mode: str  # a DocumentsMode value
     collection_ids: tuple[int, ...] = ()
-    budget_tokens: int = 0  # the share of the context the documents could have
+    # the share of the context the documents could have (passages: at most
+    # documents_prompt.PASSAGES_SHARE of it; whole texts: all that was free)
+    budget_tokens: int = 0
     used_tokens: int = 0  # what the documents' text in the prompt took
     sources: tuple[SourcePassage, ...] = ()
     still_indexing: bool = False  # some attached files were not indexed yet
     notes: tuple[str, ...] = ()  # said to the user (the ReplyStarted notices)
     retrieval_seconds: float = 0.0  # the question's embedding and the search
+    file_ids: tuple[int, ...] = ()  # the single files attached (GenerationParams.document_files)
 
     @property
     def whole(self) -> bool:
@@ -347,6 +359,7 @@ class DocumentsUse:
         try:
             values["collection_ids"] = tuple(values.get("collection_ids") or ())
             values["notes"] = tuple(values.get("notes") or ())
+            values["file_ids"] = tuple(values.get("file_ids") or ())
             values["sources"] = tuple(
                 SourcePassage.from_dict(s)
                 for s in values.get("sources") or ()

@@ -27,6 +27,10 @@ from desktopchat.core.documents.types import (
 
 ProgressListener = Callable[[IndexProgress], None]
 
+# The collection that holds the files attached to a chat straight from disk (created on
+# first use; indexed, watched and shown in the Documents window like any other).
+ATTACHED_COLLECTION = "Attached files"
+
 
 @dataclass(frozen=True)
 class Preview:
@@ -61,6 +65,18 @@ class DocumentLibrary(Protocol):
 
     def files(self, collection_id: int) -> list[DocumentFile]: ...
 
+    def attach_file(self, path: Path) -> DocumentFile:
+        """A file from disk for a chat to answer from (``GenerationParams.document_files``):
+        the file as a collection already has it (not one removed from its collection),
+        else added to the ATTACHED_COLLECTION (made on first use) and indexed like any
+        other. It is listed at once, WAITING until it is read. ValueError with a message
+        for a folder or a file that cannot be found."""
+        ...
+
+    def files_by_id(self, file_ids: Sequence[int]) -> list[DocumentFile]:
+        """The files with these ids that still exist, in the order asked."""
+        ...
+
     # Indexing.
     def progress(self) -> IndexProgress: ...
 
@@ -83,9 +99,15 @@ class DocumentLibrary(Protocol):
 
     # Retrieval.
     def search(
-        self, query: str, *, collection_ids: Sequence[int] | None = None, limit: int = 10
+        self,
+        query: str,
+        *,
+        collection_ids: Sequence[int] | None = None,
+        file_ids: Sequence[int] | None = None,
+        limit: int = 10,
     ) -> list[Passage]:
-        """Hybrid search (BM25 and vectors, fused); keyword only where vectors are missing."""
+        """Hybrid search (BM25 and vectors, fused); keyword only where vectors are missing.
+        Among the files in ``collection_ids`` or among ``file_ids`` (None for both: all)."""
         ...
 
     def retrieve(
@@ -94,9 +116,14 @@ class DocumentLibrary(Protocol):
         collection_ids: Sequence[int],
         budget_tokens: int,
         count_tokens: Callable[[str], int],
+        *,
+        file_ids: Sequence[int] = (),
+        passages_budget: int | None = None,
     ) -> Retrieved:
-        """What a prompt gets: the whole text when the collections fit ``budget_tokens``
-        (counted with the chat model's tokenizer), else the best passages that fit."""
+        """What a prompt gets from the files of ``collection_ids`` and the ``file_ids``:
+        their whole text when it fits ``budget_tokens`` (counted with the chat model's
+        tokenizer), else the best passages that fit ``passages_budget`` (None:
+        ``budget_tokens``). ``still_indexing`` and a note when some are not read yet."""
         ...
 
     def preview(self, chunk_id: int) -> Preview: ...

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 import unicodedata
@@ -33,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from desktopchat.core.documents.api import Preview, ProgressListener
+from desktopchat.core.documents.api import ATTACHED_COLLECTION, Preview, ProgressListener
 from desktopchat.core.documents.chunking import approx_tokens
 from desktopchat.core.documents.embedder_slot import (
     EmbedderFactory,
@@ -237,6 +238,45 @@ class LocalDocumentLibrary:
         model_id = self._slot.loaded_model_id()
         return self._call(lambda s: s.files(collection_id, model_id))
 
+    def attach_file(self, path: Path) -> DocumentFile:
+        wanted = _normalized(path)
+        try:
+            st = wanted.stat()
+        except OSError as exc:
+            raise ValueError(f"{wanted} cannot be read ({exc.strerror or exc}).") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise ValueError(
+                f"{wanted.name} is a folder: add it to a collection (Documents…) and attach that."
+            )
+
+        def attach(store: DocumentStore) -> tuple[DocumentFile, bool]:
+            for known in store.files_at(wanted):
+                if not (known.state is FileState.SKIPPED and known.reason == EXCLUDED_REASON):
+                    return known, False
+            collection = store.collection_named(ATTACHED_COLLECTION)
+            if collection is None:
+                collection = store.create_collection(ATTACHED_COLLECTION)
+            store.add_root(collection.id, wanted)
+            found = store.upsert_file(collection.id, wanted, st.st_size, st.st_mtime_ns)
+            if found.state is FileState.SKIPPED and found.reason == EXCLUDED_REASON:
+                store.set_file_state(found.id, FileState.WAITING)
+                found = replace(found, state=FileState.WAITING, reason="")
+            return found, True
+
+        found, added = self._call(attach)
+        if added:
+            self._changed({wanted})
+        return found
+
+    def files_by_id(self, file_ids: Sequence[int]) -> list[DocumentFile]:
+        ids = list(file_ids)
+        model_id = self._slot.loaded_model_id()
+
+        def read(store: DocumentStore) -> list[DocumentFile]:
+            return [f for f in (store.file(i, model_id) for i in ids) if f is not None]
+
+        return self._call(read)
+
     def _changed(self, paths: set[Path] | None) -> None:
         indexer = self._indexer
         if indexer is not None:
@@ -338,9 +378,15 @@ class LocalDocumentLibrary:
         return self._slot.embed_query(text)
 
     def search(
-        self, query: str, *, collection_ids: Sequence[int] | None = None, limit: int = 10
+        self,
+        query: str,
+        *,
+        collection_ids: Sequence[int] | None = None,
+        file_ids: Sequence[int] | None = None,
+        limit: int = 10,
     ) -> list[Passage]:
         ids = list(collection_ids) if collection_ids is not None else None
+        files = list(file_ids) if file_ids is not None else None
         wide = max(limit * 3, 20)
         model_id = self._model_for_query()
         vector_query: list[float] | None = None
@@ -351,10 +397,10 @@ class LocalDocumentLibrary:
                 log.warning("the query could not be embedded: keyword search only")
 
         def find(store: DocumentStore) -> list[Passage]:
-            keyword = store.keyword_search(query, ids, wide)
+            keyword = store.keyword_search(query, ids, wide, file_ids=files)
             vector: list[Passage] = []
             if model_id is not None and vector_query is not None:
-                vector = store.vector_search(model_id, vector_query, ids, wide)
+                vector = store.vector_search(model_id, vector_query, ids, wide, file_ids=files)
             return fuse(keyword, vector)[:limit]
 
         return self._call(find)
@@ -365,14 +411,28 @@ class LocalDocumentLibrary:
         collection_ids: Sequence[int],
         budget_tokens: int,
         count_tokens: Callable[[str], int],
+        *,
+        file_ids: Sequence[int] = (),
+        passages_budget: int | None = None,
     ) -> Retrieved:
         ids = list(collection_ids)
+        files = list(file_ids) or None  # None: no single files, only the collections
         model_id = self._model_for_query()
         embed = self._embed_query if model_id is not None else None
 
         def run(store: DocumentStore) -> tuple[Retrieved, int, int]:
-            result = retrieve(store, embed, model_id, query, ids, budget_tokens, count_tokens)
-            counts = store.counts(None, ids)
+            result = retrieve(
+                store,
+                embed,
+                model_id,
+                query,
+                ids,
+                budget_tokens,
+                count_tokens,
+                file_ids=files,
+                passages_budget=passages_budget,
+            )
+            counts = store.counts(None, ids, files)
             return result, counts.files_total - counts.files_done, counts.files_total
 
         result, waiting, total = self._call(run)

@@ -79,10 +79,13 @@ def retrieve(
     count_tokens: CountTokens,
     *,
     file_ids: Sequence[int] | None = None,
+    passages_budget: int | None = None,
     candidates: int = CANDIDATES,
 ) -> Retrieved:
     """The attached documents' whole text when it fits ``budget_tokens``, else the best
-    passages within it (hybrid where ``model_id`` has vectors, keyword only before)."""
+    passages within ``passages_budget`` (None: ``budget_tokens``; never more than it),
+    hybrid where ``model_id`` has vectors, keyword only before. The documents are the
+    files in ``collection_ids`` or among ``file_ids`` (None for both: every file)."""
     if budget_tokens <= 0:
         return Retrieved(
             (), False, budget_tokens, 0, notes=("No room in the context for documents.",)
@@ -90,13 +93,15 @@ def retrieve(
     whole = _whole(store, collection_ids, file_ids, budget_tokens, count_tokens)
     if whole is not None:
         return whole
+    if passages_budget is not None:
+        budget_tokens = max(0, min(budget_tokens, passages_budget))
     notes: list[str] = []
     keyword = store.keyword_search(query, collection_ids, candidates, file_ids=file_ids)
     vector: list[Passage] = []
     if embed_query is None or model_id is None:
         notes.append("Found by keyword only: no embedding model is in use.")
     else:
-        counts = store.counts(model_id, collection_ids)
+        counts = store.counts(model_id, collection_ids, file_ids)
         if counts.chunks_embedded == 0:
             notes.append("Found by keyword only: the embeddings are still being computed.")
         else:

@@ -15,6 +15,9 @@ from collections.abc import Mapping, Sequence
 from desktopchat.core.chat import DocumentsMode, Overflow, SourcePassage
 from desktopchat.core.documents.types import Passage, Retrieved
 
+# The most of the context that retrieved passages take (whole texts are not held to it):
+# a long free context is not filled with ever weaker passages, slow to evaluate on a CPU.
+PASSAGES_SHARE = 0.25
 # Tokens kept aside for the instruction, the question's label and the template's markers.
 INSTRUCTION_TOKENS = 96
 # Tokens of one passage's header ("[3] manual.pdf (page 4 · Setup)") and its blank lines,
@@ -55,6 +58,10 @@ def documents_budget(
     at least half of it, and all that the history leaves unused; older turns beyond the
     other half are left out (or summarized) as the chat's overflow policy says. With the
     "stop" policy the history is never cut for documents: they get only what it leaves.
+
+    This is the budget of the whole texts (all of it: "summarize this report" needs it).
+    Passages, when the documents do not fit whole, get at most ``passages_cap`` of it:
+    PASSAGES_SHARE (a quarter) of ``n_ctx``.
     """
     free_total = n_ctx - reserve - fixed_tokens
     free_after_history = n_ctx - reserve - prompt_tokens
@@ -66,6 +73,12 @@ def documents_budget(
 def passages_budget(budget: int) -> int:
     """Of the documents' budget, what the passages (with their headers) may take."""
     return max(0, budget - INSTRUCTION_TOKENS)
+
+
+def passages_cap(budget: int, n_ctx: int) -> int:
+    """The documents' budget when they go in as passages: ``budget`` held to
+    PASSAGES_SHARE of the context."""
+    return max(0, min(budget, int(n_ctx * PASSAGES_SHARE)))
 
 
 def sources_from(

@@ -45,6 +45,7 @@ from desktopchat.core.inference.documents_prompt import (
     documents_budget,
     documents_message,
     passages_budget,
+    passages_cap,
     sources_from,
 )
 from desktopchat.core.inference.engine import (
@@ -183,8 +184,8 @@ class ChatService:
         clock: Callable[[], float] = time.monotonic,
         documents: DocumentLibrary | None = None,
     ) -> None:
-        """``documents``: the library that answers chats with collections attached
-        (``GenerationParams.documents``); None: attached collections are not searched."""
+        """``documents``: the library that answers chats with collections or files attached
+        (``GenerationParams.documents``, ``document_files``); None: they are not searched."""
         self._conversations = conversations
         self._engine = engine
         self._documents = documents
@@ -255,7 +256,8 @@ class ChatService:
                 summary = stored.content
         plan = self._render(history[start:], params, summary, prefill)
         documents: DocumentsUse | None = None
-        if params.documents and history and history[-1].role is Role.USER:
+        attached = params.documents or params.document_files
+        if attached and history and history[-1].role is Role.USER:
             history, plan, documents = self._with_documents(
                 history, start, plan, params, summary, prefill
             )
@@ -292,9 +294,10 @@ class ChatService:
         prefill: str,
     ) -> tuple[list[ChatMessage], PromptPlan, DocumentsUse]:
         """The history with its last user message replaced by the passages the attached
-        collections give for it (numbered, to be cited as [n]), the plan for it, and what
-        was retrieved. The documents' budget is ``documents_budget``'s share of the context;
-        retrieval that fails leaves the message as it was, with a notice."""
+        collections and files give for it (numbered, to be cited as [n]), the plan for it,
+        and what was retrieved. The documents' budget is ``documents_budget``'s share of the
+        context (passages: ``passages_cap`` of it); retrieval that fails leaves the message
+        as it was, with a notice."""
         model = self._require_model()
         question = history[-1].content
         fixed = self._render(history[-1:], params, summary, prefill)
@@ -306,7 +309,11 @@ class ChatService:
             overflow=params.overflow,
         )
         documents, searched = self._retrieve(
-            retrieval_query(question, history[:-1]), params.documents, budget
+            retrieval_query(question, history[:-1]),
+            params.documents,
+            params.document_files,
+            budget,
+            passages_cap(budget, model.n_ctx),
         )
         if not searched:  # nothing attached could be searched: the plain question
             return history, plan, documents
@@ -332,11 +339,16 @@ class ChatService:
         return changed, replace(with_documents, documents_tokens=used), documents
 
     def _retrieve(
-        self, question: str, collection_ids: tuple[int, ...], budget: int
+        self,
+        question: str,
+        collection_ids: tuple[int, ...],
+        file_ids: tuple[int, ...],
+        budget: int,
+        cap: int,
     ) -> tuple[DocumentsUse, bool]:
-        """What the attached collections give ``question`` within ``budget`` tokens of
-        the chat model, timed (the query's embedding and the search), and whether they
-        could be searched at all."""
+        """What the attached collections and files give ``question`` within ``budget``
+        tokens of the chat model (passages within ``cap``), timed (the query's embedding
+        and the search), and whether they could be searched at all."""
         library = self._documents
         if library is None:
             note = (
@@ -344,7 +356,7 @@ class ChatService:
                 "the answer is without them."
             )
             return DocumentsUse(
-                DocumentsMode.NONE.value, collection_ids, budget, notes=(note,)
+                DocumentsMode.NONE.value, collection_ids, budget, notes=(note,), file_ids=file_ids
             ), False
         model = self._require_model()
         counted: dict[str, int] = {}
@@ -358,20 +370,38 @@ class ChatService:
 
         began = time.perf_counter()
         notes: list[str] = []
-        ids = collection_ids
+        ids, files = collection_ids, file_ids
         try:
-            known = {c.id for c in library.collections()}
-            ids = tuple(i for i in collection_ids if i in known)
-            if len(ids) < len(collection_ids):
-                gone = len(collection_ids) - len(ids)
-                notes.append(
-                    "One attached document collection no longer exists."
-                    if gone == 1
-                    else f"{gone} attached document collections no longer exist."
-                )
-            if not ids:
+            if collection_ids:
+                known = {c.id for c in library.collections()}
+                ids = tuple(i for i in collection_ids if i in known)
+                if len(ids) < len(collection_ids):
+                    gone = len(collection_ids) - len(ids)
+                    notes.append(
+                        "One attached document collection no longer exists."
+                        if gone == 1
+                        else f"{gone} attached document collections no longer exist."
+                    )
+            if file_ids:
+                there = {f.id for f in library.files_by_id(file_ids)}
+                files = tuple(i for i in file_ids if i in there)
+                if len(files) < len(file_ids):
+                    gone = len(file_ids) - len(files)
+                    notes.append(
+                        "One attached file is no longer in your documents."
+                        if gone == 1
+                        else f"{gone} attached files are no longer in your documents."
+                    )
+            if not ids and not files:
                 return DocumentsUse(DocumentsMode.NONE.value, (), budget, notes=tuple(notes)), False
-            retrieved = library.retrieve(question, ids, passages_budget(budget), count_tokens)
+            retrieved = library.retrieve(
+                question,
+                ids,
+                passages_budget(budget),
+                count_tokens,
+                file_ids=files,
+                passages_budget=passages_budget(cap),
+            )
         except (DesktopChatError, DocumentError, OSError, ValueError) as exc:
             log.warning("retrieval failed: %s", exc)
             reason = exc.reason if isinstance(exc, DocumentError) else str(exc)
@@ -379,7 +409,9 @@ class ChatService:
                 f"The attached documents could not be searched ({reason}); the answer is "
                 "without them."
             )
-            return DocumentsUse(DocumentsMode.NONE.value, ids, budget, notes=(note,)), False
+            return DocumentsUse(
+                DocumentsMode.NONE.value, ids, budget, notes=(note,), file_ids=files
+            ), False
         seconds = time.perf_counter() - began
         log.info(
             "retrieved %d passages (%s) for %s in %.1f ms",
@@ -406,12 +438,13 @@ class ChatService:
         use = DocumentsUse(
             mode.value,
             ids,
-            budget,
+            budget if retrieved.whole else cap,
             retrieved.used_tokens,
             sources_from(retrieved, {t: n - HEADER_TOKENS for t, n in counted.items()}),
             still_indexing=retrieved.still_indexing,
             notes=tuple(notes),
             retrieval_seconds=seconds,
+            file_ids=files,
         )
         return use, True
 

@@ -243,3 +243,62 @@ def test_the_real_embedder_finds_a_paraphrase(store: DocumentStore, embedder: Em
         embedder.model_id, embed("When does the overnight rail service depart?"), None, 1
     )
     assert best[0].file_id == ids["train.txt"]
+
+
+def test_attached_files_and_collections_are_searched_together(store: DocumentStore) -> None:
+    """A chat attaches collections and single files: a file counts when it is in one of the
+    collections OR is one of the files (keyword, vectors, the whole text, the counts)."""
+    manuals = store.create_collection("Manuals")
+    warranty = add(store, manuals.id, "warranty.txt", "The warranty lasts five years. " * 5)
+    notes = store.create_collection("Notes")
+    report = add(store, notes.id, "report.txt", "The quarterly report shows growth. " * 5)
+    add(store, notes.id, "diary.txt", "The diary mentions the warranty too. " * 5)
+
+    # Only the file: the diary (same collection, same word) is not searched.
+    found = store.keyword_search("warranty", None, 10, file_ids=[report, warranty])
+    assert {p.file_id for p in found} == {warranty}
+    # The collection or the file: both files, not the diary.
+    found = store.keyword_search("report warranty", [manuals.id], 10, file_ids=[report])
+    assert {p.file_id for p in found} == {warranty, report}
+    assert store.counts(None, [manuals.id], [report]).files_total == 2
+    assert store.total_tokens([manuals.id], [report]) == store.total_tokens(
+        None, [warranty, report]
+    )
+    whole = retrieve(store, None, None, "summarize", [manuals.id], 1000, words, file_ids=[report])
+    assert whole.whole and [p.file_id for p in whole.passages] == [warranty, report]
+    only = retrieve(store, None, None, "summarize this report", [], 1000, words, file_ids=[report])
+    assert only.whole and [p.file_id for p in only.passages] == [report]
+
+    # Vectors: the same either-or among the chunks.
+    chunks = {f: store.chunks_of_file(f) for f in (warranty, report)}
+    every = [p for f in store.indexed_files() for p in store.chunks_of_file(f.id)]
+    rng = np.random.default_rng(3)
+    vectors = {p.chunk_id: rng.standard_normal(8).astype(np.float32) for p in every}
+    store.put_vectors("m", 8, [(c, v.tolist()) for c, v in vectors.items()])
+    hits = store.vector_search(
+        "m", rng.standard_normal(8).tolist(), [manuals.id], 50, file_ids=[report]
+    )
+    assert {p.file_id for p in hits} == {warranty, report}
+    assert len(hits) == len(chunks[warranty]) + len(chunks[report])
+
+
+def test_passages_are_held_to_their_own_budget_and_whole_texts_are_not(
+    store: DocumentStore,
+) -> None:
+    c = store.create_collection("Manuals")
+    text = FILLER[:4000] + " The warranty period lasts twenty-four months. " + FILLER[4000:8000]
+    add(store, c.id, "manual.txt", text)
+    add(store, c.id, "other.txt", FILLER[8000:24000])
+    wide = retrieve(store, None, None, "warranty period machine", [c.id], 2000, words)
+    capped = retrieve(
+        store, None, None, "warranty period machine", [c.id], 2000, words, passages_budget=150
+    )
+    assert not wide.whole and not capped.whole
+    assert wide.used_tokens > 150  # the whole free budget is filled with weaker passages
+    assert 0 < capped.used_tokens <= 150 and capped.budget_tokens == 150
+    assert "warranty period" in capped.passages[0].text
+    # The whole text keeps the full budget: the cap is for passages only.
+    small = store.create_collection("Small")
+    add(store, small.id, "note.txt", "A short note about the warranty. " * 30)
+    whole = retrieve(store, None, None, "summarize", [small.id], 2000, words, passages_budget=50)
+    assert whole.whole and whole.used_tokens > 50

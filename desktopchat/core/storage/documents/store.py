@@ -284,6 +284,10 @@ class DocumentStore(SqliteFile):
         found = self._files("f.id = ?", (file_id,), model_id)
         return found[0] if found else None
 
+    def files_at(self, path: Path) -> list[DocumentFile]:
+        """The records of the file at ``path``, in every collection that has it."""
+        return self._files("f.path = ?", (_path_key(path),), order="f.id")
+
     def files_in_state(
         self, states: Sequence[FileState], limit: int = 100, collection_ids: Many[int] | None = None
     ) -> list[DocumentFile]:
@@ -435,10 +439,13 @@ class DocumentStore(SqliteFile):
         return self._files(where.removeprefix(" WHERE "), params, order="f.collection_id, f.path")
 
     def counts(
-        self, model_id: str | None = None, collection_ids: Many[int] | None = None
+        self,
+        model_id: str | None = None,
+        collection_ids: Many[int] | None = None,
+        file_ids: Many[int] | None = None,
     ) -> StoreCounts:
         """Files, bytes and chunks, done and in all, and chunks embedded by ``model_id``."""
-        where, params = _scope(collection_ids, None, "f")
+        where, params = _scope(collection_ids, file_ids, "f")
         row = self.query(
             "SELECT count(*), coalesce(sum(f.state IN ('indexed', 'failed', 'skipped')), 0),"
             " coalesce(sum(f.state = 'failed'), 0), coalesce(sum(f.size), 0),"
@@ -832,8 +839,9 @@ def _under(path: Path, root: Path) -> bool:
 def _scope(
     collection_ids: Many[int] | None, file_ids: Many[int] | None, alias: str
 ) -> tuple[str, list[object]]:
-    """A WHERE clause (with its leading " WHERE") limiting files to some collections and
-    files; ("", []) for all."""
+    """A WHERE clause (with its leading " WHERE") limiting files to those in some
+    collections or among some files (a chat attaches both: either one counts); None for
+    either is no limit from it, ("", []) for all."""
     terms: list[str] = []
     params: list[object] = []
     if collection_ids is not None:
@@ -842,4 +850,4 @@ def _scope(
     if file_ids is not None:
         terms.append(f"{alias}.id IN ({_marks(len(file_ids))})")
         params += list(file_ids)
-    return (" WHERE " + " AND ".join(terms) if terms else ""), params
+    return (" WHERE (" + " OR ".join(terms) + ")" if terms else ""), params

@@ -101,17 +101,19 @@ class VectorIndex:
         collection_ids: Many[int] | None = None,
         file_ids: Many[int] | None = None,
     ) -> list[tuple[int, float]]:
-        """The ``limit`` nearest chunks by cosine similarity, best first: (chunk id, score)."""
+        """The ``limit`` nearest chunks by cosine similarity, best first: (chunk id, score),
+        among the chunks in ``collection_ids`` or ``file_ids`` (None for both: all)."""
         n = self._count
         if n == 0 or limit <= 0:
             return []
         candidates: Ids | None = None
         if collection_ids is not None or file_ids is not None:
-            mask = np.ones(n, dtype=bool)
+            # in one of the collections or among the files (a chat attaches both)
+            mask = np.zeros(n, dtype=bool)
             if collection_ids is not None:
-                mask &= np.isin(self._collections[:n], np.fromiter(collection_ids, np.int64))
+                mask |= np.isin(self._collections[:n], np.fromiter(collection_ids, np.int64))
             if file_ids is not None:
-                mask &= np.isin(self._files[:n], np.fromiter(file_ids, np.int64))
+                mask |= np.isin(self._files[:n], np.fromiter(file_ids, np.int64))
             candidates = np.flatnonzero(mask)
         scores = self._scores(query, candidates)
         if scores.size == 0:
