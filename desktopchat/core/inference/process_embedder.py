@@ -180,8 +180,13 @@ class ProcessEmbedder:
         if self._loaded_pid is not None and self._child.pid == self._loaded_pid:
             return
         name = self._path.name if self._path is not None else "the built-in embedding model"
-        self._child._send("embed-load", self._path, self._options)
-        frame = self._child._receive(f"while loading {name}", _LOAD_ADVICE)
+        frame = self._child.request(
+            "embed-load",
+            self._path,
+            self._options,
+            doing=f"while loading {name}",
+            advice=_LOAD_ADVICE,
+        )
         model_id, dimensions, max_tokens, path = frame[1]
         model = _Model(model_id, dimensions, max_tokens, Path(path))
         if self._model is not None and self._model.model_id != model.model_id:
@@ -194,9 +199,10 @@ class ProcessEmbedder:
     ) -> Any:
         """In a turn: one command to the child and its answer."""
         self._load_if_needed()
-        self._child._send(kind, texts)
         try:
-            frame = self._child._receive("while embedding", _ADVICE, cancel=cancel)
+            frame = self._child.request(
+                kind, texts, doing="while embedding", advice=_ADVICE, cancel=cancel
+            )
         except DesktopChatError as exc:
             if cancel is not None and cancel.is_set() and "cancelled" in str(exc):
                 raise EmbeddingCancelledError("Embedding was cancelled.") from None

@@ -269,6 +269,22 @@ class ProcessEngine:
                 raise _rebuild_error(frame[1], frame[2])
             return frame
 
+    def request(
+        self,
+        kind: str,
+        *args: Any,
+        doing: str,
+        advice: str = _REPLY_ADVICE,
+        cancel: threading.Event | None = None,
+    ) -> tuple[Any, ...]:
+        """One command to the child (started if none runs) and the frame that answers it,
+        for commands answered by one frame (ProcessEmbedder's ``embed-*``). An ``error``
+        frame is raised as its DesktopChatError; a child that dies raises
+        EngineCrashedError saying what it was ``doing`` and the ``advice``; ``cancel``
+        set sends ``cancel`` to the child (which answers with an error)."""
+        self._send(kind, *args)
+        return self._receive(doing, advice, cancel=cancel)
+
     # -- the Engine protocol -----------------------------------------------------------
 
     @property

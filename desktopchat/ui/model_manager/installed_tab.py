@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from desktopchat.core.chat import GenerationParams
 from desktopchat.core.errors import ModelNotFoundError
 from desktopchat.core.models.elsewhere import FoundModel, find_elsewhere, other_app_folders
+from desktopchat.core.models.embedders import is_embedding_model
 from desktopchat.core.models.fit import available_memory, estimate, verdict
 from desktopchat.core.models.gguf import read_gguf
 from desktopchat.core.models.library import (
@@ -82,23 +83,6 @@ def read_records(core: Core) -> Records:
         core.model_records.last_used(),
         core.library.models_dir,
         core.library.starter,
-    )
-
-
-# GGUF architectures that only embed (llama.cpp's encoders); a model that declares a
-# pooling type embeds too.
-EMBEDDING_ARCHITECTURES = frozenset(
-    ("bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "gemma-embedding", "t5encoder")
-)
-
-
-def is_embedding_model(model: InstalledModel) -> bool:
-    info = model.info
-    if info is None:
-        return False
-    architecture = info.architecture
-    return (
-        architecture in EMBEDDING_ARCHITECTURES or f"{architecture}.pooling_type" in info.metadata
     )
 
 
