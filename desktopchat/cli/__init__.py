@@ -71,7 +71,7 @@ def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
     if args.command == "token":
         return models.token(args)
     if args.command == "docs":
-        return documents.docs(args, lambda: app.make_cli_document_library(paths))
+        return documents.docs(args, lambda: app.make_cli_document_library(paths), paths)
     core = open_core(paths)
     try:
         if args.command == "chat":

@@ -1,10 +1,11 @@
-"""``docs add|list|status|remove|search|wait``: the local document collections from the
-command line, and how ``chat --docs NAME`` finds the collections it attaches.
+"""``docs add|list|status|remove|search|wait|model``: the local document collections from
+the command line, and how ``chat --docs NAME`` finds the collections it attaches.
 
 The library (core/documents) does the work; this module names collections, checks the
 paths given, and prints: plain lines for people, ``--json`` for scripts (shapes below).
 Only one process indexes a documents database at a time: ``docs add`` records the files
 and returns; ``docs wait`` indexes them (or waits for the window that does).
+``docs model`` shows or chooses the embedding model (the setting the window reads at start).
 """
 
 from __future__ import annotations
@@ -28,13 +29,28 @@ from desktopchat.core.documents.types import (
     Passage,
 )
 from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.models.embedders import (
+    EmbeddingChoice,
+    builtin_choice,
+    catalog_entry_for,
+    embedding_choices,
+    is_embedding_model,
+    language_names,
+)
+from desktopchat.core.paths import AppPaths
+from desktopchat.core.session import open_core
+from desktopchat.core.settings import load_settings, save_settings
 
 DEFAULT_COLLECTION = "Documents"
 
 OpenLibrary = Callable[[], DocumentLibrary]
 
 
-def docs(args: argparse.Namespace, open_library: OpenLibrary) -> int:
+def docs(args: argparse.Namespace, open_library: OpenLibrary, paths: AppPaths | None = None) -> int:
+    if args.action == "model":
+        if paths is None:
+            raise DesktopChatError("docs model needs the app's folders.")
+        return model(args, open_library, paths)
     with _library(open_library) as library:
         if args.action == "add":
             return add(args, library)
@@ -306,6 +322,90 @@ def wait(args: argparse.Namespace, library: DocumentLibrary) -> int:
             if f.state is FileState.FAILED:
                 note(f"failed: {f.path}: {f.reason}")
     return EXIT_OK
+
+
+def model(args: argparse.Namespace, open_library: OpenLibrary, paths: AppPaths) -> int:
+    """Show the embedding model and the choices; or choose one (loaded first: a model that
+    cannot be loaded is refused and the setting stays)."""
+    if args.builtin and args.name:
+        raise DesktopChatError("Give an embedding model (NAME or PATH) or --builtin, not both.")
+    settings = load_settings(paths.settings_file)
+    core = open_core(paths)
+    try:
+        installed = core.library.scan()
+        wanted = core.library.find(args.name) if args.name else None
+    finally:
+        core.close()
+    choices = embedding_choices(installed)
+    current = _current_choice(settings.documents_embedding_model, choices)
+    if not (args.builtin or args.name):
+        if args.json:
+            emit_json(
+                {
+                    "current": choice_json(current, current),
+                    "choices": [choice_json(c, current) for c in choices],
+                }
+            )
+            return EXIT_OK
+        print(f"Embedding model: {current.label()}")
+        for choice in choices:
+            mark = "*" if choice.setting == current.setting else " "
+            where = "" if choice.path is None else f"  {choice.path}"
+            print(f"{mark} {choice.label()}{where}")
+        if len(choices) == 1:
+            note("No other embedding model is installed (Models › Embedding models).")
+        return EXIT_OK
+    chosen = builtin_choice()
+    if wanted is not None:
+        if not is_embedding_model(wanted):
+            raise DesktopChatError(
+                f"{wanted.path.name} is not an embedding model (it is for chat); "
+                "embedding models: " + ", ".join(c.name for c in choices)
+            )
+        chosen = next(
+            (c for c in choices if c.path == wanted.path),
+            EmbeddingChoice(wanted.path, wanted.name, catalog_entry_for(wanted.path)),
+        )
+    with _library(open_library) as library:
+        try:
+            library.set_embedding_model(chosen.path)
+        except DesktopChatError as exc:
+            raise DesktopChatError(f"{exc}. The embedding model stays {current.label()}.") from None
+    save_settings(
+        paths.settings_file, settings.with_changes(documents_embedding_model=chosen.setting)
+    )
+    print(f"Embedding model: {chosen.label()}")
+    if chosen.setting != current.setting:
+        note(
+            "Its vectors fill in while the window runs (it reads the choice at its next "
+            "start), or now with: desktopchat docs wait. Keyword search works meanwhile."
+        )
+    return EXIT_OK
+
+
+def _current_choice(setting: str, choices: list[EmbeddingChoice]) -> EmbeddingChoice:
+    for choice in choices:
+        if choice.setting == setting:
+            return choice
+    path = Path(setting)  # chosen, but no longer listed (moved, or the folder changed)
+    return EmbeddingChoice(path, path.stem, catalog_entry_for(path))
+
+
+def choice_json(choice: EmbeddingChoice, current: EmbeddingChoice) -> dict[str, Any]:
+    entry = choice.entry
+    return {
+        "name": choice.name,
+        "label": choice.label(),
+        "path": None if choice.path is None else str(choice.path),
+        "builtin": choice.builtin,
+        "current": choice.setting == current.setting,
+        "languages": list(choice.languages),
+        "languages_text": language_names(choice.languages),
+        "catalogue": None if entry is None else entry.name,
+        "repo": None if entry is None else entry.repo,
+        "query_prefix": "" if entry is None else entry.query_prefix,
+        "document_prefix": "" if entry is None else entry.document_prefix,
+    }
 
 
 def documents_json(documents: DocumentsUse | None) -> dict[str, Any] | None:

@@ -194,7 +194,7 @@ def _add_models(commands: Commands) -> None:
 def _add_documents(commands: Commands) -> None:
     docs = commands.add_parser(
         "docs",
-        help="local document collections: add, list, status, remove, search, wait",
+        help="local document collections: add, list, status, remove, search, wait, model",
         description="Local document collections that chats answer from (chat --docs NAME). "
         "Files and folders are indexed in the background (folders are watched while the "
         "window runs); docs wait indexes until everything is searchable.",
@@ -228,6 +228,17 @@ def _add_documents(commands: Commands) -> None:
     wait.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="give up after this long (exit 1)"
     )
+    model = actions.add_parser(
+        "model",
+        help="the embedding model: show it and the installed choices, or choose one",
+        description="Without NAME: the embedding model in use and the choices. With NAME "
+        "(an installed embedding model, by file name or name) or PATH (a GGUF file): use "
+        "it; --builtin: the built-in all-MiniLM-L6-v2. Passages are embedded again in the "
+        "background (docs wait, or the window); keyword search works meanwhile.",
+    )
+    model.add_argument("name", nargs="?", metavar="NAME|PATH")
+    model.add_argument("--builtin", action="store_true", help="use the built-in all-MiniLM-L6-v2")
+    model.add_argument("--json", action="store_true")
 
 
 def split_files(argv: list[str]) -> tuple[list[str], list[str]]:

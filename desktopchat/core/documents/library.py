@@ -58,6 +58,7 @@ from desktopchat.core.documents.types import (
     Passage,
     Retrieved,
 )
+from desktopchat.core.models.catalog import MULTILINGUAL
 from desktopchat.core.storage.documents import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -374,8 +375,18 @@ class LocalDocumentLibrary:
         except EmbedderUnavailableError:
             return None
 
-    def _embed_query(self, text: str) -> list[float]:
-        return self._slot.embed_query(text)
+    def _embed_query(self, text: str, model_id: str) -> list[float]:
+        """The question's vector, made by the model ``model_id`` (the one whose vectors
+        are searched) and no other: raises EmbedderUnavailableError if it changed."""
+        made_by, vector = self._slot.embed_query_with_id(text)
+        if made_by != model_id:
+            raise EmbedderUnavailableError("the embedding model changed during the question")
+        return vector
+
+    def _query_embedder(self, model_id: str | None) -> Callable[[str], list[float]] | None:
+        if model_id is None:
+            return None
+        return lambda text: self._embed_query(text, model_id)
 
     def search(
         self,
@@ -392,7 +403,7 @@ class LocalDocumentLibrary:
         vector_query: list[float] | None = None
         if model_id is not None and query.strip():
             try:
-                vector_query = self._embed_query(query)  # on this thread, not the store's
+                vector_query = self._embed_query(query, model_id)  # here, not on the store's
             except EmbedderUnavailableError:
                 log.warning("the query could not be embedded: keyword search only")
 
@@ -418,7 +429,7 @@ class LocalDocumentLibrary:
         ids = list(collection_ids)
         files = list(file_ids) or None  # None: no single files, only the collections
         model_id = self._model_for_query()
-        embed = self._embed_query if model_id is not None else None
+        embed = self._query_embedder(model_id)
 
         def run(store: DocumentStore) -> tuple[Retrieved, int, int]:
             result = retrieve(
@@ -473,8 +484,18 @@ class LocalDocumentLibrary:
         path = self._slot.path
         return BUILT_IN_NAME if path is None else path.stem
 
+    def embedding_languages(self) -> tuple[str, ...]:
+        """The languages the model in use serves, as its catalogue entry says (ISO 639-1
+        codes or "multi"); () when the catalogue does not know the model."""
+        entry = self._slot.entry()
+        return entry.languages if entry is not None else ()
+
     def set_embedding_model(self, path: Path | None) -> None:
-        if path == self._slot.path:
+        """Loads the new model first: a model that cannot be loaded raises
+        EmbedderUnavailableError (a DesktopChatError with the reason) and the one in use
+        stays. The old model's vectors stay in the database, unused: choosing it again
+        uses them at once and embeds only what changed meanwhile."""
+        if path == self._slot.path and self._slot.failure is None:
             return
         self._slot.switch(path)
         self._suggestions.clear()
@@ -488,8 +509,9 @@ class LocalDocumentLibrary:
             self._indexer.set_limits(limits)
 
     def suggestion(self, collection_id: int) -> str | None:
-        if not _english_only(self._slot.path):
-            return None
+        languages = self.embedding_languages()
+        if not languages or MULTILINGUAL in languages:
+            return None  # a model the catalogue does not know, or one for ~100 languages
         files = [f for f in self.files(collection_id) if f.state is FileState.INDEXED]
         key = (len(files), sum(f.chunks for f in files))
         cached = self._suggestions.get(collection_id)
@@ -499,7 +521,7 @@ class LocalDocumentLibrary:
         sample = self._call(lambda s: [s.file_text(i)[:4000] for i in picked])
         language = dominant_foreign_language("\n".join(sample))
         advice = None
-        if language is not None:
+        if language is not None and not _serves(languages, language):
             advice = (
                 f"Most of this collection is in {language}, which {self.embedder_name()} "
                 f"does not understand well: search by meaning will be poor. "
@@ -596,30 +618,36 @@ def _normalized(path: Path) -> Path:
     return Path(os.path.abspath(os.path.expanduser(path)))
 
 
-# What the built-in embedder serves, and the simple language detection for the advice.
+# The simple language detection for the advice, and which codes its languages have.
 
-_MULTILINGUAL_MARKS = (
-    "multilingual",
-    "bge-m3",
-    "gemma",
-    "labse",
-    "xlm",
-    "m3-",
-    "e5-base",
-    "e5-large",
-    "e5-small",
-    "paraphrase-multi",
-    "jina-embeddings-v3",
-)
+_CODES = {
+    "Chinese or Japanese": ("zh", "ja"),
+    "Japanese": ("ja",),
+    "Korean": ("ko",),
+    "Thai": ("th",),
+    "Russian or another Cyrillic-script language": ("ru", "uk", "bg", "sr"),
+    "Arabic": ("ar",),
+    "Hebrew": ("he",),
+    "Hindi or another Devanagari-script language": ("hi", "mr", "ne"),
+    "Bengali": ("bn",),
+    "Tamil": ("ta",),
+    "Greek": ("el",),
+    "Georgian": ("ka",),
+    "Armenian": ("hy",),
+    "German": ("de",),
+    "French": ("fr",),
+    "Spanish": ("es",),
+    "Italian": ("it",),
+    "Portuguese": ("pt",),
+    "Dutch": ("nl",),
+    "Polish": ("pl",),
+    "Turkish": ("tr",),
+}
 
 
-def _english_only(path: Path | None) -> bool:
-    if path is None:
-        return True
-    name = path.name.lower()
-    if any(mark in name for mark in _MULTILINGUAL_MARKS):
-        return False
-    return any(mark in name for mark in ("minilm", "-en", "_en", "nomic-embed-text", "mxbai"))
+def _serves(languages: tuple[str, ...], language: str) -> bool:
+    """Whether a model serving ``languages`` (codes) serves the detected ``language``."""
+    return any(code in languages for code in _CODES.get(language, ()))
 
 
 _SCRIPTS = (
