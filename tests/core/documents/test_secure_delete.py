@@ -93,3 +93,57 @@ def test_removing_a_root_leaves_no_copy_of_its_files_text(tmp_path: Path) -> Non
         assert needle not in after, needle
     assert {f.path.parent for f in store.files(c.id)} == {Path("/keep")}
     store.close()
+
+
+def _secret_file(store: DocumentStore, collection_id: int) -> int:
+    """The id of the file that holds the marker (the seventh of ``fill``'s "private")."""
+    return next(f.id for f in store.files(collection_id) if f.path == Path("/private/6.txt"))
+
+
+def test_removing_one_file_leaves_no_copy_of_its_text(tmp_path: Path) -> None:
+    """What the indexer does when a file is deleted from a watched folder: its words are
+    gone from the search index's segments too, not only its row (FTS5 keeps a deleted
+    row's words in the old segments until they are merged)."""
+    path = tmp_path / "documents.sqlite3"
+    store = DocumentStore.open(path)
+    c = store.create_collection("Notes")
+    fill(store, c.id, "keep", secret=False)
+    secret_text = fill(store, c.id, "private", secret=True)
+    store.checkpoint()
+    fill(store, c.id, "later", secret=False)  # the marker's segment is not the newest
+    assert all(n in raw(path) for n in needles(secret_text))
+
+    store.remove_file(_secret_file(store, c.id))
+
+    after = raw(path)
+    for needle in needles(secret_text):
+        assert needle not in after, needle
+    assert store.keyword_search(MARKER) == []
+    assert len(store.keyword_search("banana", limit=100)) > 0
+    assert len(store.files(c.id)) == 59
+    assert store.query("PRAGMA integrity_check")[0][0] == "ok"
+    store.close()
+
+
+def test_emptying_one_file_leaves_no_copy_of_its_text(tmp_path: Path) -> None:
+    """What the library does when the user removes one file of a watched folder from the
+    collection (its row stays, SKIPPED, with no text): its words go from the file too."""
+    path = tmp_path / "documents.sqlite3"
+    store = DocumentStore.open(path)
+    c = store.create_collection("Notes")
+    fill(store, c.id, "keep", secret=False)
+    secret_text = fill(store, c.id, "private", secret=True)
+    store.checkpoint()
+    fill(store, c.id, "later", secret=False)
+    assert all(n in raw(path) for n in needles(secret_text))
+
+    file_id = _secret_file(store, c.id)
+    store.replace_file_content(file_id, sha256="6", format="text", text="", chunks=())
+
+    after = raw(path)
+    for needle in needles(secret_text):
+        assert needle not in after, needle
+    assert store.keyword_search(MARKER) == []
+    assert store.chunks_of_file(file_id) == []
+    assert store.query("PRAGMA integrity_check")[0][0] == "ok"
+    store.close()

@@ -10,9 +10,13 @@ the conversations, except ``synchronous=NORMAL``: in WAL mode that still never c
 the file, and a power cut can lose only the last commits, which are derived data the
 indexer writes again (their files go back to *waiting*); FULL would add an fsync to every
 one of the indexer's many small commits. ``secure_delete=ON``: deleted text is
-overwritten, and deleting a collection or a root also merges the search index (FTS5 keeps
-deleted words in old segments until they merge) and truncates the WAL, so no copy of its
-text is left in the files. No backup is taken before a migration: the content is derived
+overwritten, and removing a file's text (deleting a collection, a root or one file, or
+emptying a file) also purges its words from the search index and truncates the WAL, so no
+copy of its text is left in the files. FTS5 keeps a deleted row's words in its old index
+segments until they merge: with SQLite 3.42 and later the index's ``secure-delete`` option
+removes them at once; with older versions the purge merges the whole index ('optimize',
+about a second per 10 MB of indexed text), so a batch of files is removed with
+``remove_files`` and one merge. No backup is taken before a migration: the content is derived
 from the user's files and a backup would keep text the user later deletes; a migration
 runs in one transaction and a failed one changes nothing.
 """
@@ -55,6 +59,9 @@ KEYWORD_POSTINGS = 12_000
 # BM25 with the columns' weights: the text, its bigrams, the context (file name, folder,
 # headings: in every chunk of a file, so it weighs less).
 RANK = "bm25(chunks_fts, 1.0, 1.0, 1.0)"
+# FTS5's 'secure-delete' option (SQLite 3.42): a deleted row's words leave the index's
+# segments as it is deleted. Without it they stay until a merge (see the docstring).
+FTS_SECURE_DELETE = sqlite3.sqlite_version_info >= (3, 42, 0)
 _NUL = re.compile("\x00")
 _CHUNK_COLUMNS = (
     "c.id, c.file_id, f.collection_id, f.path, c.ordinal, c.span_start, c.span_end,"
@@ -135,7 +142,19 @@ class DocumentStore(SqliteFile):
         StorageCorruptError (move_aside then starts fresh: the content is derived)."""
         store = cls(path, cls._connect(path, busy_timeout_ms), busy_timeout_ms)
         store._prepare(check=check, backup_dir=None)
+        if FTS_SECURE_DELETE:
+            store._use_fts_secure_delete()
         return store
+
+    def _use_fts_secure_delete(self) -> None:
+        """Turn the search index's secure-delete option on (once: it is kept in the
+        index's config), and purge the words of rows deleted before it was on."""
+        rows = self.query("SELECT v FROM chunks_fts_config WHERE k = 'secure-delete'")
+        if rows and rows[0][0] == 1:
+            return
+        with self.write() as conn:
+            conn.execute("INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('secure-delete', 1)")
+            conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
 
     # -- collections and roots ------------------------------------------------------------
 
@@ -306,11 +325,21 @@ class DocumentStore(SqliteFile):
                 (str(state), clean_text(reason), time.time(), file_id),
             )
 
-    def remove_file(self, file_id: int) -> None:
-        """The file with its text, chunks, FTS rows and vectors (a fast delete: the words
-        leave the search index's old segments at its next merge)."""
+    def remove_file(self, file_id: int, *, purge: bool = True) -> None:
+        """The file with its text, chunks, FTS rows and vectors, gone from the database
+        file and its WAL as for delete_collection. ``purge=False``: its words may stay in
+        the search index's old segments until they merge (for a file whose text lives on
+        in another record: a moved file)."""
+        self.remove_files([file_id], purge=purge)
+
+    def remove_files(self, file_ids: Sequence[int], *, purge: bool = True) -> None:
+        """remove_file for many files, with one purge of the search index."""
         with self.write() as conn:
-            self._delete_files(conn, [file_id])
+            removed = self._delete_files(conn, file_ids)
+            if removed and purge:
+                self._merge_index(conn)
+        if removed and purge:
+            self.checkpoint()
 
     def replace_file_content(
         self,
@@ -339,6 +368,10 @@ class DocumentStore(SqliteFile):
                 r[0] for r in conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))
             ]
             self._delete_fts(conn, old)
+            # emptied (the user removed it from the collection): its words go from disk now
+            emptied = bool(old) and not chunks
+            if emptied:
+                self._merge_index(conn)
             conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
             conn.execute(
                 "INSERT OR REPLACE INTO texts (file_id, text_z, chars) VALUES (?, ?, ?)",
@@ -386,6 +419,8 @@ class DocumentStore(SqliteFile):
                 f" chunk_count = ?, tokens = ?{stat}, updated_at = ? WHERE id = ?",
                 (*params, time.time(), file_id),
             )
+        if emptied:
+            self.checkpoint()
         return True
 
     def mark_unchanged(self, file_id: int, size: int, mtime_ns: int) -> None:
@@ -806,7 +841,10 @@ class DocumentStore(SqliteFile):
     def _delete_fts(self, conn: sqlite3.Connection, chunk_ids: Sequence[int]) -> None:
         conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in chunk_ids])
 
-    def _delete_files(self, conn: sqlite3.Connection, file_ids: Sequence[int]) -> None:
+    def _delete_files(self, conn: sqlite3.Connection, file_ids: Sequence[int]) -> int:
+        """Deletes the files' rows (their chunks, texts and vectors cascade); returns how
+        many chunks (FTS rows) went."""
+        removed = 0
         for part in _chunks_in(file_ids):
             ids = [
                 r[0]
@@ -815,9 +853,14 @@ class DocumentStore(SqliteFile):
                 )
             ]
             self._delete_fts(conn, ids)
+            removed += len(ids)
             conn.execute(f"DELETE FROM files WHERE id IN ({_marks(len(part))})", part)
+        return removed
 
     def _merge_index(self, conn: sqlite3.Connection) -> None:
+        """After FTS rows were deleted: no word of theirs is left in the index's pages."""
+        if FTS_SECURE_DELETE:
+            return  # the 'secure-delete' option removed them as they were deleted
         # FTS5 deletes by writing tombstones; the deleted words stay in the old segments
         # until they are merged. 'optimize' merges every segment into one (and so frees,
         # and with secure_delete overwrites, the pages that held them).
