@@ -1,7 +1,8 @@
 """``chat``: send one message (a new conversation or a continued one) and stream the reply,
 with the model and settings chat_settings chose; the conversation keeps them. With
-document collections attached (``--docs NAME``, or kept by the conversation), the reply
-is answered from their passages and its sources are printed (``--json``: ``documents``)."""
+document collections or files attached (``--docs NAME``, ``--doc-file PATH``, or kept by
+the conversation), the reply is answered from their passages (or their whole text when it
+fits) and its sources are printed (``--json``: ``documents``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import argparse
 import signal
 import sys
 import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
 from desktopchat import app
 from desktopchat.cli.chat_settings import ChatSetup, chat_setup
@@ -21,25 +25,74 @@ from desktopchat.cli.documents import (
 from desktopchat.cli.output import EXIT_INTERRUPTED, EXIT_OK, StreamPrinter, emit_json, note
 from desktopchat.core.chat import FinishReason, GenerationParams
 from desktopchat.core.documents.api import DocumentLibrary
+from desktopchat.core.documents.types import DocumentFile, FileState
+from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.session import Core
 
+# How long ``chat --doc-file`` waits for a new file to be read before it answers with
+# what is indexed (the reply then says the file is still being indexed).
+DOC_FILE_WAIT_SECONDS = 600.0
+
 
 def chat(args: argparse.Namespace, core: Core, open_library: OpenLibrary) -> int:
+    doc_files: list[str] = args.doc_file or []
+    if args.no_docs and doc_files:
+        raise DesktopChatError("--doc-file and --no-docs cannot be used together.")
     setup = chat_setup(args, core)
     params = setup.params
     library: DocumentLibrary | None = None
     if args.no_docs:
-        params = params.with_changes(documents=())
-    elif args.docs or params.documents:
+        params = params.with_changes(documents=(), document_files=())
+    elif args.docs or doc_files or params.documents or params.document_files:
         library = open_library()
     try:
         if library is not None and args.docs:
             params = params.with_changes(documents=collection_ids(library, args.docs))
+        if library is not None and doc_files:
+            files = attach_files(library, [Path(p) for p in doc_files])
+            params = params.with_changes(document_files=tuple(f.id for f in files))
         return _chat(args, core, setup, params, library)
     finally:
         if library is not None:
             library.close()
+
+
+def attach_files(
+    library: DocumentLibrary, paths: Sequence[Path], timeout: float = DOC_FILE_WAIT_SECONDS
+) -> list[DocumentFile]:
+    """The files for ``chat --doc-file``, in the library (a collection's own record, or
+    the Attached files collection), read before the question is asked: this process
+    indexes them unless the window does. A file that cannot be read is said on stderr."""
+    files: list[DocumentFile] = []
+    for path in paths:
+        try:
+            files.append(library.attach_file(path))
+        except ValueError as exc:
+            raise DesktopChatError(str(exc)) from None
+    ids = [f.id for f in files]
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        current = library.files_by_id(ids)
+        pending = [f for f in current if f.state in _READING]
+        if not pending:
+            break
+        if not told:
+            names = ", ".join(f.path.name for f in pending)
+            note(f"Indexing {names}…")
+            told = True
+        if time.monotonic() >= deadline:
+            note("The attached files are not read yet: the answer uses what is indexed.")
+            break
+        library.wait(0.5)  # indexes here (when the window does not), for half a second
+    for f in current:
+        if f.state in (FileState.FAILED, FileState.SKIPPED):
+            note(f"{f.path}: {f.state.value} ({f.reason or 'not read'})")
+    return files
+
+
+_READING = (FileState.WAITING, FileState.INDEXING)
 
 
 def _chat(

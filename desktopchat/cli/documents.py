@@ -415,6 +415,7 @@ def documents_json(documents: DocumentsUse | None) -> dict[str, Any] | None:
     return {
         "mode": documents.mode,
         "collection_ids": list(documents.collection_ids),
+        "file_ids": list(documents.file_ids),
         "budget_tokens": documents.budget_tokens,
         "used_tokens": documents.used_tokens,
         "still_indexing": documents.still_indexing,
@@ -428,6 +429,7 @@ def source_json(s: SourcePassage) -> dict[str, Any]:
     return {
         "number": s.number,
         "chunk_id": s.chunk_id,
+        "file_id": s.file_id,
         "collection_id": s.collection_id,
         "path": s.path,
         "page": s.page,

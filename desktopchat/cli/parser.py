@@ -94,7 +94,17 @@ def _add_chat(commands: Commands) -> None:
         "the conversation keeps it attached",
     )
     documents.add_argument(
-        "--no-docs", action="store_true", help="detach the conversation's document collections"
+        "--no-docs",
+        action="store_true",
+        help="detach the conversation's document collections and files",
+    )
+    settings.add_argument(
+        "--doc-file",
+        metavar="PATH",
+        action="append",
+        help="answer from this file (repeat for more; the whole text when it fits, as for "
+        "'summarize this'): it is indexed into the Attached files collection first, and "
+        "the conversation keeps it attached beside any --docs collections",
     )
     settings.add_argument(
         "--preset", metavar="NAME", help="start from a preset (a shipped or a saved one)"

@@ -8,7 +8,6 @@ drag and drop a folder; pause and resume; a failed file's reason; delete a colle
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,54 +16,19 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from desktopchat import app as composition
-from desktopchat.core.documents.api import DocumentLibrary
 from desktopchat.core.documents.types import FileState
 from desktopchat.core.inference.service import ReplyResult
-from desktopchat.core.paths import AppPaths
-from desktopchat.ui.application import build_window
-from desktopchat.ui.controllers import ModelState
 from desktopchat.ui.document_preview import DocumentPreview
 from desktopchat.ui.documents.dialog import DocumentsDialog
 from desktopchat.ui.inspector import PromptInspector
 from desktopchat.ui.main_window import MainWindow
-from tests.ui.conftest import settle
+from tests.ui.conftest import WindowFactory, settle
 
 pytestmark = pytest.mark.real_model
 
 INDEXING_TIMEOUT_MS = 180_000  # hang guards, not speed limits
 REPLY_TIMEOUT_MS = 180_000
 FACT = "The Zephyr kettle carries a warranty period of 24 months from the date of delivery."
-
-Factory = Callable[..., MainWindow]
-
-
-@pytest.fixture
-def documents_window(qtbot: QtBot, paths: AppPaths) -> Iterator[Factory]:
-    """The window as the application builds it, with the documents library the composition
-    root gives it (closed after the window, as the application does)."""
-    windows: list[MainWindow] = []
-    libraries: list[DocumentLibrary] = []
-
-    def factory(*, wait_for_model: bool = True) -> MainWindow:
-        services = composition.window_services(paths)
-        assert services.documents is not None, "the window got no documents library"
-        libraries.append(services.documents)
-        window = build_window(paths, services)
-        qtbot.addWidget(window)
-        window.show()
-        window.start()
-        windows.append(window)
-        if wait_for_model:
-            qtbot.waitUntil(lambda: window.controller.state is ModelState.READY, timeout=60_000)
-        settle(qtbot, window)
-        return window
-
-    yield factory
-    for window in windows:
-        window.close()
-    for library in libraries:
-        library.close()
 
 
 def write_documents(folder: Path) -> dict[str, Path]:
@@ -147,10 +111,10 @@ def new_collection(qtbot: QtBot, dialog: DocumentsDialog, name: str) -> None:
 
 
 def test_add_a_folder_ask_see_the_sources_and_preview_the_passage(
-    qtbot: QtBot, documents_window: Factory, tmp_path: Path
+    qtbot: QtBot, make_window: WindowFactory, tmp_path: Path
 ) -> None:
     files = write_documents(tmp_path / "docs")
-    window = documents_window()
+    window = make_window()
     dialog = open_documents(window)
     qtbot.waitUntil(lambda: dialog.embedder.text() != "Embedding model: …", timeout=30_000)
     assert "all-MiniLM-L6-v2" in dialog.embedder.text()
@@ -266,7 +230,7 @@ def drop(dialog: DocumentsDialog, paths: list[Path]) -> bool:
 
 
 def test_drop_a_folder_pause_and_resume_then_delete_the_collection(
-    qtbot: QtBot, documents_window: Factory, tmp_path: Path
+    qtbot: QtBot, make_window: WindowFactory, tmp_path: Path
 ) -> None:
     folder = tmp_path / "Recipes"
     folder.mkdir()
@@ -274,7 +238,7 @@ def test_drop_a_folder_pause_and_resume_then_delete_the_collection(
         (folder / f"recipe-{i}.md").write_text(
             f"# Recipe {i}\n\nStir {i} spoons of sugar into the dough.\n", encoding="utf-8"
         )
-    window = documents_window(wait_for_model=False)
+    window = make_window(wait_for_model=False)
     dialog = open_documents(window)
     wait_answered(qtbot, dialog)
     assert dialog.current is None and "No collection yet" in dialog.title.text()
@@ -323,7 +287,7 @@ def test_drop_a_folder_pause_and_resume_then_delete_the_collection(
 
 
 def test_a_collection_mostly_in_another_language_gets_the_librarys_advice(
-    qtbot: QtBot, documents_window: Factory, tmp_path: Path
+    qtbot: QtBot, make_window: WindowFactory, tmp_path: Path
 ) -> None:
     folder = tmp_path / "nihongo"
     folder.mkdir()
@@ -331,7 +295,7 @@ def test_a_collection_mostly_in_another_language_gets_the_librarys_advice(
         "東京の天気は晴れです。明日は雨が降るでしょう。傘を持って行ってください。\n" * 20,
         encoding="utf-8",
     )
-    window = documents_window(wait_for_model=False)
+    window = make_window(wait_for_model=False)
     dialog = open_documents(window)
     wait_answered(qtbot, dialog)
     dialog.add_paths([folder])

@@ -19,7 +19,6 @@ import pytest_socket
 from PySide6.QtWidgets import QTableWidget
 from pytestqt.qtbot import QtBot
 
-from desktopchat import app as composition
 from desktopchat.core import network
 from desktopchat.core.models.catalog import load_catalog
 from desktopchat.core.models.downloads import Pending
@@ -27,11 +26,10 @@ from desktopchat.core.models.manager import discard_job, download_job
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.secrets import SecretStore
 from desktopchat.core.session import Core
-from desktopchat.ui.application import build_window
-from desktopchat.ui.controllers import ModelState
 from desktopchat.ui.downloads import DownloadItem, DownloadQueue, DownloadState
 from desktopchat.ui.main_window import MainWindow
 from desktopchat.ui.model_manager import OFFLINE_NOTE, ModelManagerDialog
+from desktopchat.ui.services import WindowServices
 from tests.gguf_files import tiny_tensors, write_gguf
 from tests.hub_server import (
     GRANTED_TOKEN,
@@ -41,7 +39,7 @@ from tests.hub_server import (
     LocalHub,
     serve_hub,
 )
-from tests.ui.conftest import settle
+from tests.ui.conftest import WindowFactory
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
@@ -77,36 +75,28 @@ def hub(starter_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 T = TypeVar("T")
-WindowFactory = Callable[..., MainWindow]
 
 
 @pytest.fixture
-def make_window(qtbot: QtBot, paths: AppPaths) -> Iterator[WindowFactory]:
-    """The real window from the composition root's services; ``secrets``: the keychain
-    (or none) that the window, the model manager and the downloads all use."""
-    windows: list[MainWindow] = []
+def make_window(make_window: WindowFactory, paths: AppPaths) -> WindowFactory:
+    """The shared window factory (tests/ui/conftest.py: it closes what it opened);
+    ``secrets``: the keychain (or none) that the window, the model manager and the
+    downloads all use."""
 
     def factory(*, wait_for_model: bool = True, secrets: SecretStore | None = None) -> MainWindow:
-        services = composition.window_services(paths)
-        if secrets is not None:
-            services = dataclasses.replace(
+        def with_secrets(services: WindowServices) -> WindowServices:
+            assert secrets is not None
+            return dataclasses.replace(
                 services,
                 secrets=secrets,
                 downloads=DownloadQueue(download_job(paths, secrets), discard_job(paths)),
             )
-        window = build_window(paths, services)
-        qtbot.addWidget(window)
-        window.show()
-        window.start()
-        windows.append(window)
-        if wait_for_model:
-            qtbot.waitUntil(lambda: window.controller.state is ModelState.READY, timeout=60_000)
-        settle(qtbot, window)
-        return window
 
-    yield factory
-    for window in windows:
-        window.close()
+        return make_window(
+            wait_for_model=wait_for_model, customize=with_secrets if secrets is not None else None
+        )
+
+    return factory
 
 
 def manager(window: MainWindow) -> ModelManagerDialog:
