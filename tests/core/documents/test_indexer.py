@@ -400,3 +400,27 @@ def test_the_rate_can_be_read_while_the_indexing_threads_add_to_it() -> None:
     adder.join()
     assert not errors
     assert rate.per_second() > 0
+
+
+def test_progress_is_published_only_when_it_changed(harness: Harness, tmp_path: Path) -> None:
+    """It was published every wake of the progress thread (a few times a second while
+    indexing, every 2 s when idle), each one a refresh of the window's Documents part."""
+    write_corpus(tmp_path / "docs")
+    add_folder(harness, tmp_path / "docs")
+    harness.start().wait()
+    eventually(
+        lambda: (
+            bool(harness.updates)
+            and harness.updates[-1].idle
+            and harness.updates[-1].files_total > 0
+            and not harness.updates[-1].bytes_per_second
+            and not harness.updates[-1].chunks_per_second
+        ),
+        "an idle update with the speeds faded",
+        guard=60,
+    )
+    published = len(harness.updates)
+    harness.indexer.request_scan(set())  # wakes it: nothing to do, nothing new to say
+    time.sleep(2.5)  # past the thread's own 2 s wake
+    assert harness.updates[published:] == []
+    assert all(a != b for a, b in zip(harness.updates, harness.updates[1:], strict=False))
