@@ -1,15 +1,20 @@
 """The Documents dialog: collections (create, rename, delete), a collection's files and
 their states, adding files and folders (also by drag and drop), removing files, the
-progress line with Pause/Resume, the embedding model in use and the library's advice.
+progress line with Pause/Resume, the embedding model (chosen here: the built-in one or an
+installed embedding model, with the languages each serves, and the re-embedding's progress)
+and the library's advice.
 
 Non-modal. Every library call runs on the task pool (``run``); the answers come back on
-the GUI thread. Progress arrives through a ``ProgressRelay`` (queued and coalesced), and
+the GUI thread. The installed embedding models are listed on the window's database thread
+(as its model picker lists them); the choice is saved in the settings once the library has
+loaded the model. Progress arrives through a ``ProgressRelay`` (queued and coalesced), and
 the file list is read again at most once a second while indexing moves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +22,7 @@ from PySide6.QtCore import QMimeData, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -41,6 +47,8 @@ from desktopchat.core.documents.types import (
     IndexProgress,
 )
 from desktopchat.core.errors import DesktopChatError
+from desktopchat.core.models.embedders import EmbeddingChoice, builtin_choice, embedding_choices
+from desktopchat.core.session import Core
 from desktopchat.ui.documents.files_model import FilesModel, state_text
 from desktopchat.ui.documents.progress import ProgressRelay, describe
 
@@ -68,6 +76,38 @@ def guarded(job: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
+@dataclass(frozen=True)
+class EmbeddingModels:
+    """What the dialog needs to offer the embedding models: ``choices(done)`` lists them
+    off the GUI thread and calls ``done`` on it; ``current()`` is the setting
+    (``documents_embedding_model``, "" for the built-in model); ``save(value)`` saves it."""
+
+    choices: Callable[[Callable[[list[EmbeddingChoice]], None]], None]
+    current: Callable[[], str]
+    save: Callable[[str], None]
+
+
+def window_embedding_models(window: object) -> EmbeddingModels | None:
+    """The main window's: its database thread lists the installed models (as its model
+    picker does), its settings hold the choice. None for another parent."""
+    database = getattr(window, "database", None)
+    change = getattr(window, "change_settings", None)
+    if database is None or change is None or not hasattr(window, "settings"):
+        return None
+
+    def choices(done: Callable[[list[EmbeddingChoice]], None]) -> None:
+        def listed(core: Core) -> list[EmbeddingChoice]:
+            return embedding_choices(core.library.scan())
+
+        database.run(listed, done)
+
+    def current() -> str:
+        value: str = getattr(window, "settings").documents_embedding_model  # noqa: B009
+        return value
+
+    return EmbeddingModels(choices, current, lambda value: change(documents_embedding_model=value))
+
+
 def local_paths(mime: QMimeData) -> list[Path]:
     """The local files and folders a drag carries (web links are not documents here)."""
     if not mime.hasUrls():
@@ -84,9 +124,20 @@ class DocumentsDialog(QDialog):
         run: Run,
         relay: ProgressRelay,
         parent: QWidget | None = None,
+        *,
+        embedding_models: EmbeddingModels | None = None,
     ) -> None:
+        """``embedding_models``: where the choices come from (the main window's when not
+        given and the parent is one; without either, only the model in use is shown)."""
         super().__init__(parent)
         self.library = library
+        self.embedding_models = embedding_models or window_embedding_models(parent)
+        self.embedding_choices: list[EmbeddingChoice] = []
+        self.embedding_choice: EmbeddingChoice | None = None  # the one in use, when known
+        self._embedder_name = ""
+        self._embedder_loading = False  # another model is being loaded
+        self._switched = False  # the user chose another model here: "re-embedding"
+        self.last_progress: IndexProgress | None = None  # the latest shown
         self._run = run
         self.relay = relay
         self.setWindowTitle("Documents")
@@ -202,7 +253,16 @@ class DocumentsDialog(QDialog):
         self.pause_button.clicked.connect(self.on_pause_clicked)
         self.embedder = QLabel("Embedding model: …")
         self.embedder.setWordWrap(True)
-        self.embedder.setAccessibleName("Embedding model")
+        self.embedder.setAccessibleName("Embedding model in use")
+        self.embedder_picker = QComboBox()
+        self.embedder_picker.setAccessibleName("Embedding model")
+        self.embedder_picker.setToolTip(
+            "The model that turns passages into vectors for search by meaning. Another "
+            "model embeds every passage again in the background; keyword search works "
+            "meanwhile."
+        )
+        self.embedder_picker.setVisible(False)  # until the choices are listed
+        self.embedder_picker.activated.connect(self.on_embedder_chosen)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setAccessibleName("Notice")
@@ -214,7 +274,10 @@ class DocumentsDialog(QDialog):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.notice)
         layout.addLayout(progress_row)
-        layout.addWidget(self.embedder)
+        embedder_row = QHBoxLayout()
+        embedder_row.addWidget(self.embedder, 1)
+        embedder_row.addWidget(self.embedder_picker)
+        layout.addLayout(embedder_row)
 
         self._files_timer = QTimer(self)
         self._files_timer.setSingleShot(True)
@@ -227,6 +290,7 @@ class DocumentsDialog(QDialog):
         self.refresh_collections()
         self.call(library.embedder_name, self.on_embedder_name)
         self.call(library.progress, self.on_progress)
+        self.refresh_embedding_choices()
 
     # -- talking to the library (task pool) ----------------------------------------------
 
@@ -496,6 +560,8 @@ class DocumentsDialog(QDialog):
 
     @Slot(object)
     def on_progress(self, progress: IndexProgress) -> None:
+        self.last_progress = progress
+        self._show_embedder()
         self.progress_line.setText(describe(progress))
         self.progress_line.setToolTip(self.progress_line.text())
         paused = progress.paused
@@ -514,14 +580,128 @@ class DocumentsDialog(QDialog):
         self.pause_button.setText("Resume" if pausing else "Pause")
         self.call(library.pause if pausing else library.resume, lambda _: None)
 
+    # -- the embedding model ---------------------------------------------------------------
+
     def on_embedder_name(self, name: str) -> None:
-        self.embedder.setText(f"Embedding model: {name}")
+        self._embedder_name = name
+        self._show_embedder()
+
+    def refresh_embedding_choices(self) -> None:
+        """List the built-in and the installed embedding models (off the GUI thread)."""
+        models = self.embedding_models
+        if models is None:
+            return
+        self.pending += 1
+
+        def listed(choices: list[EmbeddingChoice]) -> None:
+            self.pending -= 1
+            self.show_embedding_choices(choices)
+
+        models.choices(listed)
+
+    def show_embedding_choices(self, choices: list[EmbeddingChoice]) -> None:
+        models = self.embedding_models
+        setting = models.current() if models is not None else ""
+        if not any(c.setting == setting for c in choices):
+            # chosen but no longer listed (moved, another models folder): shown as it is
+            path = Path(setting)
+            choices = [*choices, EmbeddingChoice(path, path.stem, None)]
+        self.embedding_choices = choices
+        picker = self.embedder_picker
+        picker.blockSignals(True)
+        picker.clear()
+        for choice in choices:
+            picker.addItem(choice.label())
+            tip = "Built into DesktopChat" if choice.path is None else str(choice.path)
+            picker.setItemData(picker.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        picker.blockSignals(False)
+        self._select_choice(setting)
+        picker.setVisible(True)
+        self._show_embedder()
+
+    def _select_choice(self, setting: str) -> None:
+        for row, choice in enumerate(self.embedding_choices):
+            if choice.setting == setting:
+                self.embedder_picker.blockSignals(True)
+                self.embedder_picker.setCurrentIndex(row)
+                self.embedder_picker.blockSignals(False)
+                self.embedding_choice = choice
+                return
+
+    @Slot(int)
+    def on_embedder_chosen(self, row: int) -> None:
+        if 0 <= row < len(self.embedding_choices):
+            self.choose_embedding_model(self.embedding_choices[row])
+
+    def choose_embedding_model(self, choice: EmbeddingChoice) -> None:
+        """Use ``choice``: the library loads it on the task pool (the model in use stays
+        until it has), then the setting is saved and its vectors fill in behind."""
+        previous = self.embedding_choice or builtin_choice()
+        if choice.setting == previous.setting or self._embedder_loading:
+            return
+        library, models = self.library, self.embedding_models
+        self._embedder_loading = True
+        self.embedder_picker.setEnabled(False)
+        self.embedder.setText(f"Loading the embedding model {choice.label()}…")
+
+        def switch() -> str:
+            try:
+                library.set_embedding_model(choice.path)
+            except DesktopChatError as exc:
+                raise RefusedError(
+                    f"{str(exc).rstrip('.')}. The embedding model stays "
+                    f"{previous.label()}; search works as before."
+                ) from None
+            return library.embedder_name()
+
+        def switched(name: str) -> None:
+            self._embedder_loading = False
+            self.embedder_picker.setEnabled(True)
+            self.embedding_choice = choice
+            self._switched = True
+            if models is not None:
+                models.save(choice.setting)
+            self.show_note(
+                f"The embedding model is now {choice.label()}: its vectors fill in behind; "
+                "keyword search works meanwhile."
+            )
+            self.on_embedder_name(name)
+            self.call(library.progress, self.on_progress)
+            self.refresh_suggestion()
+
+        def refused(_message: str) -> None:
+            self._embedder_loading = False
+            self.embedder_picker.setEnabled(True)
+            self._select_choice(previous.setting)
+            self._show_embedder()
+
+        self.call(switch, switched, refused)
+
+    def _show_embedder(self) -> None:
+        """The model in use and, while its vectors fill in, how far they are."""
+        if self._embedder_loading:
+            return  # "Loading …" stays until the library answers
+        choice = self.embedding_choice
+        if not self._embedder_name and choice is None:
+            return
+        name = choice.label() if choice is not None else self._embedder_name
+        progress = self.last_progress
+        text = f"Embedding model: {name}"
+        if progress is not None and progress.chunks_embedded < progress.chunks_total:
+            done, total = progress.chunks_embedded, progress.chunks_total
+            if self._switched:
+                text = f"Re-embedding with {name}: {done:,} of {total:,} passages"
+            else:
+                text += f" · {done:,} of {total:,} passages embedded"
+        self.embedder.setText(text)
+        self.embedder.setToolTip(text)
 
     def showEvent(self, event: QShowEvent) -> None:
         """Shown again after a while: read the collections and files as they are now."""
         super().showEvent(event)
         if self._shown_before:
             self.refresh_collections()
+            self.refresh_embedding_choices()  # a model may have been installed meanwhile
         self._shown_before = True
 
     # -- drag and drop -------------------------------------------------------------------
