@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 FILE_NAME = "all-MiniLM-L6-v2-Q8_0.gguf"
 _made = threading.Lock()
 
@@ -38,7 +40,6 @@ def second_embedder_file(folder: Path) -> Path:
     return path
 
 
-def session_folder(factory: object) -> Path:
+def session_folder(factory: pytest.TempPathFactory) -> Path:
     """Where the session's copy is made (``tmp_path_factory``'s base folder)."""
-    base: Path = factory.getbasetemp()  # type: ignore[attr-defined]
-    return base / "second-embedder"
+    return factory.getbasetemp() / "second-embedder"
