@@ -1,4 +1,4 @@
-"""Per-conversation settings: system prompt, the attached document collections,
+"""Per-conversation settings: system prompt, the attached document collections and files,
 sampling, and how the model is loaded."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from desktopchat.core.chat import (
     default_threads,
     json_schema_problem,
 )
-from desktopchat.core.documents.types import Collection
+from desktopchat.core.documents.types import Collection, DocumentFile, FileState
 from desktopchat.core.models.fit import AUTO_GPU_LAYERS
 from desktopchat.core.presets import Preset, format_examples, parse_examples
 
@@ -67,7 +67,9 @@ class SettingsPanel(QWidget):
     save_preset_requested = Signal(object)  # GenerationParams
     manage_presets_requested = Signal()
     manage_documents_requested = Signal()
-    attached_shown = Signal()  # the attached collections shown changed (another chat…)
+    attach_file_requested = Signal()  # the user asks to attach a file from disk
+    attach_collection_file_requested = Signal()  # ... or one file of a collection
+    attached_shown = Signal()  # the attached collections or files shown changed
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,12 +89,18 @@ class SettingsPanel(QWidget):
         self._documents: tuple[int, ...] = ()
         self._collections: list[Collection] = []
         self._known = False  # the collections were read (an unknown id is a deleted one)
+        # The single files this chat answers from (GenerationParams.document_files), and
+        # what the library said of them (names, states; read by the window's Documents part).
+        self._files: tuple[int, ...] = ()
+        self._file_info: dict[int, DocumentFile] = {}
+        self._gone_files: set[int] = set()  # asked for, and the library has no such file
         self.attach = QToolButton()
         self.attach.setText("Attach…")
-        self.attach.setAccessibleName("Attach document collections")
+        self.attach.setAccessibleName("Attach documents")
         self.attach.setToolTip(
             "Answer from your documents: each message gets the passages of these "
-            "collections that match it, and the reply lists its sources"
+            "collections and files that match it (or their whole text when it fits), and "
+            "the reply lists its sources"
         )
         self.attach.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.attach.setMenu(QMenu(self.attach))
@@ -273,13 +281,52 @@ class SettingsPanel(QWidget):
     def attached_collections(self) -> tuple[int, ...]:
         return self._documents
 
+    @property
+    def attached_files(self) -> tuple[int, ...]:
+        return self._files
+
     def attached_names(self) -> list[str]:
+        """The attached collections' names."""
         names = {c.id: c.name for c in self._collections}
         gone = "a deleted collection"
         return [names.get(i, gone if self._known else f"collection {i}") for i in self._documents]
 
+    def attached_file_names(self) -> list[str]:
+        """The attached files' names, with a word on those not read yet."""
+        return [self._file_name(i) for i in self._files]
+
+    def _file_name(self, file_id: int) -> str:
+        info = self._file_info.get(file_id)
+        if info is None:
+            return "a removed file" if file_id in self._gone_files else f"file {file_id}"
+        if info.state in (FileState.WAITING, FileState.INDEXING):
+            return f"{info.path.name} (indexing)"
+        if info.state in (FileState.FAILED, FileState.SKIPPED):
+            return f"{info.path.name} ({info.state.value})"
+        return info.path.name
+
+    def unknown_files(self, *, reading: bool = False) -> tuple[int, ...]:
+        """Attached files to ask the library about: those not known yet (and with
+        ``reading``, those still being read when last asked)."""
+        return tuple(
+            i
+            for i in self._files
+            if i not in self._gone_files
+            and (
+                i not in self._file_info
+                or (reading and self._file_info[i].state in (FileState.WAITING, FileState.INDEXING))
+            )
+        )
+
+    def set_file_info(self, asked: tuple[int, ...], files: list[DocumentFile]) -> None:
+        """What the library said of the files ``asked`` about (those missing are gone)."""
+        found = {f.id: f for f in files}
+        self._file_info.update(found)
+        self._gone_files |= {i for i in asked if i not in found}
+        self._show_attached()
+
     def _show_attached(self) -> None:
-        names = self.attached_names()
+        names = self.attached_names() + self.attached_file_names()
         self.attached.setText(", ".join(names) if names else "none")
         self.attached.setToolTip(
             "This chat answers from: " + ", ".join(names) if names else "No documents attached"
@@ -301,8 +348,27 @@ class SettingsPanel(QWidget):
             empty = menu.addAction("No collections yet")
             empty.setEnabled(False)
         menu.addSeparator()
+        self.add_file_actions(menu)
+        menu.addSeparator()
         manage: QAction = menu.addAction("Documents…")
         manage.triggered.connect(self.manage_documents_requested)
+
+    def add_file_actions(self, menu: QMenu) -> None:
+        """The attached files (checked: unchecking one takes it off) and the two ways to
+        attach one (this menu's and the documents bar's)."""
+        for file_id in self._files:
+            choice = menu.addAction(self._file_name(file_id))
+            choice.setCheckable(True)
+            choice.setChecked(True)
+            info = self._file_info.get(file_id)
+            if info is not None:
+                choice.setToolTip(str(info.path))
+            choice.toggled.connect(lambda on, fid=file_id: self.set_file_attached(fid, attached=on))
+        from_disk: QAction = menu.addAction("Attach a file from disk…")
+        from_disk.triggered.connect(self.attach_file_requested)
+        of_collection: QAction = menu.addAction("Attach a file of a collection…")
+        of_collection.triggered.connect(self.attach_collection_file_requested)
+        of_collection.setEnabled(bool(self._collections))
 
     def set_attached(self, collection_id: int, *, attached: bool) -> None:
         """Attach a collection to this chat, or take it off (saved shortly after)."""
@@ -311,6 +377,26 @@ class SettingsPanel(QWidget):
             ids.append(collection_id)
         if tuple(ids) != self._documents:
             self._documents = tuple(ids)
+            self._show_attached()
+            self._timer.start()
+
+    def add_files(self, files: list[DocumentFile]) -> None:
+        """Attach these files (the library made or found them) to this chat."""
+        self._file_info.update({f.id: f for f in files})
+        self._gone_files -= {f.id for f in files}
+        ids = tuple(dict.fromkeys([*self._files, *(f.id for f in files)]))
+        if ids != self._files:
+            self._files = ids
+            self._timer.start()
+        self._show_attached()
+
+    def set_file_attached(self, file_id: int, *, attached: bool) -> None:
+        """Attach a file (known by its id) to this chat, or take it off."""
+        ids = [i for i in self._files if i != file_id]
+        if attached:
+            ids.append(file_id)
+        if tuple(ids) != self._files:
+            self._files = tuple(ids)
             self._show_attached()
             self._timer.start()
 
@@ -353,6 +439,7 @@ class SettingsPanel(QWidget):
         self.flash_attn.setChecked(params.flash_attn)
         self.kv_cache_type.setCurrentText(params.kv_cache_type)
         self._documents = params.documents
+        self._files = params.document_files
         self._show_attached()
         del blockers
         self._timer.stop()
@@ -374,6 +461,7 @@ class SettingsPanel(QWidget):
             json_schema=self.json_schema.toPlainText(),
             overflow=str(self.overflow.currentData()),
             documents=self._documents,
+            document_files=self._files,
         ).with_changes(**values)
 
     def problem(self) -> str:

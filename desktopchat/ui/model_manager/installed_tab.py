@@ -244,6 +244,11 @@ class InstalledTab(QWidget):
         if not model.usable or model.warning:
             self.shell.show_error(model.warning or model.problem)
             return
+        if is_embedding_model(model):
+            self.shell.show_error(
+                f"{model.name} is an embedding model: it serves Documents and cannot chat."
+            )
+            return
         self.context.use_model(model.path)
         self.shell.show_notice(f"Loading {model.name} in the chat window.")
 

@@ -1,10 +1,13 @@
 """The message being written: the ``Composer`` box, a large paste kept as an attachment,
-the token count, the edit bar (a new version of an earlier message), Send and Stop.
+files dropped (or pasted) on it handed over to be attached to the chat as documents, the
+token count, the edit bar (a new version of an earlier message), Send and Stop.
 
 It owns the text and its state; what sending does is the replies part's business.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeyEvent
@@ -33,8 +36,17 @@ class Composer(QPlainTextEdit):
     submitted = Signal()
     # object, not str: a str argument is copied into a QString and back (10 MB: 22 ms)
     large_paste = Signal(object)
+    # Files from the file manager, dropped or pasted: list[Path], to attach to the chat.
+    files_dropped = Signal(object)
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
+        return bool(local_files(source)) or super().canInsertFromMimeData(source)
 
     def insertFromMimeData(self, source: QMimeData) -> None:
+        files = local_files(source)
+        if files:
+            self.files_dropped.emit(files)
+            return
         if source.hasText():
             text = source.text()
             if len(text) > PASTE_INLINE_LIMIT:
@@ -49,6 +61,16 @@ class Composer(QPlainTextEdit):
             self.submitted.emit()
             return
         super().keyPressEvent(event)
+
+
+def local_files(source: QMimeData) -> list[Path]:
+    """The local files (and folders) a drop or paste carries; [] for text and web links."""
+    if not source.hasUrls():
+        return []
+    urls = source.urls()
+    if not urls or not all(url.isLocalFile() for url in urls):
+        return []
+    return [Path(url.toLocalFile()) for url in urls]
 
 
 class ComposerPanel(QWidget):

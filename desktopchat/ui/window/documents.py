@@ -1,7 +1,12 @@
 """The window's documents: the Documents dialog, the bar above the composer that says
-what this chat answers from, the attached collections in the settings panel, the Sources
-under a reply and their previews, the documents' share of the context meter, and telling
-the library when a reply streams (indexing yields the cores to it).
+what this chat answers from, the attached collections and files in the settings panel,
+attaching a single file (from disk, dropped on the composer, or one file of a collection),
+the Sources under a reply and their previews, and the documents' share of the context
+meter (the chat service tells the library when a reply streams).
+
+A file attached from disk goes into the library's "Attached files" collection
+(``DocumentLibrary.attach_file``: indexed like any other, shown in the Documents dialog)
+unless a collection has it already; the chat keeps its file id.
 
 The library (``services.documents``, built by the composition root) is called only on the
 task pool; its progress reports arrive on the indexer's thread and reach the widgets
@@ -11,17 +16,26 @@ Documents commands say so and nothing else changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
 
 from desktopchat.core.chat import SourcePassage
 from desktopchat.core.documents.api import DocumentLibrary, Preview
-from desktopchat.core.documents.types import Collection, IndexProgress
+from desktopchat.core.documents.types import Collection, DocumentFile, IndexProgress
 from desktopchat.core.inference.service import ReplyResult, ReplyStarted
+from desktopchat.ui.collection_file_picker import CollectionFilePicker
 from desktopchat.ui.document_preview import DocumentPreview, Opener, open_in_system_viewer
 from desktopchat.ui.documents.dialog import DocumentsDialog, guarded
 from desktopchat.ui.documents.progress import ProgressRelay, describe
@@ -33,7 +47,8 @@ NO_LIBRARY = "Documents are not available in this window (the documents library 
 
 
 class DocumentsBar(QWidget):
-    """Above the composer: what this chat answers from, indexing at a glance, and the
+    """Above the composer: what this chat answers from, indexing at a glance, Attach file
+    (its menu: from disk, a file of a collection, the attached files to take off) and the
     Documents button."""
 
     def __init__(self) -> None:
@@ -41,13 +56,42 @@ class DocumentsBar(QWidget):
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setAccessibleName("Documents of this chat")
+        self.attach = QToolButton()
+        self.attach.setText("Attach file…")
+        self.attach.setAccessibleName("Attach a file to this chat")
+        self.attach.setToolTip(
+            "Answer from a file (its whole text when it fits, as for 'summarize this'): "
+            "from disk, or one file of a collection. Files can also be dropped on the "
+            "message box."
+        )
+        self.attach.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.attach.setMenu(QMenu(self.attach))
         self.button = QPushButton("Documents…")
         self.button.setAccessibleName("Open Documents")
         self.button.setToolTip("Collections of your files that chats can answer from")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label, 1)
+        layout.addWidget(self.attach, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignTop)
+
+
+def attached_summary(files: Sequence[str], collections: Sequence[str]) -> str:
+    """The bar's words for what a chat answers from: "Answers from report.pdf and 1
+    collection", "Answers from your documents: Manuals, Notes"."""
+    if not files and not collections:
+        return "No documents attached to this chat (Attach file… or Attach… in the settings)."
+    if not files:
+        return "Answers from your documents: " + ", ".join(collections)
+    named = list(files[:3])
+    if len(files) > 3:
+        more = len(files) - 3
+        named.append(f"{more} more file" + ("s" if more > 1 else ""))
+    if collections:
+        count = len(collections)
+        named.append(f"{count} collection" + ("s" if count > 1 else ""))
+    text = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return f"Answers from {text}"
 
 
 class Documents(QObject):
@@ -65,6 +109,12 @@ class Documents(QObject):
         panel = window.settings_panel
         panel.manage_documents_requested.connect(self.show_dialog)
         panel.attached_shown.connect(self.show_attached)
+        panel.attach_file_requested.connect(self.attach_from_disk)
+        panel.attach_collection_file_requested.connect(self.attach_from_collection)
+        self.bar.attach.menu().aboutToShow.connect(self.on_attach_menu_about_to_show)
+        window.composer.files_dropped.connect(self.attach_paths)
+        self.choose_files: Callable[[], list[Path]] = self._choose_files  # tests replace it
+        self._reading_files = False  # a files_by_id read is in flight
         window.chat_view.source_chosen.connect(self.on_source_chosen)
         c = window.controller
         c.reply_started.connect(self.on_controller_reply_started)
@@ -74,6 +124,8 @@ class Documents(QObject):
         if library is None:
             self.bar.button.setEnabled(False)
             self.bar.button.setToolTip(NO_LIBRARY)
+            self.bar.attach.setEnabled(False)
+            self.bar.attach.setToolTip(NO_LIBRARY)
         else:
             self.run(lambda: library.subscribe(self.relay.report), self.relay.subscribed)
             self.run(library.progress, self.on_progress)
@@ -116,15 +168,16 @@ class Documents(QObject):
 
     @Slot()
     def show_attached(self) -> None:
-        """The bar: the attached collections and, while it runs, indexing in short."""
-        names = self.window.settings_panel.attached_names()
+        """The bar: the attached collections and files and, while it runs, indexing in
+        short. Files not known yet (another chat shown) or still being read are asked
+        about on the task pool."""
+        panel = self.window.settings_panel
         if self.library is None:
             self.bar.label.setText("")
             return
-        if names:
-            text = "Answers from your documents: " + ", ".join(names)
-        else:
-            text = "No documents attached to this chat (Attach… in the chat settings)."
+        self.read_file_info()
+        names = panel.attached_names()
+        text = attached_summary(panel.attached_file_names(), names)
         progress = self.progress
         if progress is not None and not progress.idle:
             state = (
@@ -136,11 +189,107 @@ class Documents(QObject):
             )
             text += f" · indexing {state}"
         self.bar.label.setText(text)
-        self.bar.label.setToolTip(describe(progress) if progress is not None else "")
+        tip = []
+        if names:
+            tip.append("Collections: " + ", ".join(names))
+        if panel.attached_files:
+            tip.append("Files: " + ", ".join(panel.attached_file_names()))
+        if progress is not None:
+            tip.append(describe(progress))
+        self.bar.label.setToolTip("\n".join(tip))
+
+    def read_file_info(self, *, reading: bool = False) -> None:
+        """Ask the library about the attached files it has not described yet (with
+        ``reading``, as indexing progresses: those still being read too); one read at a
+        time."""
+        library = self.library
+        asked = self.window.settings_panel.unknown_files(reading=reading)
+        if library is None or not asked or self._reading_files:
+            return
+        self._reading_files = True
+
+        def shown(files: list[DocumentFile]) -> None:
+            self._reading_files = False
+            self.window.settings_panel.set_file_info(asked, files)
+
+        def failed(message: str) -> None:
+            self._reading_files = False
+            self.window.show_error(message)
+
+        self.window.tasks.run(guarded(lambda: library.files_by_id(asked)), shown, failed)
+
+    # -- attaching single files ------------------------------------------------------------
+
+    @Slot()
+    def on_attach_menu_about_to_show(self) -> None:
+        menu = self.bar.attach.menu()
+        menu.clear()
+        self.window.settings_panel.add_file_actions(menu)
+
+    def _choose_files(self) -> list[Path]:
+        names, _ = QFileDialog.getOpenFileNames(self.window, "Attach files to this chat")
+        return [Path(name) for name in names]
+
+    @Slot()
+    def attach_from_disk(self) -> None:
+        if self.library is None:
+            self.window.show_error(NO_LIBRARY)
+            return
+        paths = self.choose_files()
+        if paths:
+            self.attach_paths(paths)
+
+    @Slot(object)
+    def attach_paths(self, paths: Sequence[Path]) -> None:
+        """Attach files from disk to this chat: the library indexes them (in its Attached
+        files collection, unless a collection has them) on the task pool; the chat keeps
+        their ids. A folder is refused with a word on collections."""
+        library, window = self.library, self.window
+        if library is None:
+            window.show_error(NO_LIBRARY)
+            return
+        wanted = list(paths)
+
+        def attach() -> tuple[list[DocumentFile], list[str]]:
+            files: list[DocumentFile] = []
+            problems: list[str] = []
+            for path in wanted:
+                try:
+                    files.append(library.attach_file(path))
+                except ValueError as exc:
+                    problems.append(str(exc))
+            return files, problems
+
+        def attached(result: tuple[list[DocumentFile], list[str]]) -> None:
+            files, problems = result
+            if files:
+                window.settings_panel.add_files(files)
+                names = ", ".join(f.path.name for f in files)
+                window.show_status(f"Attached {names}: this chat answers from it", 5000)
+                self.refresh_collections()  # "Attached files" may be new
+            if problems:
+                window.show_error(" ".join(problems))
+
+        self.run(attach, attached)
+
+    @Slot()
+    def attach_from_collection(self) -> CollectionFilePicker | None:
+        """The picker of one file of a collection (collections as last read)."""
+        window, library = self.window, self.library
+        if library is None:
+            window.show_error(NO_LIBRARY)
+            return None
+        picker = CollectionFilePicker(library, self.collections, window.tasks.run, window)
+        picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        picker.chosen.connect(window.settings_panel.add_files)
+        window.dialogs["attach_file"] = picker
+        picker.show()
+        return picker
 
     @Slot(object)
     def on_progress(self, progress: IndexProgress) -> None:
         self.progress = progress
+        self.read_file_info(reading=True)  # an attached file may have been read now
         self.show_attached()
 
     @Slot()

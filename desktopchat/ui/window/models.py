@@ -1,6 +1,9 @@
 """The model picker row: the installed models (read on the database thread), Load and
 Unload, Import GGUF…, the model manager, the model's state line and the progress bar,
 and the automatic load at start (skipped after a crash while loading).
+
+Embedding models (GGUF encoders: they serve Documents and cannot chat) are not offered:
+the picker leaves them out, and "Use in chat" on one says why instead of loading it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktopchat.core.chat import GenerationParams
+from desktopchat.core.models.embedders import is_embedding_model
 from desktopchat.core.models.gguf import GGUFInfo, read_gguf
 from desktopchat.core.models.library import InstalledModel, ModelLibrary, default_params
 from desktopchat.core.models.manager import models_paths
@@ -33,11 +37,20 @@ if TYPE_CHECKING:
     from desktopchat.ui.main_window import MainWindow
 
 
+def embedding_refusal(model: InstalledModel) -> str:
+    return (
+        f"{model.name} is an embedding model: it turns documents into vectors for search "
+        "and cannot chat. Choose it for Documents (Documents… › Embedding model); for chat "
+        "pick a chat model."
+    )
+
+
 class ModelControls(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
-        self.models: list[InstalledModel] = []
+        self.models: list[InstalledModel] = []  # the chat models (no embedding models)
+        self.embedding_models: list[InstalledModel] = []  # installed, left out of the picker
         self.manager: ModelManagerDialog | None = None  # once opened
         self._loading_text = ""
         self._library: ModelLibrary | None = None  # the database thread's (copies only)
@@ -134,7 +147,9 @@ class ModelControls(QObject):
     def _on_models_described(
         self, models: list[InstalledModel], autoload: bool, select: str | None
     ) -> None:
-        self.models = models
+        self.models = [m for m in models if not is_embedding_model(m)]
+        self.embedding_models = [m for m in models if is_embedding_model(m)]
+        models = self.models
         window = self.window
         self.picker.blockSignals(True)
         self.picker.clear()
@@ -209,7 +224,12 @@ class ModelControls(QObject):
         self.load_selected()
 
     def use_model(self, path: Path) -> None:
-        """Select ``path`` in the model picker and load it (from the model manager)."""
+        """Select ``path`` in the model picker and load it (from the model manager). An
+        embedding model is refused with the reason (it serves Documents, not chat)."""
+        embedding = next((m for m in self.embedding_models if m.path == path), None)
+        if embedding is not None:
+            self.window.show_error(embedding_refusal(embedding))
+            return
         index = self.picker.findData(str(path))
         if index < 0:
             self.refresh(select=str(path))
@@ -309,6 +329,11 @@ class ModelControls(QObject):
     def _on_model_imported(self, model: InstalledModel) -> None:
         if model.warning:
             self.window.show_error(f"Imported {model.path.name}, but: {model.warning}")
+        elif is_embedding_model(model):
+            self.window.show_notice(
+                f"Imported {model.label()}: an embedding model, for Documents (Documents… › "
+                "Embedding model); it cannot chat, so the model list leaves it out."
+            )
         else:
             self.window.show_notice(f"Imported {model.label()}.")
         self.refresh(select=str(model.path))
