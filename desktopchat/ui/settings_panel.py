@@ -305,24 +305,23 @@ class SettingsPanel(QWidget):
             return f"{info.path.name} ({info.state.value})"
         return info.path.name
 
-    def unknown_files(self, *, reading: bool = False) -> tuple[int, ...]:
-        """Attached files to ask the library about: those not known yet (and with
-        ``reading``, those still being read when last asked)."""
+    def unknown_files(self, *, every: bool = False) -> tuple[int, ...]:
+        """Attached files to ask the library about: those not known yet (``every``: all
+        of them but those known to be gone, as indexing moves on or files are removed)."""
         return tuple(
             i
             for i in self._files
-            if i not in self._gone_files
-            and (
-                i not in self._file_info
-                or (reading and self._file_info[i].state in (FileState.WAITING, FileState.INDEXING))
-            )
+            if i not in self._gone_files and (every or i not in self._file_info)
         )
 
     def set_file_info(self, asked: tuple[int, ...], files: list[DocumentFile]) -> None:
         """What the library said of the files ``asked`` about (those missing are gone)."""
         found = {f.id: f for f in files}
         self._file_info.update(found)
-        self._gone_files |= {i for i in asked if i not in found}
+        gone = {i for i in asked if i not in found}
+        for file_id in gone:
+            self._file_info.pop(file_id, None)
+        self._gone_files |= gone
         self._show_attached()
 
     def _show_attached(self) -> None:

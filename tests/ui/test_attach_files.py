@@ -204,6 +204,17 @@ def test_drop_a_file_on_the_composer_and_pick_one_file_of_a_collection(
     assert panel.params().document_files == panel.attached_files
     assert panel.params().documents == ()  # the collection itself is not attached
 
+    # The Attached files collection deleted (in the Documents window): the bar says so.
+    attached = next(c for c in window.documents.collections if c.name == ATTACHED_COLLECTION)
+    library.delete_collection(attached.id)
+    window.documents.refresh_collections()
+    qtbot.waitUntil(
+        lambda: window.documents_bar.label.text().startswith(
+            "Answers from a removed file and setup.md"
+        ),
+        timeout=TIMEOUT_MS,
+    )
+
 
 def test_the_chat_model_picker_leaves_embedding_models_out(
     qtbot: QtBot, make_window: WindowFactory, paths: AppPaths, embedder_model: Path

@@ -164,6 +164,7 @@ class Documents(QObject):
     def on_collections(self, collections: list[Collection]) -> None:
         self.collections = list(collections)
         self.window.settings_panel.set_collections(self.collections)
+        self.read_file_info(every=True)  # a deleted collection takes its files along
         self.show_attached()
 
     @Slot()
@@ -198,12 +199,12 @@ class Documents(QObject):
             tip.append(describe(progress))
         self.bar.label.setToolTip("\n".join(tip))
 
-    def read_file_info(self, *, reading: bool = False) -> None:
-        """Ask the library about the attached files it has not described yet (with
-        ``reading``, as indexing progresses: those still being read too); one read at a
+    def read_file_info(self, *, every: bool = False) -> None:
+        """Ask the library about the attached files not described yet (``every``: all of
+        them, as indexing moves on or collections change: read, removed); one read at a
         time."""
         library = self.library
-        asked = self.window.settings_panel.unknown_files(reading=reading)
+        asked = self.window.settings_panel.unknown_files(every=every)
         if library is None or not asked or self._reading_files:
             return
         self._reading_files = True
@@ -265,7 +266,8 @@ class Documents(QObject):
             if files:
                 window.settings_panel.add_files(files)
                 names = ", ".join(f.path.name for f in files)
-                window.show_status(f"Attached {names}: this chat answers from it", 5000)
+                them = "it" if len(files) == 1 else "them"
+                window.show_status(f"Attached {names}: this chat answers from {them}", 5000)
                 self.refresh_collections()  # "Attached files" may be new
             if problems:
                 window.show_error(" ".join(problems))
@@ -289,7 +291,7 @@ class Documents(QObject):
     @Slot(object)
     def on_progress(self, progress: IndexProgress) -> None:
         self.progress = progress
-        self.read_file_info(reading=True)  # an attached file may have been read now
+        self.read_file_info(every=True)  # an attached file may have been read (or removed)
         self.show_attached()
 
     @Slot()
