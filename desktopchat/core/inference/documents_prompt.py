@@ -18,6 +18,9 @@ from desktopchat.core.documents.types import Passage, Retrieved
 # The most of the context that retrieved passages take (whole texts are not held to it):
 # a long free context is not filled with ever weaker passages, slow to evaluate on a CPU.
 PASSAGES_SHARE = 0.25
+# ...but never less than this many tokens: a small context (2,048 and below) keeps all it
+# can give them (a quarter of 256 tokens would not hold one passage and the instruction).
+PASSAGES_MIN_TOKENS = 512
 # Tokens kept aside for the instruction, the question's label and the template's markers.
 INSTRUCTION_TOKENS = 96
 # Tokens of one passage's header ("[3] manual.pdf (page 4 · Setup)") and its blank lines,
@@ -61,7 +64,7 @@ def documents_budget(
 
     This is the budget of the whole texts (all of it: "summarize this report" needs it).
     Passages, when the documents do not fit whole, get at most ``passages_cap`` of it:
-    PASSAGES_SHARE (a quarter) of ``n_ctx``.
+    PASSAGES_SHARE (a quarter) of ``n_ctx``, or PASSAGES_MIN_TOKENS in a small context.
     """
     free_total = n_ctx - reserve - fixed_tokens
     free_after_history = n_ctx - reserve - prompt_tokens
@@ -77,8 +80,8 @@ def passages_budget(budget: int) -> int:
 
 def passages_cap(budget: int, n_ctx: int) -> int:
     """The documents' budget when they go in as passages: ``budget`` held to
-    PASSAGES_SHARE of the context."""
-    return max(0, min(budget, int(n_ctx * PASSAGES_SHARE)))
+    PASSAGES_SHARE of the context (never below PASSAGES_MIN_TOKENS)."""
+    return max(0, min(budget, max(int(n_ctx * PASSAGES_SHARE), PASSAGES_MIN_TOKENS)))
 
 
 def sources_from(

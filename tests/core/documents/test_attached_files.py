@@ -21,6 +21,7 @@ from desktopchat.core.documents.api import ATTACHED_COLLECTION
 from desktopchat.core.documents.library import LocalDocumentLibrary
 from desktopchat.core.documents.types import FileState
 from desktopchat.core.inference.documents_prompt import (
+    PASSAGES_MIN_TOKENS,
     PASSAGES_SHARE,
     WHOLE_INSTRUCTION,
     passages_cap,
@@ -196,6 +197,9 @@ def test_passages_get_a_quarter_of_the_context_and_whole_texts_all_that_is_free(
     assert 0 < documents.used_tokens <= documents.budget_tokens
     assert result.stats.documents_tokens == documents.used_tokens  # the context meter's share
     assert passages_cap(10_000, 4096) == 1024 and passages_cap(300, 4096) == 300
+    assert passages_cap(10_000, 32_768) == 8192
+    # A small context keeps what it can give (a quarter would not hold one passage).
+    assert passages_cap(10_000, 1024) == PASSAGES_MIN_TOKENS and passages_cap(150, 256) == 150
 
 
 @pytest.fixture(scope="module")
