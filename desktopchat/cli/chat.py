@@ -31,8 +31,10 @@ from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.session import Core
 
 # How long ``chat --doc-file`` waits for a new file to be read before it answers with
-# what is indexed (the reply then says the file is still being indexed).
+# what is indexed (the reply then says the file is still being indexed), and then for its
+# passages' embeddings (without them its passages are found by keyword only).
 DOC_FILE_WAIT_SECONDS = 600.0
+DOC_FILE_EMBED_WAIT_SECONDS = 60.0
 
 
 def chat(args: argparse.Namespace, core: Core, open_library: OpenLibrary) -> int:
@@ -59,11 +61,15 @@ def chat(args: argparse.Namespace, core: Core, open_library: OpenLibrary) -> int
 
 
 def attach_files(
-    library: DocumentLibrary, paths: Sequence[Path], timeout: float = DOC_FILE_WAIT_SECONDS
+    library: DocumentLibrary,
+    paths: Sequence[Path],
+    timeout: float = DOC_FILE_WAIT_SECONDS,
+    embed_timeout: float = DOC_FILE_EMBED_WAIT_SECONDS,
 ) -> list[DocumentFile]:
     """The files for ``chat --doc-file``, in the library (a collection's own record, or
-    the Attached files collection), read before the question is asked: this process
-    indexes them unless the window does. A file that cannot be read is said on stderr."""
+    the Attached files collection), read and embedded before the question is asked: this
+    process indexes them unless the window does. A file that cannot be read is said on
+    stderr."""
     files: list[DocumentFile] = []
     for path in paths:
         try:
@@ -72,20 +78,28 @@ def attach_files(
             raise DesktopChatError(str(exc)) from None
     ids = [f.id for f in files]
     deadline = time.monotonic() + timeout
+    read_at: float | None = None
     told = False
     while True:
         current = library.files_by_id(ids)
-        pending = [f for f in current if f.state in _READING]
-        if not pending:
+        reading = [f for f in current if f.state in _READING]
+        embedding = [f for f in current if f.state is FileState.INDEXED and f.embedded < f.chunks]
+        now = time.monotonic()
+        if not reading and not embedding:
             break
-        if not told:
-            names = ", ".join(f.path.name for f in pending)
-            note(f"Indexing {names}…")
+        if reading and not told:
+            note(f"Indexing {', '.join(f.path.name for f in reading)}…")
             told = True
-        if time.monotonic() >= deadline:
+        if reading and now >= deadline:
             note("The attached files are not read yet: the answer uses what is indexed.")
             break
-        library.wait(0.5)  # indexes here (when the window does not), for half a second
+        if not reading:
+            read_at = now if read_at is None else read_at
+            if now - read_at >= embed_timeout:
+                break  # keyword search finds its passages meanwhile (the reply says so)
+        if library.wait(0.5):  # indexes here unless the window does; True: all is done
+            current = library.files_by_id(ids)
+            break
     for f in current:
         if f.state in (FileState.FAILED, FileState.SKIPPED):
             note(f"{f.path}: {f.state.value} ({f.reason or 'not read'})")

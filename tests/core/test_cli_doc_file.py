@@ -51,6 +51,9 @@ def test_chat_with_a_file_from_disk_answers_from_its_whole_text(tmp_path: Path) 
 
     listed = ok_json(run_cli(home, "docs", "list", "--json"))
     assert [(c["name"], c["files"], c["indexed"]) for c in listed] == [("Attached files", 1, 1)]
+    status = ok_json(run_cli(home, "docs", "status", "--json"))
+    (read,) = status["files"]
+    assert 0 < read["embedded"] == read["chunks"]  # embedded before the question was asked
 
     # The conversation keeps the file: the next question is answered from it again.
     again = ok_json(
@@ -81,3 +84,38 @@ def test_doc_file_refusals_are_one_clean_line(tmp_path: Path) -> None:
         run_cli(home, "chat", "--no-docs", "--doc-file", str(tmp_path / "a.txt"), "Hi?"),
         "cannot be used together",
     )
+
+
+@pytest.mark.real_model
+def test_a_long_file_is_embedded_before_the_question_so_passages_are_found_by_meaning_too(
+    tmp_path: Path,
+) -> None:
+    """Too long to go in whole: its passages are retrieved, by keyword and by vector (the
+    command waited for the embeddings; asked at once it was keyword only)."""
+    topics = ("rivers", "bridges", "markets", "harbours", "mills", "roads", "orchards")
+    history = tmp_path / "history.txt"
+    history.write_text(
+        "\n\n".join(
+            f"Chapter {i}. The town's {topics[i % 7]} changed in year {1700 + i}; records "
+            f"number {i * 37} describe the {topics[(i * 3) % 7]} in detail."
+            for i in range(300)
+        ),
+        encoding="utf-8",
+    )
+    data = ok_json(
+        run_cli(
+            tmp_path / "home",
+            "chat",
+            "--json",
+            "--doc-file",
+            str(history),
+            "--max-tokens",
+            "4",
+            "When did the mills change?",
+            timeout=300,
+        )
+    )
+    documents = data["documents"]
+    assert documents["mode"] == "passages"
+    assert not any("keyword only" in n for n in documents["notes"]), documents["notes"]
+    assert any(s["vector_rank"] is not None for s in documents["sources"])
