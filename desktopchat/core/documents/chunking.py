@@ -29,6 +29,7 @@ all-MiniLM-L6-v2's 256-token window.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,7 +50,12 @@ _CJK = (
 _UNITS = re.compile(rf"[{_CJK}]|[A-Za-z]+|\d+|[^\W\d_A-Za-z{_CJK}]+|[^\w\s]|_")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _LONG_ASCII = re.compile(r"[A-Za-z]{7,}")
-_LONGER_ASCII = re.compile(r"[A-Za-z]{9,}")
+# _UNITS for ASCII text (no CJK, no other alphabets; "_" is one of the marks): one pass
+# with fewer alternatives. \s without re.ASCII, as in _UNITS (it takes \x1c-\x1f too).
+_ASCII_UNITS = re.compile(r"[A-Za-z]+|[0-9]+|[^A-Za-z0-9\s]")
+_SEVEN_OR_MORE = (7).__le__
+_NINE_OR_MORE = (9).__le__
+_DIGIT = re.compile(r"\d")
 _LONG_DIGITS = re.compile(r"\d{3,}")
 _OTHER_WORDS = re.compile(rf"[^\W\d_A-Za-z{_CJK}]{{2,}}")
 
@@ -69,18 +75,48 @@ def approx_tokens(text: str) -> int:
     tables of numbers, Russian, Japanese, Chinese and Korean; Thai is over-counted about
     tenfold (the model reads a Thai phrase as one unknown token), so Thai chunks stay small.
     """
+    if text.isascii():
+        return _approx_ascii(text)
     total = len(_UNITS.findall(text))
-    if not text.isascii():
-        total += 2 * len(_HANGUL.findall(text))
-        others = _OTHER_WORDS.findall(text)
-        total += sum(map(len, others)) - len(others)
+    total += 2 * len(_HANGUL.findall(text))
+    others = _OTHER_WORDS.findall(text)
+    total += sum(map(len, others)) - len(others)
     # sums of lengths rounded up, not per-word roundings: no Python loop, never less, and
     # text cut at spaces never counts more whole than in parts
-    total += len(_LONG_ASCII.findall(text))  # 7 letters and more: 2
-    longer = _LONGER_ASCII.findall(text)  # 9 and more: 1 + a third of the letters
-    total += -(-sum(map(len, longer)) // 3) - len(longer)
-    numbers = _LONG_DIGITS.findall(text)  # 2 for every 3 digits
-    total += -(-(2 * sum(map(len, numbers)) + 2 * len(numbers)) // 3) - len(numbers)
+    long = _LONG_ASCII.findall(text)  # 7 letters and more: 2
+    total += len(long)
+    if long:  # 9 and more (among those): 1 + a third of the letters
+        lengths = list(map(len, long))
+        longer = list(map(_NINE_OR_MORE, lengths))
+        total += -(-sum(itertools.compress(lengths, longer)) // 3) - sum(longer)
+    if _DIGIT.search(text) is not None:
+        numbers = _LONG_DIGITS.findall(text)  # 2 for every 3 digits
+        total += -(-(2 * sum(map(len, numbers)) + 2 * len(numbers)) // 3) - len(numbers)
+    return total + -(-total // 10) + 2
+
+
+def _approx_ascii(text: str) -> int:
+    """approx_tokens of ASCII text, from one pass over it (and one more if it has digits):
+    the units' lengths give the runs of 7 and 9 letters and more, less the numbers."""
+    units = _ASCII_UNITS.findall(text)
+    total = len(units)
+    lengths = list(map(len, units))
+    seven = list(map(_SEVEN_OR_MORE, lengths))  # runs of letters or digits (marks are 1)
+    sevens = sum(seven)
+    nines = nine_letters = 0
+    if sevens:
+        long = list(itertools.compress(lengths, seven))
+        nine = list(map(_NINE_OR_MORE, long))
+        nines, nine_letters = sum(nine), sum(itertools.compress(long, nine))
+    if _DIGIT.search(text) is not None:
+        numbers = list(map(len, _LONG_DIGITS.findall(text)))  # 2 for every 3 digits
+        total += -(-(2 * sum(numbers) + 2 * len(numbers)) // 3) - len(numbers)
+        # the numbers of 7 digits and more are no runs of letters
+        sevens -= sum(map(_SEVEN_OR_MORE, numbers))
+        nine = list(map(_NINE_OR_MORE, numbers))
+        nines -= sum(nine)
+        nine_letters -= sum(itertools.compress(numbers, nine))
+    total += sevens + -(-nine_letters // 3) - nines
     return total + -(-total // 10) + 2
 
 
@@ -321,24 +357,43 @@ class _Chunker:
             return None
         # the overlap stays inside one block, and no token is longer than this
         lo = max(start, last.placed.start, end - self.overlap * _MAX_CHARS_PER_TOKEN)
-        if kind is BlockKind.CODE:
-            candidates = [m.end() for m in _LINE_END.finditer(self.text, lo, end)]
-        else:
-            candidates = [m.start() for m in _WORD_START.finditer(self.text, lo, end)]
-        candidates = [p for p in candidates if start < p < end]
-        if not candidates:
-            return None
-        # the longest tail within the overlap: guess from the chunk's tokens per character,
-        # then step right until it fits (costs fall as the position moves right)
+        # Candidates are the word starts (whole lines for code) p in [lo, end) with
+        # start < p: the longest tail within the overlap, guessed from the chunk's tokens
+        # per character, then stepping right until it fits (costs fall as p moves right).
+        # They are found one at a time from the guess, not listed.
         chunk = self.out[-1]
         per_char = max(chunk.tokens - self.base, 1) / max(chunk.end - chunk.start, 1)
         guess = end - int(self.overlap / per_char)
-        index = min(bisect.bisect_left(candidates, guess), len(candidates) - 1)
-        while index < len(candidates):
-            if self.cost(self.text[candidates[index] : end]) <= self.overlap:
-                return candidates[index]
-            index += 1
+        find = self._next_line if kind is BlockKind.CODE else self._next_word
+        position = find(max(guess, lo, start + 1), lo, end)
+        if position is None:  # none at or after the guess: the last one, if any
+            position = self._last_candidate(find, lo, start, end)
+        while position is not None:
+            if self.cost(self.text[position:end]) <= self.overlap:
+                return position
+            position = find(position + 1, lo, end)
         return None
+
+    def _next_word(self, at: int, lo: int, end: int) -> int | None:
+        """The first word start in [max(at, lo), end)."""
+        found = _WORD_START.search(self.text, max(at, lo), end)
+        return found.start() if found is not None else None
+
+    def _next_line(self, at: int, lo: int, end: int) -> int | None:
+        """The first line start after a newline in [lo, end), at ``at`` or after it."""
+        newline = self.text.find("\n", max(at - 1, lo), end)
+        return newline + 1 if 0 <= newline < end - 1 else None
+
+    @staticmethod
+    def _last_candidate(
+        find: Callable[[int, int, int], int | None], lo: int, start: int, end: int
+    ) -> int | None:
+        last = None
+        position = find(start + 1, lo, end)
+        while position is not None:
+            last = position
+            position = find(position + 1, lo, end)
+        return last
 
     def emit(self, pieces: list[_Piece], header: str, tokens: int | None = None) -> None:
         start, end = pieces[0].start, pieces[-1].end

@@ -1,0 +1,455 @@
+"""A frozen copy of desktopchat/core/documents/chunking.py as it was before it was made faster
+(commit 2476e09): the reference the chunker's output is compared with, chunk for chunk
+(tests/core/documents/test_chunking_reference.py). Never edit it."""
+
+# ruff: noqa
+# mypy: ignore-errors
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from desktopchat.core.documents.types import Anchor, Block, BlockKind, ChunkText, Extracted
+
+TokenCounter = Callable[[str], int]
+_SEPARATOR = "\n\n"  # Extracted.text joins the block texts with it
+
+# Scripts written without spaces, or split by WordPiece into about one token a character.
+_CJK = (
+    "\u1100-\u11ff\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3200-\u33ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff00-\uffef"
+    "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"  # Thai, Lao, Myanmar, Khmer
+)
+# The units counted: a CJK-like character, a run of ASCII letters, of digits, of letters of
+# another alphabet, a punctuation mark or an underscore.
+_UNITS = re.compile(rf"[{_CJK}]|[A-Za-z]+|\d+|[^\W\d_A-Za-z{_CJK}]+|[^\w\s]|_")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+_LONG_ASCII = re.compile(r"[A-Za-z]{7,}")
+_LONGER_ASCII = re.compile(r"[A-Za-z]{9,}")
+_LONG_DIGITS = re.compile(r"\d{3,}")
+_OTHER_WORDS = re.compile(rf"[^\W\d_A-Za-z{_CJK}]{{2,}}")
+
+
+def approx_tokens(text: str) -> int:
+    """About how many WordPiece tokens ``text`` is, rounded up on purpose.
+
+    Each CJK, kana, Thai (and similar script) character counts 1, a Hangul syllable 3
+    (WordPiece splits it into jamo), each punctuation mark 1; a run of ASCII letters 1 up
+    to 6 letters, 2 up to 8, then a third of its letters; a number 2 for every 3 digits;
+    letters of any other alphabet (Cyrillic, Greek, Devanagari, accented Latin) 1 each.
+    The sum gets a tenth on top, and 2 for [CLS] and [SEP]. Counted with a few regular
+    expression passes (no Python loop over the words of English text).
+
+    Measured against all-MiniLM-L6-v2's tokenizer (tests/core/documents/test_chunking.py),
+    chunks of 256 of these hold fewer than 256 real tokens in English prose, code,
+    tables of numbers, Russian, Japanese, Chinese and Korean; Thai is over-counted about
+    tenfold (the model reads a Thai phrase as one unknown token), so Thai chunks stay small.
+    """
+    total = len(_UNITS.findall(text))
+    if not text.isascii():
+        total += 2 * len(_HANGUL.findall(text))
+        others = _OTHER_WORDS.findall(text)
+        total += sum(map(len, others)) - len(others)
+    # sums of lengths rounded up, not per-word roundings: no Python loop, never less, and
+    # text cut at spaces never counts more whole than in parts
+    total += len(_LONG_ASCII.findall(text))  # 7 letters and more: 2
+    longer = _LONGER_ASCII.findall(text)  # 9 and more: 1 + a third of the letters
+    total += -(-sum(map(len, longer)) // 3) - len(longer)
+    numbers = _LONG_DIGITS.findall(text)  # 2 for every 3 digits
+    total += -(-(2 * sum(map(len, numbers)) + 2 * len(numbers)) // 3) - len(numbers)
+    return total + -(-total // 10) + 2
+
+
+# Where a block may be cut, by kind, finest last. Each pattern's match END is a cut.
+_SENTENCE_END = re.compile(
+    r"[.!?…]+[\"'”’»)\]]*\s+"  # Latin-style: a mark and the space after it
+    r"|[。！？｡︒！？؟।॥۔]+[\"'」』”’)）]*\s*"  # CJK, Arabic, Devanagari: no space needed
+    r"|[\u0e00-\u0e7f][ \u00a0]+(?=[\u0e00-\u0e7f])"  # Thai: a space ends a phrase
+    r"|\n[ \t]*\n\s*"
+)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
+_LINE_END = re.compile(r"\n")
+_SPACE = re.compile(r"\s+")
+_CELL = re.compile(r" \| ")
+_LEVELS: dict[BlockKind, tuple[re.Pattern[str], ...]] = {
+    BlockKind.PARAGRAPH: (_SENTENCE_END, _LINE_END, _SPACE),
+    BlockKind.HEADING: (_SENTENCE_END, _SPACE),
+    BlockKind.CODE: (_BLANK_LINE, _LINE_END, _SPACE),
+    BlockKind.TABLE: (_LINE_END, _CELL, _SPACE),
+}
+_WORD_START = re.compile(rf"(?<=\s)\S|[{_CJK}]")
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A block with its span in Extracted.text."""
+
+    block: Block
+    start: int
+    end: int
+    section: int  # the level of the heading whose section this block is in (0: none)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A part of one block that is packed whole: [start, end) in Extracted.text."""
+
+    placed: _Placed
+    start: int
+    end: int
+    tokens: int  # without the counter's fixed cost (its count of "")
+    overlap: bool = False  # the tail of the previous chunk
+    cut: bool = False  # it ends inside a word (a hard cut): its count and the next one's
+    # may not add up to the count of both together
+
+
+def _cuts(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[int]:
+    return [m.end() for m in pattern.finditer(text, start, end) if start < m.end() < end]
+
+
+_MAX_CHARS_PER_TOKEN = 32  # a hard cut looks no further than this many characters a token
+_SAMPLE_CHARS = 65536  # a long block's characters per token are guessed from its start
+
+
+def _hard_cut(text: str, start: int, end: int, count: TokenCounter, budget: int) -> int:
+    """The furthest cut after ``start`` whose part fits the budget (at least one char)."""
+    low, high = start + 1, min(end, start + budget * _MAX_CHARS_PER_TOKEN)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count(text[start:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _split(
+    text: str,
+    start: int,
+    end: int,
+    levels: tuple[re.Pattern[str], ...],
+    count: TokenCounter,
+    budget: int,
+    target: int,
+) -> Iterator[tuple[int, int, int]]:
+    """(start, end, tokens) parts of text[start:end]: the whole if it fits ``budget``, else
+    parts of about ``target`` tokens cut at the first of ``levels`` that has seams."""
+    size = end - start
+    if size > budget * _MAX_CHARS_PER_TOKEN:  # over the budget for sure: guess from a sample
+        sample = min(size, _SAMPLE_CHARS)
+        tokens = max(count(text[start : start + sample]) * size // sample, budget + 1)
+    else:
+        tokens = count(text[start:end])
+        if tokens <= budget:
+            yield start, end, tokens
+            return
+    for depth, pattern in enumerate(levels):
+        cuts = _cuts(pattern, text, start, end)
+        if cuts:
+            bounds = [start, *cuts, end]
+            density = (end - start) / max(tokens, 1)  # characters a token
+            yield from _group(text, bounds, density, levels[depth + 1 :], count, target)
+            return
+    while start < end:
+        cut = _hard_cut(text, start, end, count, target)
+        yield start, cut, count(text[start:cut])
+        start = cut
+
+
+def _group(
+    text: str,
+    bounds: list[int],
+    density: float,
+    levels: tuple[re.Pattern[str], ...],
+    count: TokenCounter,
+    target: int,
+) -> Iterator[tuple[int, int, int]]:
+    """Consecutive seams grouped into parts that fit ``target``, each part guessed from
+    the density and then corrected (a few counts a part, not one a sentence)."""
+    i, last = 0, len(bounds) - 1
+    while i < last:
+        reach = bounds[i] + int(target * density * 0.9)
+        j = max(i + 1, min(bisect.bisect_right(bounds, reach, i) - 1, last))
+        tokens = count(text[bounds[i] : bounds[j]])
+        if tokens > target:  # too far: halve back until it fits (or one seam is left)
+            low, high = i + 1, j - 1
+            best: tuple[int, int] | None = None
+            while low <= high:
+                middle = (low + high) // 2
+                guess = count(text[bounds[i] : bounds[middle]])
+                if guess <= target:
+                    best, low = (middle, guess), middle + 1
+                else:
+                    high = middle - 1
+            if best is None:  # a single seam-to-seam part over the target: cut it finer
+                yield from _split(text, bounds[i], bounds[i + 1], levels, count, target, target)
+                i += 1
+                continue
+            j, tokens = best
+        else:  # room left: take more seams while they fit, counting only what is added
+            base = count("")
+            grown = j
+            while grown < last:
+                more = tokens + count(text[bounds[grown] : bounds[grown + 1]]) - base
+                if more > target:
+                    break
+                grown, tokens = grown + 1, more
+            if grown > j:  # the sum is a guess for counters that are not additive
+                tokens = count(text[bounds[i] : bounds[grown]])
+                while tokens > target and grown > j:
+                    grown -= 1
+                    tokens = count(text[bounds[i] : bounds[grown]])
+                j = grown
+        yield bounds[i], bounds[j], tokens
+        i = j
+
+
+def _runs(placed: list[_Placed]) -> Iterator[list[_Placed]]:
+    """The blocks of one page each (chunks never cross a page)."""
+    run: list[_Placed] = []
+    for item in placed:
+        if run and item.block.anchor.page != run[0].block.anchor.page:
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
+
+
+class _Chunker:
+    def __init__(
+        self, extracted: Extracted, budget: int, overlap: int, count: TokenCounter
+    ) -> None:
+        self.text = extracted.text
+        self.budget = budget
+        self.overlap = overlap
+        self.count = count
+        self.base = count("")  # what every count includes ([CLS] and [SEP])
+        self.out: list[ChunkText] = []
+        self.placed: list[_Placed] = []
+        self.newlines: dict[int, list[int]] = {}  # a block's newline offsets, by its start
+        self.headers: dict[int, str] = {}  # a table's repeatable first row, by its start
+        offset = 0
+        section = 0
+        for block in extracted.blocks:
+            if block.kind is BlockKind.HEADING:
+                section = max(block.level, 1)
+            if block.text:
+                self.placed.append(_Placed(block, offset, offset + len(block.text), section))
+                offset += len(block.text) + len(_SEPARATOR)
+
+    def line_at(self, placed: _Placed, offset: int) -> int | None:
+        """The file line of ``offset`` (inside ``placed``), for blocks with a line range."""
+        first = placed.block.anchor.line_start
+        if first is None:
+            return None
+        if offset >= placed.end:
+            return placed.block.anchor.line_end or first
+        newlines = self.newlines.get(placed.start)
+        if newlines is None:
+            text = placed.block.text
+            newlines = [m.start() for m in _LINE_END.finditer(text)]
+            self.newlines[placed.start] = newlines
+        return first + bisect.bisect_left(newlines, offset - placed.start)
+
+    def cost(self, text: str) -> int:
+        return max(0, self.count(text) - self.base)
+
+    def first_row(self, placed: _Placed) -> str:
+        """A table's first row (its header), if it is short enough to repeat."""
+        if placed.block.kind is not BlockKind.TABLE:
+            return ""
+        cached = self.headers.get(placed.start)
+        if cached is None:
+            text = placed.block.text
+            newline = text.find("\n")
+            first = text if newline < 0 else text[:newline]
+            cached = first if self.cost(first) <= self.budget // 4 else ""
+            self.headers[placed.start] = cached
+        return cached
+
+    def pieces(self, run: list[_Placed]) -> Iterator[_Piece]:
+        for item in run:
+            kind = item.block.kind
+            levels = _LEVELS.get(kind, _LEVELS[BlockKind.PARAGRAPH])
+            if kind is BlockKind.TABLE:  # room for the repeated header
+                target = self.budget - self.cost(self.first_row(item) + "\n")
+            else:  # room for the overlap in front
+                target = self.budget - self.overlap
+            parts = _split(self.text, item.start, item.end, levels, self.count, self.budget, target)
+            for a, b, tokens in parts:
+                if self.text[a:b].strip():
+                    text = self.text
+                    cut = b < item.end and not text[b - 1].isspace() and not text[b].isspace()
+                    yield _Piece(item, a, b, max(0, tokens - self.base), cut=cut)
+
+    def header(self, piece: _Piece) -> str:
+        """The table's header row, when ``piece`` continues a table in a new chunk."""
+        if piece.start == piece.placed.start:
+            return ""
+        row = self.first_row(piece.placed)
+        return row + "\n" if row else ""
+
+    def tail(self, last: _Piece, start: int, end: int) -> int | None:
+        """Where the overlap that the next chunk starts with begins, or None."""
+        kind = last.placed.block.kind
+        if self.overlap <= 0 or kind is BlockKind.TABLE:
+            return None
+        # the overlap stays inside one block, and no token is longer than this
+        lo = max(start, last.placed.start, end - self.overlap * _MAX_CHARS_PER_TOKEN)
+        if kind is BlockKind.CODE:
+            candidates = [m.end() for m in _LINE_END.finditer(self.text, lo, end)]
+        else:
+            candidates = [m.start() for m in _WORD_START.finditer(self.text, lo, end)]
+        candidates = [p for p in candidates if start < p < end]
+        if not candidates:
+            return None
+        # the longest tail within the overlap: guess from the chunk's tokens per character,
+        # then step right until it fits (costs fall as the position moves right)
+        chunk = self.out[-1]
+        per_char = max(chunk.tokens - self.base, 1) / max(chunk.end - chunk.start, 1)
+        guess = end - int(self.overlap / per_char)
+        index = min(bisect.bisect_left(candidates, guess), len(candidates) - 1)
+        while index < len(candidates):
+            if self.cost(self.text[candidates[index] : end]) <= self.overlap:
+                return candidates[index]
+            index += 1
+        return None
+
+    def emit(self, pieces: list[_Piece], header: str, tokens: int | None = None) -> None:
+        start, end = pieces[0].start, pieces[-1].end
+        while start < end and self.text[start].isspace():
+            start += 1
+        while end > start and self.text[end - 1].isspace():
+            end -= 1
+        body = header + self.text[start:end]
+        opening, closing = pieces[0].placed, pieces[-1].placed
+        line_start = self.line_at(opening, start)
+        line_end = self.line_at(closing, end if end >= closing.end else end - 1)
+        anchor = Anchor(
+            page=opening.block.anchor.page,
+            headings=opening.block.anchor.headings,
+            line_start=line_start,
+            line_end=line_end if line_start is not None else None,
+        )
+        self.out.append(
+            ChunkText(
+                ordinal=len(self.out),
+                text=body,
+                anchor=anchor,
+                tokens=self.count(body) if tokens is None else tokens,
+                start=start,
+                end=end,
+            )
+        )
+
+    def close(
+        self, current: list[_Piece], header: str, queue: list[_Piece], used: int
+    ) -> list[_Piece]:
+        """Emit ``current``; while its exact count is over the budget (a counter that is not
+        additive), drop the overlap, give pieces back to ``queue``, or drop the header.
+
+        ``approx_tokens`` never counts a whole above the sum of its parts cut at spaces
+        (its roundings are all upward), so with it the sum ``used`` is the chunk's count
+        (an upper bound of ``approx_tokens(text)``) and no second count is needed."""
+        if (
+            self.count is approx_tokens
+            and used <= self.budget
+            and not any(p.cut for p in current[:-1])
+        ):
+            self.emit(current, header, used)
+            return current
+        while True:
+            body = header + self.text[current[0].start : current[-1].end].strip()
+            tokens = self.count(body)
+            if tokens <= self.budget:
+                break
+            if current[0].overlap and len(current) > 1:
+                current = current[1:]
+                header = self.header(current[0])
+            elif len(current) > 1:
+                queue.append(current.pop())
+            elif header:
+                header = ""
+            else:
+                break  # one piece over the budget: _split made it fit, so never
+        self.emit(current, header, tokens)
+        return current
+
+    def reopen(self, closed: list[_Piece], queue: list[_Piece]) -> list[_Piece]:
+        """The overlap the next chunk starts with: the tail of the closed chunk, when the
+        next piece continues the same section (not a heading, same heading path)."""
+        if not queue:
+            return []
+        last, following = closed[-1], queue[-1]
+        if (
+            following.placed.block.kind is BlockKind.HEADING
+            or following.placed.block.anchor.headings != last.placed.block.anchor.headings
+        ):
+            return []
+        chunk = self.out[-1]
+        position = self.tail(last, chunk.start, chunk.end)
+        if position is None:
+            return []
+        tokens = self.cost(self.text[position : chunk.end])
+        if self.base + tokens + following.tokens > self.budget:
+            return []
+        return [_Piece(last.placed, position, chunk.end, tokens, overlap=True, cut=last.cut)]
+
+    @staticmethod
+    def joins(current: list[_Piece], piece: _Piece) -> bool:
+        """Whether ``piece`` may join the chunk: not a heading of the chunk's own section
+        level or higher (text before the first heading takes no heading at all)."""
+        block = piece.placed.block
+        if block.kind is not BlockKind.HEADING or piece.start != piece.placed.start:
+            return True
+        level = current[0].placed.section
+        return level > 0 and max(block.level, 1) > level
+
+    def run(self, run: list[_Placed]) -> None:
+        queue = list(self.pieces(run))
+        queue.reverse()  # the next piece is queue[-1]
+        current: list[_Piece] = []
+        header = ""
+        used = 0
+        while True:
+            if queue and not current:
+                piece = queue.pop()
+                header = self.header(piece)
+                current = [piece]
+                used = self.base + (self.cost(header) if header else 0) + piece.tokens
+                continue
+            if queue and used + queue[-1].tokens <= self.budget and self.joins(current, queue[-1]):
+                piece = queue.pop()
+                current.append(piece)
+                used += piece.tokens
+                continue
+            if not current:
+                return
+            closed = self.close(current, header, queue, used)
+            current = self.reopen(closed, queue)
+            header = ""
+            used = self.base + sum(p.tokens for p in current)
+
+    def chunks(self) -> list[ChunkText]:
+        for run in _runs(self.placed):
+            self.run(run)
+        return self.out
+
+
+def chunk(
+    extracted: Extracted,
+    *,
+    budget_tokens: int = 256,
+    overlap_tokens: int = 32,
+    count_tokens: TokenCounter | None = None,
+) -> list[ChunkText]:
+    """The chunks of a parsed document, in order (see the module's docstring)."""
+    if budget_tokens < 8:
+        raise ValueError("budget_tokens must be at least 8")
+    overlap = max(0, min(overlap_tokens, budget_tokens // 2))
+    counter = count_tokens or approx_tokens
+    return _Chunker(extracted, budget_tokens, overlap, counter).chunks()
