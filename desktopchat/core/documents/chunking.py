@@ -23,7 +23,9 @@ passages for the index:
 Tokens are counted with ``count_tokens`` (the indexer passes the embedder's own
 tokenizer); the default, ``approx_tokens``, is a deliberate over-estimate of a BERT
 WordPiece count (see there), so the default budget of 256 keeps chunks inside
-all-MiniLM-L6-v2's 256-token window.
+all-MiniLM-L6-v2's 256-token window. With it, the spans of an ASCII text (up to
+_SPANS_MAX_CHARS) are counted from prefix sums made once (``_AsciiSpans``), not by
+reading each span again; other counters' counts of one document are remembered.
 """
 
 from __future__ import annotations
@@ -33,10 +35,15 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from desktopchat.core.documents.types import Anchor, Block, BlockKind, ChunkText, Extracted
 
 TokenCounter = Callable[[str], int]
+SpanCounter = Callable[[int, int], int]  # the count of Extracted.text[start:end]
 _SEPARATOR = "\n\n"  # Extracted.text joins the block texts with it
 
 # Scripts written without spaces, or split by WordPiece into about one token a character.
@@ -96,28 +103,128 @@ def approx_tokens(text: str) -> int:
 
 
 def _approx_ascii(text: str) -> int:
-    """approx_tokens of ASCII text, from one pass over it (and one more if it has digits):
-    the units' lengths give the runs of 7 and 9 letters and more, less the numbers."""
+    """approx_tokens of ASCII text, from one pass over it (and one more if it has digits)."""
+    return _finish(*_ascii_parts(text))
+
+
+def _finish(linear: int, nine_letters: int, digits: int) -> int:
+    """approx_tokens from the sums of _ascii_parts."""
+    total = linear + -(-nine_letters // 3) + -(-digits // 3)
+    return total + -(-total // 10) + 2
+
+
+def _ascii_parts(text: str) -> tuple[int, int, int]:
+    """The sums approx_tokens of ASCII text is made of, each a sum over its units (so the
+    sums of two texts that no unit crosses add up): units + runs of 7 letters and more -
+    runs of 9 and more - numbers of 3 digits and more; the letters of the runs of 9 and
+    more; 2 x (digits + 1) of the numbers of 3 digits and more. The units' lengths give
+    the runs of 7 and 9 letters and more, less the numbers."""
     units = _ASCII_UNITS.findall(text)
-    total = len(units)
+    linear = len(units)
     lengths = list(map(len, units))
     seven = list(map(_SEVEN_OR_MORE, lengths))  # runs of letters or digits (marks are 1)
     sevens = sum(seven)
-    nines = nine_letters = 0
+    nines = nine_letters = digits = 0
     if sevens:
         long = list(itertools.compress(lengths, seven))
         nine = list(map(_NINE_OR_MORE, long))
         nines, nine_letters = sum(nine), sum(itertools.compress(long, nine))
     if _DIGIT.search(text) is not None:
         numbers = list(map(len, _LONG_DIGITS.findall(text)))  # 2 for every 3 digits
-        total += -(-(2 * sum(numbers) + 2 * len(numbers)) // 3) - len(numbers)
+        digits = 2 * sum(numbers) + 2 * len(numbers)
+        linear -= len(numbers)
         # the numbers of 7 digits and more are no runs of letters
         sevens -= sum(map(_SEVEN_OR_MORE, numbers))
         nine = list(map(_NINE_OR_MORE, numbers))
         nines -= sum(nine)
         nine_letters -= sum(itertools.compress(numbers, nine))
-    total += sevens + -(-nine_letters // 3) - nines
-    return total + -(-total // 10) + 2
+    return linear + sevens - nines, nine_letters, digits
+
+
+def _ascii_kinds() -> npt.NDArray[np.uint8]:
+    """Each ASCII code's kind for _AsciiSpans: 0 space (as \\s has it), 1 letter, 2 digit,
+    3 a mark (one unit)."""
+    kinds = np.zeros(128, dtype=np.uint8)
+    for code in range(128):
+        ch = chr(code)
+        if re.fullmatch(r"[A-Za-z]", ch):
+            kinds[code] = 1
+        elif re.fullmatch(r"[0-9]", ch):
+            kinds[code] = 2
+        elif _ASCII_UNITS.fullmatch(ch):
+            kinds[code] = 3
+    return kinds
+
+
+_ASCII_KINDS = _ascii_kinds()
+_SPANS_MAX_CHARS = 2_000_000  # longer texts are counted span by span (memory: ~60 B a char)
+
+
+class _AsciiSpans:
+    """approx_tokens(text[start:end]) of any span of one ASCII text, from prefix sums of
+    _ascii_parts over the text made once (numpy): a span's sums are those between the
+    first and last places inside it that no unit crosses, plus the counts of its two
+    ends (a few characters each) made directly. The same numbers as approx_tokens."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        n = len(text)
+        kinds = _ASCII_KINDS[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
+        letter, digit = kinds == 1, kinds == 2
+        after_letter = np.zeros(n, dtype=bool)
+        after_letter[1:] = letter[:-1]
+        after_digit = np.zeros(n, dtype=bool)
+        after_digit[1:] = digit[:-1]
+        letters_from = letter & ~after_letter
+        digits_from = digit & ~after_digit
+        index = np.arange(n, dtype=np.int32)
+
+        def run_position(inside: npt.NDArray[np.bool_], starts: npt.NDArray[np.bool_]) -> Any:
+            """1, 2, ... along each run of ``inside``; 0 outside."""
+            first = np.maximum.accumulate(np.where(starts, index, 0))
+            return np.where(inside, index - first + 1, 0)
+
+        in_letters = run_position(letter, letters_from)
+        in_digits = run_position(digit, digits_from)
+        linear = (
+            (kinds == 3).astype(np.int32)
+            + letters_from
+            + digits_from
+            + (in_letters == 7)
+            - (in_letters == 9)
+            - (in_digits == 3)
+        )
+        nine_letters = np.where(in_letters == 9, 9, in_letters > 9)
+        digits = 2 * np.where(in_digits == 3, 3, in_digits > 3) + 2 * (in_digits == 3)
+        self.sums = []
+        for values in (linear, nine_letters, digits):
+            prefix = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum(values, out=prefix[1:])
+            self.sums.append(prefix)
+        # the places no unit crosses: 0, n, and between two characters not of one run
+        crossed = np.zeros(n + 1, dtype=bool)
+        crossed[1:n] = (letter[:-1] & letter[1:]) | (digit[:-1] & digit[1:])
+        places = np.arange(n + 1, dtype=np.int32)
+        self.next_place = np.minimum.accumulate(np.where(crossed, n, places)[::-1])[::-1]
+        self.last_place = np.maximum.accumulate(np.where(crossed, 0, places))
+
+    def __call__(self, start: int, end: int) -> int:
+        first, last = int(self.next_place[start]), int(self.last_place[end])
+        if first > last:  # inside one run
+            return _approx_ascii(self.text[start:end])
+        linear_sums, nine_sums, digit_sums = self.sums
+        linear = int(linear_sums[last]) - int(linear_sums[first])
+        nine_letters = int(nine_sums[last]) - int(nine_sums[first])
+        digits = int(digit_sums[last]) - int(digit_sums[first])
+        for a, b in ((start, first), (last, end)):
+            if a < b:  # an end that is not a whole unit
+                more = _ascii_parts(self.text[a:b])
+                linear, nine_letters, digits = (
+                    linear + more[0],
+                    nine_letters + more[1],
+                    digits + more[2],
+                )
+        return _finish(linear, nine_letters, digits)
 
 
 # Where a block may be cut, by kind, finest last. Each pattern's match END is a cut.
@@ -171,12 +278,12 @@ _MAX_CHARS_PER_TOKEN = 32  # a hard cut looks no further than this many characte
 _SAMPLE_CHARS = 65536  # a long block's characters per token are guessed from its start
 
 
-def _hard_cut(text: str, start: int, end: int, count: TokenCounter, budget: int) -> int:
+def _hard_cut(text: str, start: int, end: int, span: SpanCounter, budget: int) -> int:
     """The furthest cut after ``start`` whose part fits the budget (at least one char)."""
     low, high = start + 1, min(end, start + budget * _MAX_CHARS_PER_TOKEN)
     while low < high:
         middle = (low + high + 1) // 2
-        if count(text[start:middle]) <= budget:
+        if span(start, middle) <= budget:
             low = middle
         else:
             high = middle - 1
@@ -188,7 +295,7 @@ def _split(
     start: int,
     end: int,
     levels: tuple[re.Pattern[str], ...],
-    count: TokenCounter,
+    span: SpanCounter,
     budget: int,
     target: int,
 ) -> Iterator[tuple[int, int, int]]:
@@ -197,9 +304,9 @@ def _split(
     size = end - start
     if size > budget * _MAX_CHARS_PER_TOKEN:  # over the budget for sure: guess from a sample
         sample = min(size, _SAMPLE_CHARS)
-        tokens = max(count(text[start : start + sample]) * size // sample, budget + 1)
+        tokens = max(span(start, start + sample) * size // sample, budget + 1)
     else:
-        tokens = count(text[start:end])
+        tokens = span(start, end)
         if tokens <= budget:
             yield start, end, tokens
             return
@@ -208,11 +315,11 @@ def _split(
         if cuts:
             bounds = [start, *cuts, end]
             density = (end - start) / max(tokens, 1)  # characters a token
-            yield from _group(text, bounds, density, levels[depth + 1 :], count, target)
+            yield from _group(text, bounds, density, levels[depth + 1 :], span, target)
             return
     while start < end:
-        cut = _hard_cut(text, start, end, count, target)
-        yield start, cut, count(text[start:cut])
+        cut = _hard_cut(text, start, end, span, target)
+        yield start, cut, span(start, cut)
         start = cut
 
 
@@ -221,7 +328,7 @@ def _group(
     bounds: list[int],
     density: float,
     levels: tuple[re.Pattern[str], ...],
-    count: TokenCounter,
+    span: SpanCounter,
     target: int,
 ) -> Iterator[tuple[int, int, int]]:
     """Consecutive seams grouped into parts that fit ``target``, each part guessed from
@@ -230,35 +337,35 @@ def _group(
     while i < last:
         reach = bounds[i] + int(target * density * 0.9)
         j = max(i + 1, min(bisect.bisect_right(bounds, reach, i) - 1, last))
-        tokens = count(text[bounds[i] : bounds[j]])
+        tokens = span(bounds[i], bounds[j])
         if tokens > target:  # too far: halve back until it fits (or one seam is left)
             low, high = i + 1, j - 1
             best: tuple[int, int] | None = None
             while low <= high:
                 middle = (low + high) // 2
-                guess = count(text[bounds[i] : bounds[middle]])
+                guess = span(bounds[i], bounds[middle])
                 if guess <= target:
                     best, low = (middle, guess), middle + 1
                 else:
                     high = middle - 1
             if best is None:  # a single seam-to-seam part over the target: cut it finer
-                yield from _split(text, bounds[i], bounds[i + 1], levels, count, target, target)
+                yield from _split(text, bounds[i], bounds[i + 1], levels, span, target, target)
                 i += 1
                 continue
             j, tokens = best
         else:  # room left: take more seams while they fit, counting only what is added
-            base = count("")
+            base = span(0, 0)
             grown = j
             while grown < last:
-                more = tokens + count(text[bounds[grown] : bounds[grown + 1]]) - base
+                more = tokens + span(bounds[grown], bounds[grown + 1]) - base
                 if more > target:
                     break
                 grown, tokens = grown + 1, more
             if grown > j:  # the sum is a guess for counters that are not additive
-                tokens = count(text[bounds[i] : bounds[grown]])
+                tokens = span(bounds[i], bounds[grown])
                 while tokens > target and grown > j:
                     grown -= 1
-                    tokens = count(text[bounds[i] : bounds[grown]])
+                    tokens = span(bounds[i], bounds[grown])
                 j = grown
         yield bounds[i], bounds[j], tokens
         i = j
@@ -276,6 +383,24 @@ def _runs(placed: list[_Placed]) -> Iterator[list[_Placed]]:
         yield run
 
 
+class _Remembered:
+    """A token counter that remembers its last counts (by the text counted)."""
+
+    LIMIT = 4096  # texts remembered, then forgotten all at once
+
+    def __init__(self, count: TokenCounter) -> None:
+        self._count = count
+        self._known: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        known = self._known.get(text)
+        if known is None:
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            known = self._known[text] = self._count(text)
+        return known
+
+
 class _Chunker:
     def __init__(
         self, extracted: Extracted, budget: int, overlap: int, count: TokenCounter
@@ -284,6 +409,13 @@ class _Chunker:
         self.budget = budget
         self.overlap = overlap
         self.count = count
+        # The same span is often counted twice (a block whole, then as its one group; a
+        # tail again): the counts of one document are remembered (counters are pure).
+        self.counted = _Remembered(count)
+        text = self.text
+        self.span: SpanCounter = lambda start, end: self.counted(text[start:end])
+        if count is approx_tokens and len(text) <= _SPANS_MAX_CHARS and text.isascii():
+            self.span = _AsciiSpans(text)
         self.base = count("")  # what every count includes ([CLS] and [SEP])
         self.out: list[ChunkText] = []
         self.placed: list[_Placed] = []
@@ -313,7 +445,7 @@ class _Chunker:
         return first + bisect.bisect_left(newlines, offset - placed.start)
 
     def cost(self, text: str) -> int:
-        return max(0, self.count(text) - self.base)
+        return max(0, self.counted(text) - self.base)
 
     def first_row(self, placed: _Placed) -> str:
         """A table's first row (its header), if it is short enough to repeat."""
@@ -336,7 +468,7 @@ class _Chunker:
                 target = self.budget - self.cost(self.first_row(item) + "\n")
             else:  # room for the overlap in front
                 target = self.budget - self.overlap
-            parts = _split(self.text, item.start, item.end, levels, self.count, self.budget, target)
+            parts = _split(self.text, item.start, item.end, levels, self.span, self.budget, target)
             for a, b, tokens in parts:
                 if self.text[a:b].strip():
                     text = self.text
@@ -369,7 +501,7 @@ class _Chunker:
         if position is None:  # none at or after the guess: the last one, if any
             position = self._last_candidate(find, lo, start, end)
         while position is not None:
-            if self.cost(self.text[position:end]) <= self.overlap:
+            if max(0, self.span(position, end) - self.base) <= self.overlap:
                 return position
             position = find(position + 1, lo, end)
         return None
@@ -440,7 +572,7 @@ class _Chunker:
             return current
         while True:
             body = header + self.text[current[0].start : current[-1].end].strip()
-            tokens = self.count(body)
+            tokens = self.counted(body)
             if tokens <= self.budget:
                 break
             if current[0].overlap and len(current) > 1:
@@ -470,7 +602,7 @@ class _Chunker:
         position = self.tail(last, chunk.start, chunk.end)
         if position is None:
             return []
-        tokens = self.cost(self.text[position : chunk.end])
+        tokens = max(0, self.span(position, chunk.end) - self.base)
         if self.base + tokens + following.tokens > self.budget:
             return []
         return [_Piece(last.placed, position, chunk.end, tokens, overlap=True, cut=last.cut)]

@@ -130,3 +130,32 @@ def test_the_default_counter_counts_as_the_reference(parts: list[str], glue: str
     assert approx_tokens(text.encode("ascii", "ignore").decode()) == reference.approx_tokens(
         text.encode("ascii", "ignore").decode()
     )
+
+
+ASCII_PIECES = [p for p in PIECES if p.isascii()] + ["a", "Zz", "1a2b3c", "99999999999", "--"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(ASCII_PIECES),
+            st.text(st.characters(max_codepoint=127), max_size=12),
+        ),
+        max_size=80,
+    ),
+    st.sampled_from(["", " ", "\n", "."]),
+    st.data(),
+)
+def test_ascii_spans_count_as_the_default_counter(
+    parts: list[str], glue: str, data: st.DataObject
+) -> None:
+    """The chunker's prefix sums give approx_tokens of every span of an ASCII text."""
+    from desktopchat.core.documents.chunking import _AsciiSpans
+
+    text = glue.join(parts)
+    spans = _AsciiSpans(text)
+    for _ in range(20):
+        start = data.draw(st.integers(0, len(text)))
+        end = data.draw(st.integers(start, len(text)))
+        assert spans(start, end) == reference.approx_tokens(text[start:end])
