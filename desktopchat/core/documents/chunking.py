@@ -157,6 +157,8 @@ def _ascii_kinds() -> npt.NDArray[np.uint8]:
 
 
 _ASCII_KINDS = _ascii_kinds()
+# shorter texts are counted span by span (making the sums costs more than they save)
+_SPANS_MIN_CHARS = 2048
 _SPANS_MAX_CHARS = 2_000_000  # longer texts are counted span by span (memory: ~60 B a char)
 
 
@@ -414,7 +416,11 @@ class _Chunker:
         self.counted = _Remembered(count)
         text = self.text
         self.span: SpanCounter = lambda start, end: self.counted(text[start:end])
-        if count is approx_tokens and len(text) <= _SPANS_MAX_CHARS and text.isascii():
+        if (
+            count is approx_tokens
+            and _SPANS_MIN_CHARS <= len(text) <= _SPANS_MAX_CHARS
+            and text.isascii()
+        ):
             self.span = _AsciiSpans(text)
         self.base = count("")  # what every count includes ([CLS] and [SEP])
         self.out: list[ChunkText] = []
