@@ -9,7 +9,7 @@ Every figure comes from the real parts, each row measured in one run (ratios pai
 - ``pipeline``: a folder of prose indexed end to end (scan, parse, chunk, store, embed;
   the embedder loaded before the clock starts) against llama.cpp's raw embedding rate
   (``benchmark_embed``, same model, same threads, same decode size). The pipeline's
-  time runs from adding the folder until its last vector is stored (polled every 50 ms;
+  time runs from adding the folder until its last vector is stored (polled every 0.1 s;
   ``library.wait``'s settling moment is not counted). The raw rate is measured right
   before, on the chunks the indexer's settings make, and right after, on the very chunks
   it stored; the ratio is against the mean of the two, so a load that drifts during the
@@ -205,7 +205,7 @@ def measure_pipeline(
                 started = time.perf_counter()
                 library.add_paths(collection.id, [folder])
                 # the end: the last vector stored (library.wait then settles for a moment)
-                poll(functools.partial(_all_embedded, reader, files_expected), 1800, 0.05)
+                poll(functools.partial(_all_embedded, reader, files_expected), 1800, 0.1)
                 seconds = time.perf_counter() - started
             finally:
                 reader.close()
