@@ -605,7 +605,12 @@ class Indexer:
             self._count_tokens,
         )
         limit = self._config.read_seconds + self._config.read_seconds_per_mb * row.size / 1e6
-        self._reader().submit(path, settings, limit)
+        try:
+            self._reader().submit(path, settings, limit)
+        except OSError as exc:  # the worker cannot be started (a damaged installation)
+            log.error("the extract worker cannot be started: %s", exc)
+            self._failed(store, row, f"the reader could not be started ({exc})")
+            return False
         return True
 
     def _store_next(self, store: DocumentStore, row: DocumentFile) -> None:

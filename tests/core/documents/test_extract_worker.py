@@ -187,6 +187,14 @@ def test_a_counter_that_cannot_reach_the_worker_is_refused_at_once(tmp_path: Pat
         )
 
 
+def test_a_worker_that_cannot_start_raises_at_submit(tmp_path: Path) -> None:
+    worker = ExtractWorker(command=[str(tmp_path / "no-such-program")])
+    with pytest.raises(OSError):
+        worker.submit(note(tmp_path / "docs", "a.txt"), SETTINGS, HANG_GUARD)
+    assert worker.outstanding == 0  # nothing is waiting for an answer that cannot come
+    worker.close()
+
+
 def test_a_crash_fails_that_file_and_a_new_worker_reads_the_next(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -468,3 +476,25 @@ def test_the_process_that_indexes_imports_no_parser_library(tmp_path: Path) -> N
     indexed, loaded = done.stdout.split(" ", 1)
     assert int(indexed) == 5, done.stdout  # read by the worker
     assert loaded.strip() == "[]", done.stdout
+
+
+def test_a_reader_that_cannot_start_fails_the_files_and_the_indexer_goes_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, embedder: Embedder
+) -> None:
+    from desktopchat.core.documents import extract_worker
+
+    monkeypatch.setattr(extract_worker, "worker_command", lambda: [str(tmp_path / "missing")])
+    folder = tmp_path / "docs"
+    note(folder, "a.txt")
+    note(folder, "b.txt")
+    h = Indexing(tmp_path / "documents.sqlite3", embedder)
+    try:
+        cid = h.add(folder)
+        h.indexer.start()
+        eventually(h.settled, "indexing to finish")
+        for state, reason in h.states(cid).values():
+            assert state is FileState.FAILED
+            assert reason.startswith("the reader could not be started")
+        assert h.indexer._threads[0].is_alive(), "the index thread goes on"
+    finally:
+        h.stop()
