@@ -227,13 +227,11 @@ class ExtractWorker:
         self,
         *,
         memory_limit: int | None = None,
-        nice: int = 0,
         command: list[str] | None = None,
     ) -> None:
-        """``memory_limit``: bytes of address space the child may use (None: no limit);
-        ``nice``: how much lower than ours the child's CPU priority is."""
+        """``memory_limit``: bytes of address space the child may use (None: no limit)."""
         self._command = command or worker_command()
-        self._setup = ("setup", os.getpid(), memory_limit, nice)
+        self._setup = ("setup", os.getpid(), memory_limit)
         self._lifecycle = threading.Lock()
         self._child: _Child | None = None
         self._closed = False
@@ -392,9 +390,8 @@ class _PipeLogHandler(logging.Handler):
             self._writer.send("log", record.levelno, record.name, record.getMessage())
 
 
-def _limit_self(parent: int, memory_limit: int | None, nice: int) -> None:
-    """Die with the parent (Linux: even when stuck in native code), a lower priority,
-    the memory limit."""
+def _limit_self(parent: int, memory_limit: int | None) -> None:
+    """Die with the parent (Linux: even when stuck in native code); the memory limit."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             import ctypes
@@ -404,9 +401,6 @@ def _limit_self(parent: int, memory_limit: int | None, nice: int) -> None:
             libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # it died before the line above
             os._exit(0)
-    if nice > 0:
-        with contextlib.suppress(OSError, AttributeError):
-            os.nice(nice)
     if memory_limit is not None:
         try:
             import resource
@@ -504,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = sys.stdin.buffer
     inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
     setup = receive(requests)
-    _, parent, memory_limit, nice = setup
+    _, parent, memory_limit = setup
     hook = os.environ.get(HOOK_ENVIRONMENT)
     if hook:
         import runpy
@@ -512,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         runpy.run_path(hook)
     from desktopchat.core.documents import chunking, parsers  # noqa: F401  (loaded before the limit)
 
-    _limit_self(parent, memory_limit, nice)
+    _limit_self(parent, memory_limit)
     threading.Thread(target=_read_requests, args=(requests, inbox), daemon=True).start()
     while True:
         request = inbox.get()

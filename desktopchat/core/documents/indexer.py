@@ -92,7 +92,6 @@ class IndexerConfig:
     read_seconds: float = 120.0  # a file's time limit in the worker: this, plus
     read_seconds_per_mb: float = 5.0  # this per MB of the file; then it fails
     reader_memory_bytes: int | None = 4 << 30  # the worker's address space (RLIMIT_AS)
-    reader_nice: int = 0  # the worker's CPU priority below this process's
     embed_while_reading: bool = False  # False: vectors wait until no file waits to be read
 
 
@@ -582,9 +581,7 @@ class Indexer:
             if self._stop.is_set():
                 raise ExtractCancelledError()
             if self._worker is None:
-                self._worker = ExtractWorker(
-                    memory_limit=self._config.reader_memory_bytes, nice=self._config.reader_nice
-                )
+                self._worker = ExtractWorker(memory_limit=self._config.reader_memory_bytes)
             return self._worker
 
     def _submit(self, store: DocumentStore, row: DocumentFile) -> bool:
