@@ -83,6 +83,9 @@ class IndexerConfig:
     embed_batch: int = 32  # chunks a call (a query interrupts the batch, it does not wait)
     files_per_fetch: int = 256  # waiting files fetched at once, then read smallest first
     rescan_interval: float = 600.0  # the fallback for folders without notifications
+    # Removed files' words leave the search index's pages (DocumentStore.purge_index, a
+    # merge of the whole index on SQLite < 3.42) when the indexer is idle, at most this often.
+    purge_interval: float = 300.0
     roots_poll_interval: float = 2.0  # roots another process added to the store
     progress_interval: float = 0.25  # at most 4 updates a second
     watch: bool = True
@@ -329,6 +332,7 @@ class Indexer:
         known_roots: set[tuple[int, Path]] = set()
         next_roots_poll = 0.0
         next_rescan = time.monotonic() + self._config.rescan_interval
+        next_purge = 0.0
         while not self._stop.is_set():
             # A streaming reply holds everything; a pause by the user lets scans go on
             # (the new files are listed as waiting), not reading or embedding.
@@ -364,6 +368,12 @@ class Indexer:
                         self._wake.wait(max(0.05, next_roots_poll - time.monotonic()))
                     continue
             if self._index_some(store):
+                continue
+            if now >= next_purge and not self._embed_busy and store.purge_pending():
+                next_purge = now + self._config.purge_interval
+                self._current = "removing deleted text from the index"
+                self._progress_dirty.set()
+                store.purge_index()
                 continue
             with self._lock:
                 if self._full_scan or self._scan_paths or self._stop.is_set():
@@ -488,9 +498,8 @@ class Indexer:
                     store.mark_unchanged(row.id, found.size, found.mtime_ns)
                     continue
             store.upsert_file(collection.id, found.path, found.size, found.mtime_ns)
-        for row in changes.gone:
-            if row.id not in moved:
-                store.remove_file(row.id)
+        # one transaction; their words leave the index's pages at the idle purge
+        store.remove_files([row.id for row in changes.gone if row.id not in moved], purge=False)
         self._wake_embed_and_index()
 
     def _move(
@@ -528,7 +537,7 @@ class Indexer:
                 size=found.size,
                 mtime_ns=found.mtime_ns,
             )
-            store.remove_file(row.id)
+            store.remove_file(row.id, purge=False)  # its text lives on in the new record
             moved.add(row.id)
             return True
         return False
@@ -648,7 +657,7 @@ class Indexer:
             st = os.stat(row.path)
         except FileNotFoundError:
             if not os.path.islink(row.path):
-                store.remove_file(row.id)  # deleted since the scan
+                store.remove_file(row.id, purge=False)  # deleted since the scan
                 return
             st = None
         except OSError:

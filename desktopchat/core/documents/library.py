@@ -231,6 +231,7 @@ class LocalDocumentLibrary:
                 for f in store.files(collection_id):
                     if f.path == path or f.path.is_relative_to(path):
                         _exclude(store, f)
+            store.purge_index()  # one merge of the search index for all of them
 
         self._call(remove)
         self._changed(None)
@@ -609,7 +610,9 @@ def _exclude(store: DocumentStore, f: DocumentFile) -> None:
     """Its text, chunks and vectors go; the row stays SKIPPED so scans leave it out."""
     if f.state is FileState.SKIPPED and f.reason == EXCLUDED_REASON:
         return
-    store.replace_file_content(f.id, sha256=f.sha256, format=f.format, text="", chunks=())
+    store.replace_file_content(
+        f.id, sha256=f.sha256, format=f.format, text="", chunks=(), purge=False
+    )
     store.set_file_state(f.id, FileState.SKIPPED, EXCLUDED_REASON)
 
 

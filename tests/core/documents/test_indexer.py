@@ -424,3 +424,36 @@ def test_progress_is_published_only_when_it_changed(harness: Harness, tmp_path: 
     time.sleep(2.5)  # past the thread's own 2 s wake
     assert harness.updates[published:] == []
     assert all(a != b for a, b in zip(harness.updates, harness.updates[1:], strict=False))
+
+
+def test_a_deleted_file_leaves_no_copy_of_its_words_once_the_indexer_is_idle(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """The indexer removes files deleted on disk in one transaction without merging the
+    search index (a merge of the whole index per file would take seconds each on
+    SQLite < 3.42); the purge runs when it is idle, and then no word of them is left."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    marker = "Quokkazanzibar61733"
+    for i in range(12):
+        words = " ".join(f"word{(i * 13 + k) % 97}" for k in range(300))
+        secret = f" {marker} confidential" if i == 5 else ""
+        (folder / f"{i}.txt").write_text(f"Note {i}. {words}{secret} end.\n")
+    h = Harness(tmp_path / "documents.sqlite3", embedder, purge_interval=0.0)
+    try:
+        cid = add_folder(h, folder)
+        h.start().wait()
+        assert h.store.keyword_search(marker, [cid])
+        (folder / "5.txt").unlink()
+        h.indexer.request_scan({folder / "5.txt"})
+        eventually(lambda: "5.txt" not in h.by_name(cid), "the deleted file to go")
+        h.wait()
+        eventually(lambda: not h.store.purge_pending(), "the idle purge")
+        h.store.checkpoint()
+        data = b"".join(
+            p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("documents.sqlite3")
+        )
+        assert marker.encode() not in data and marker[-8:].encode() not in data
+        assert h.store.keyword_search(marker, [cid]) == []
+    finally:
+        h.stop()

@@ -147,3 +147,26 @@ def test_emptying_one_file_leaves_no_copy_of_its_text(tmp_path: Path) -> None:
     assert store.chunks_of_file(file_id) == []
     assert store.query("PRAGMA integrity_check")[0][0] == "ok"
     store.close()
+
+
+def test_a_removal_without_purge_is_purged_later(tmp_path: Path) -> None:
+    """remove_file(purge=False) (the indexer's) marks the index for a purge, and
+    purge_index then leaves no copy; the mark survives closing the store."""
+    path = tmp_path / "documents.sqlite3"
+    store = DocumentStore.open(path)
+    c = store.create_collection("Notes")
+    fill(store, c.id, "keep", secret=False)
+    secret_text = fill(store, c.id, "private", secret=True)
+    store.checkpoint()
+    fill(store, c.id, "later", secret=False)
+    store.remove_file(_secret_file(store, c.id), purge=False)
+    assert store.keyword_search(MARKER) == []
+    store.close()
+    store = DocumentStore.open(path)
+    assert store.purge_pending()
+    store.purge_index()
+    assert not store.purge_pending()
+    after = raw(path)
+    for needle in needles(secret_text):
+        assert needle not in after, needle
+    store.close()

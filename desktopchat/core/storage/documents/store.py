@@ -16,9 +16,12 @@ copy of its text is left in the files. FTS5 keeps a deleted row's words in its o
 segments until they merge: with SQLite 3.42 and later the index's ``secure-delete`` option
 removes them at once; with older versions the purge merges the whole index ('optimize',
 about a second per 10 MB of indexed text), so a batch of files is removed with
-``remove_files`` and one merge. No backup is taken before a migration: the content is derived
-from the user's files and a backup would keep text the user later deletes; a migration
-runs in one transaction and a failed one changes nothing.
+``remove_files`` and one merge, and what the indexer removes on its own (files deleted from
+a watched folder, the user's files emptied) is only marked (``purge_pending``): the indexer
+runs ``purge_index`` when it has nothing else to do, at most every few minutes. No
+backup is taken before a migration: the content is derived from the user's files and a
+backup would keep text the user later deletes; a migration runs in one transaction and a
+failed one changes nothing.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ KEYWORD_POSTINGS = 12_000
 # BM25 with the columns' weights: the text, its bigrams, the context (file name, folder,
 # headings: in every chunk of a file, so it weighs less).
 RANK = "bm25(chunks_fts, 1.0, 1.0, 1.0)"
+_PURGE_PENDING = "fts_purge_pending"  # counters: 1 while removed words may be in the index
 # FTS5's 'secure-delete' option (SQLite 3.42): a deleted row's words leave the index's
 # segments as it is deleted. Without it they stay until a merge (see the docstring).
 FTS_SECURE_DELETE = sqlite3.sqlite_version_info >= (3, 42, 0)
@@ -327,19 +331,32 @@ class DocumentStore(SqliteFile):
 
     def remove_file(self, file_id: int, *, purge: bool = True) -> None:
         """The file with its text, chunks, FTS rows and vectors, gone from the database
-        file and its WAL as for delete_collection. ``purge=False``: its words may stay in
-        the search index's old segments until they merge (for a file whose text lives on
-        in another record: a moved file)."""
+        file and its WAL as for delete_collection. ``purge=False``: its words stay in the
+        search index's old segments until ``purge_index`` (the indexer's, when it is idle)."""
         self.remove_files([file_id], purge=purge)
 
     def remove_files(self, file_ids: Sequence[int], *, purge: bool = True) -> None:
         """remove_file for many files, with one purge of the search index."""
         with self.write() as conn:
             removed = self._delete_files(conn, file_ids)
-            if removed and purge:
-                self._merge_index(conn)
+            if removed:
+                self._mark_purge(conn)
         if removed and purge:
-            self.checkpoint()
+            self.purge_index()
+
+    def purge_pending(self) -> bool:
+        """Words of removed text may be left in the search index's old segments."""
+        rows = self.query("SELECT value FROM counters WHERE name = ?", (_PURGE_PENDING,))
+        return bool(rows and rows[0][0])
+
+    def purge_index(self) -> None:
+        """No word of removed text left in the search index's pages, the WAL truncated."""
+        if not self.purge_pending():
+            return
+        with self.write() as conn:
+            self._merge_index(conn)
+            conn.execute("DELETE FROM counters WHERE name = ?", (_PURGE_PENDING,))
+        self.checkpoint()
 
     def replace_file_content(
         self,
@@ -351,11 +368,14 @@ class DocumentStore(SqliteFile):
         chunks: Sequence[ChunkText],
         size: int | None = None,
         mtime_ns: int | None = None,
+        purge: bool = True,
     ) -> bool:
         """In ONE transaction: the file's old text, chunks, FTS rows and vectors go, the
         new text (zlib) and chunks come, the state becomes INDEXED (and the stat the
         content was read at, when given). A crash before the commit leaves the old
-        content whole. False (nothing stored) when the file was removed meanwhile."""
+        content whole. False (nothing stored) when the file was removed meanwhile.
+        Emptied (no chunks): its words are purged from the index now, unless ``purge``
+        is False (a batch: the caller runs ``purge_index`` after it)."""
         text = clean_document_text(text)
         texts = [clean_document_text(c.text) for c in chunks]
         packed = zlib.compress(text.encode("utf-8"), 6)
@@ -368,10 +388,10 @@ class DocumentStore(SqliteFile):
                 r[0] for r in conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))
             ]
             self._delete_fts(conn, old)
-            # emptied (the user removed it from the collection): its words go from disk now
-            emptied = bool(old) and not chunks
-            if emptied:
-                self._merge_index(conn)
+            # emptied (the user removed it from the collection): its words leave the
+            # index's pages at purge_index (below, or the caller's after a batch)
+            if old and not chunks:
+                self._mark_purge(conn)
             conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
             conn.execute(
                 "INSERT OR REPLACE INTO texts (file_id, text_z, chars) VALUES (?, ?, ?)",
@@ -419,8 +439,8 @@ class DocumentStore(SqliteFile):
                 f" chunk_count = ?, tokens = ?{stat}, updated_at = ? WHERE id = ?",
                 (*params, time.time(), file_id),
             )
-        if emptied:
-            self.checkpoint()
+        if purge and not chunks:
+            self.purge_index()
         return True
 
     def mark_unchanged(self, file_id: int, size: int, mtime_ns: int) -> None:
@@ -856,6 +876,12 @@ class DocumentStore(SqliteFile):
             removed += len(ids)
             conn.execute(f"DELETE FROM files WHERE id IN ({_marks(len(part))})", part)
         return removed
+
+    def _mark_purge(self, conn: sqlite3.Connection) -> None:
+        if not FTS_SECURE_DELETE:  # with it, deleted rows' words went with them
+            conn.execute(
+                "INSERT OR REPLACE INTO counters (name, value) VALUES (?, 1)", (_PURGE_PENDING,)
+            )
 
     def _merge_index(self, conn: sqlite3.Connection) -> None:
         """After FTS rows were deleted: no word of theirs is left in the index's pages."""
