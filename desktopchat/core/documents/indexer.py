@@ -73,6 +73,15 @@ log = logging.getLogger(__name__)
 EXCLUDED_REASON = "removed from the collection"
 UNAVAILABLE_REASON = "folder unavailable"
 _PENDING = (FileState.WAITING, FileState.INDEXING)
+READ_MEMORY_PER_BYTE = 6  # a file's bytes, its decoded text, its chunks and the parser's
+
+
+def reader_memory_limit(configured: int | None, limits: ParseLimits) -> int | None:
+    """The extract worker's memory limit: the configured one, raised for a size limit
+    that lets bigger files in (a 2 GB log file needs more than 4 GiB to be read)."""
+    if configured is None:
+        return None
+    return max(configured, READ_MEMORY_PER_BYTE * limits.max_file_bytes)
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,9 @@ class IndexerConfig:
     read_ahead: int = 1  # files queued to the extract worker beyond the one it reads
     read_seconds: float = 120.0  # a file's time limit in the worker: this, plus
     read_seconds_per_mb: float = 5.0  # this per MB of the file; then it fails
-    reader_memory_bytes: int | None = 4 << 30  # the worker's address space (RLIMIT_AS)
+    # The worker's address space (RLIMIT_AS): this, or more when the user's size limit
+    # allows bigger files (READ_MEMORY_PER_BYTE times it); None: no limit.
+    reader_memory_bytes: int | None = 4 << 30
     embed_while_reading: bool = False  # False: vectors wait until no file waits to be read
 
 
@@ -177,6 +188,7 @@ class Indexer:
         self._embed_busy = True
         self._reading = False  # files wait to be read (the embed thread may hold back)
         self._worker: ExtractWorker | None = None  # started by the first file read
+        self._worker_memory: int | None = None  # the memory limit it was started with
         self._chunks_seq = 0  # bumped (under _lock) whenever new chunks are committed
         self._progress_dirty = threading.Event()
         self._bytes_rate = _Rate()
@@ -589,9 +601,15 @@ class Indexer:
         with self._lock:
             if self._stop.is_set():
                 raise ExtractCancelledError()
-            if self._worker is None:
-                self._worker = ExtractWorker(memory_limit=self._config.reader_memory_bytes)
-            return self._worker
+            wanted = reader_memory_limit(self._config.reader_memory_bytes, self._limits)
+            worker = self._worker
+            if worker is not None and self._worker_memory != wanted and not worker.outstanding:
+                worker.close()  # a new size limit: the next worker gets its memory limit
+                worker = None
+            if worker is None:
+                worker = self._worker = ExtractWorker(memory_limit=wanted)
+                self._worker_memory = wanted
+            return worker
 
     def _submit(self, store: DocumentStore, row: DocumentFile) -> bool:
         """Hand the file to the worker (True), or skip it now for its name (False)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from desktopchat.core.documents.embedder_slot import EmbedderSlot
-from desktopchat.core.documents.indexer import Indexer, IndexerConfig
+from desktopchat.core.documents.indexer import READ_MEMORY_PER_BYTE, Indexer, IndexerConfig
 from desktopchat.core.documents.scan import diff, scan
 from desktopchat.core.documents.types import (
     DocumentFile,
@@ -455,5 +455,43 @@ def test_a_deleted_file_leaves_no_copy_of_its_words_once_the_indexer_is_idle(
         )
         assert marker.encode() not in data and marker[-8:].encode() not in data
         assert h.store.keyword_search(marker, [cid]) == []
+    finally:
+        h.stop()
+
+
+def _address_space_limit(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max address space"):
+            return int(line.split()[3])
+    raise AssertionError("no address space line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc (Linux)")
+def test_a_bigger_size_limit_gives_the_reader_more_memory(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A 2 GB log file the user allowed must not fail for the reader's memory limit: the
+    worker's limit grows with the size limit (a new worker after the change)."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "one.txt").write_text("the first note about backups\n")
+    h = Harness(tmp_path / "documents.sqlite3", embedder, reader_memory_bytes=2 << 30)
+    try:
+        cid = add_folder(h, folder)
+        h.start().wait()
+        worker = h.indexer._worker
+        assert worker is not None and worker.pid is not None
+        assert _address_space_limit(worker.pid) == 2 << 30  # 200 MB files fit in 2 GiB
+
+        h.indexer.set_limits(ParseLimits(max_file_bytes=2 << 30))
+        (folder / "two.txt").write_text("the second note about restores\n")
+        h.indexer.request_scan({folder / "two.txt"})
+        eventually(
+            lambda: getattr(h.by_name(cid).get("two.txt"), "state", None) is FileState.INDEXED,
+            "the new file",
+        )
+        worker = h.indexer._worker
+        assert worker is not None and worker.pid is not None
+        assert _address_space_limit(worker.pid) == READ_MEMORY_PER_BYTE * (2 << 30)
     finally:
         h.stop()
