@@ -68,6 +68,8 @@ def test_add_wait_then_search_finds_the_passage(tmp_path: Path) -> None:
         ("Manuals", 3, 3, 0)
     ]
     assert listed[0]["roots"] == [str(folder.resolve())]
+    # a fresh process counts the vectors of the model in use (it loads it to know it)
+    assert listed[0]["chunks"] >= 3 and listed[0]["embedded"] == listed[0]["chunks"]
 
     status = ok_json(docs(home, "status", "--json"))
     assert status["progress"]["idle"] is True

@@ -237,7 +237,8 @@ class LocalDocumentLibrary:
         self._changed(None)
 
     def files(self, collection_id: int) -> list[DocumentFile]:
-        model_id = self._slot.loaded_model_id()
+        # the indexer here loads the model as soon as there is something to embed
+        model_id = self._counted_model_id(load_model=self._indexer is None)
         return self._call(lambda s: s.files(collection_id, model_id))
 
     def attach_file(self, path: Path) -> DocumentFile:
@@ -295,13 +296,19 @@ class LocalDocumentLibrary:
             return self._call(indexer.measure)
         return self._measure_from_store(load_model=True)
 
-    def _measure_from_store(self, *, load_model: bool) -> IndexProgress:
+    def _counted_model_id(self, *, load_model: bool = True) -> str | None:
+        """The model whose vectors are counted as a file's or a collection's (loaded if
+        it is not yet, so a fresh process does not count every passage as without one)."""
         model_id = self._slot.loaded_model_id()
         if model_id is None and load_model:
             try:
                 model_id, _ = self._slot.model()
             except EmbedderUnavailableError:
                 model_id = None
+        return model_id
+
+    def _measure_from_store(self, *, load_model: bool) -> IndexProgress:
+        model_id = self._counted_model_id(load_model=load_model)
         counts = self._call(lambda s: progress_from(s, model_id))
         return replace(counts, paused=self._paused, yielding=self._streaming)
 
