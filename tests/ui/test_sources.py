@@ -258,10 +258,10 @@ def test_embedding_models_are_marked_in_the_model_manager(
     starter_model: Path, embedder_model: Path
 ) -> None:
     from desktopchat.core.models.catalog import load_catalog
+    from desktopchat.core.models.embedders import is_embedding_model
     from desktopchat.core.models.gguf import read_gguf
     from desktopchat.core.models.library import InstalledModel
     from desktopchat.ui.model_manager.catalogue_tab import kind_text
-    from desktopchat.ui.model_manager.installed_tab import is_embedding_model
 
     kinds = {entry.name: kind_text(entry) for entry in load_catalog()}
     embedding = [k for k in kinds.values() if k.startswith("Embedding")]
