@@ -43,13 +43,12 @@ from desktopchat.core.documents.api import DocumentLibrary
 from desktopchat.core.documents.types import (
     Collection,
     DocumentError,
-    DocumentFile,
     IndexProgress,
 )
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.models.embedders import EmbeddingChoice, builtin_choice, embedding_choices
 from desktopchat.core.session import Core
-from desktopchat.ui.documents.files_model import FilesModel, state_text
+from desktopchat.ui.documents.files_model import FilesChange, FilesModel, plan, state_text
 from desktopchat.ui.documents.progress import ProgressRelay, describe
 
 T = TypeVar("T")
@@ -510,16 +509,18 @@ class DocumentsDialog(QDialog):
             return
         self._files_busy = True
         library, wanted = self.library, collection.id
+        before = self.model.files  # never changed in place: the task pool may read it
 
-        def read() -> tuple[int, list[DocumentFile]]:
-            return wanted, library.files(wanted)
+        def read() -> tuple[int, FilesChange]:
+            # the diff too, off the GUI thread: it repaints only the cells that changed
+            return wanted, plan(before, library.files(wanted))
 
-        def show(found: tuple[int, list[DocumentFile]]) -> None:
+        def show(found: tuple[int, FilesChange]) -> None:
             self._files_busy = False
-            collection_id, files = found
+            collection_id, change = found
             current = self.current
             if current is not None and current.id == collection_id:
-                self.model.set_files(files)
+                self.model.apply(change)
             if self._files_again:
                 self._files_again = False
                 self._files_timer.start()
