@@ -51,6 +51,7 @@ from desktopchat.core.documents.types import (
     UnsupportedDocumentError,
 )
 from desktopchat.core.inference.ipc import FrameWriter, PipeClosedError, receive
+from desktopchat.core.inference.process_engine import lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ class _Child:
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
             creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console on Windows
         )
+        lower_priority(self.process.pid)  # reading files gives way to the window
         assert self.process.stdin is not None and self.process.stdout is not None
         assert self.process.stderr is not None
         self.writer = FrameWriter(self.process.stdin)

@@ -71,7 +71,7 @@ class ProcessEmbedder:
             )
             if v is not None
         }
-        self._child = ProcessEngine()
+        self._child = ProcessEngine(background=True)  # indexing gives way to the window
         self._model: _Model | None = None
         self._loaded_pid: int | None = None
         self._turns = threading.Condition()

@@ -120,11 +120,34 @@ class _Probes:
             slot.put(_DIED)
 
 
+# Background processes (the embedding engine, the extract worker) run this much nicer than
+# the app: with every core busy embedding, the window's GUI thread still gets a core at once
+# (on an otherwise idle machine the niceness changes nothing).
+BACKGROUND_NICENESS = 10
+
+
+def lower_priority(pid: int) -> None:
+    """Make the process ``pid`` (a child of ours) nicer by BACKGROUND_NICENESS; nothing
+    where the system has no niceness (Windows)."""
+    setpriority = getattr(os, "setpriority", None)
+    if setpriority is None:
+        return
+    try:
+        setpriority(
+            os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, pid) + BACKGROUND_NICENESS
+        )
+    except OSError:
+        log.debug("the priority of process %d cannot be lowered", pid, exc_info=True)
+
+
 class ProcessEngine:
     """An Engine whose llama.cpp lives in a child process. One thread drives it; the
     probes (``backend_info``, ``gpu_devices``) may come from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, background: bool = False) -> None:
+        """``background``: the child runs at a lower CPU priority (BACKGROUND_NICENESS,
+        where the system has it), for work behind the user's back such as indexing."""
+        self._background = background
         self._command = host_command(
             verbose=logging.getLogger("desktopchat.llama").isEnabledFor(logging.DEBUG)
         )
@@ -163,6 +186,8 @@ class ProcessEngine:
         )
         assert process.stdin is not None and process.stdout is not None
         assert process.stderr is not None
+        if self._background:
+            lower_priority(process.pid)
         self._process = process
         self._writer = FrameWriter(process.stdin)
         self._inbox = queue.Queue()

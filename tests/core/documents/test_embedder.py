@@ -213,3 +213,25 @@ def test_close_ends_the_child(process_embedder: ProcessEmbedder) -> None:
     assert process_embedder.pid is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def _thread_niceness(pid: int) -> list[int]:
+    """The niceness of every thread of ``pid`` (Linux: /proc/PID/task/TID/stat, field 19)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) for t in tasks.iterdir()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_the_embedding_process_runs_at_a_lower_priority(
+    process_embedder: ProcessEmbedder,
+) -> None:
+    """With both cores embedding, the window's GUI thread must still get a core at once:
+    every thread of the embedding process (llama.cpp's included) is nicer than the app."""
+    from desktopchat.core.inference.process_engine import BACKGROUND_NICENESS
+
+    process_embedder.embed(PASSAGES)
+    pid = process_embedder.pid
+    assert pid is not None
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    niceness = _thread_niceness(pid)
+    assert niceness and all(n >= min(19, ours + BACKGROUND_NICENESS) for n in niceness)

@@ -498,3 +498,16 @@ def test_a_reader_that_cannot_start_fails_the_files_and_the_indexer_goes_on(
         assert h.indexer._threads[0].is_alive(), "the index thread goes on"
     finally:
         h.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_the_worker_runs_at_a_lower_priority(worker: ExtractWorker, tmp_path: Path) -> None:
+    """Reading files gives way to the window: the worker is nicer than the app."""
+    from desktopchat.core.inference.process_engine import BACKGROUND_NICENESS
+    from tests.core.documents.test_embedder import _thread_niceness
+
+    read(worker, note(tmp_path, "a.txt"))
+    pid = worker.pid
+    assert pid is not None
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert all(n >= min(19, ours + BACKGROUND_NICENESS) for n in _thread_niceness(pid))
