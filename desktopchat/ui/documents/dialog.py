@@ -50,6 +50,7 @@ from desktopchat.core.models.embedders import EmbeddingChoice, builtin_choice, e
 from desktopchat.core.session import Core
 from desktopchat.ui.documents.files_model import FilesChange, FilesModel, plan, state_text
 from desktopchat.ui.documents.progress import ProgressRelay, describe
+from desktopchat.ui.steady_label import SteadyLabel
 
 T = TypeVar("T")
 Run = Callable[[Callable[[], Any], Callable[[Any], None], Callable[[str], None]], None]
@@ -205,8 +206,7 @@ class DocumentsDialog(QDialog):
         header.setStretchLastSection(False)
         self.table.setColumnWidth(0, 170)  # file and state: interactive
         self.table.setColumnWidth(1, 330)
-        self.detail = QLabel()  # the chosen file in full: path, state and reason
-        self.detail.setWordWrap(True)
+        self.detail = SteadyLabel()  # the chosen file in full: path, state and reason
         self.detail.setAccessibleName("The chosen file")
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table.selectionModel().selectionChanged.connect(self.on_file_selection_changed)
@@ -244,14 +244,15 @@ class DocumentsDialog(QDialog):
         splitter.setSizes([200, 780])
 
         # Progress, the embedding model, notices
-        self.progress_line = QLabel(describe(None))
-        self.progress_line.setWordWrap(True)
+        # The lines that change while indexing keep their height: a line that wrapped for
+        # one report and not the next laid the dialog out again and repainted the whole
+        # file table, several times a second (stalls of 10-26 ms while embedding).
+        self.progress_line = SteadyLabel(describe(None))
         self.progress_line.setAccessibleName("Indexing progress")
         self.pause_button = QPushButton("Pause")
         self.pause_button.setAccessibleName("Pause indexing")
         self.pause_button.clicked.connect(self.on_pause_clicked)
-        self.embedder = QLabel("Embedding model: …")
-        self.embedder.setWordWrap(True)
+        self.embedder = SteadyLabel("Embedding model: …")
         self.embedder.setAccessibleName("Embedding model in use")
         self.embedder_picker = QComboBox()
         self.embedder_picker.setAccessibleName("Embedding model")
