@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QMimeData, QTimer
@@ -26,6 +26,75 @@ PASTE_BYTES = 10_000_000
 SEARCH_TEXT = "kettle lamp"
 TYPING_PAUSE_MS = 120  # a fast typist
 CLI_IMPORTS = 6  # `desktopchat import` runs, one after another, beside the window
+
+
+# The machine's reference: a process of its own, at the window's priority, that does
+# nothing but wait 5 ms at a time and writes down each wait that took more than 4 ms
+# longer (its start and length on CLOCK_MONOTONIC). It ends when its stdin closes.
+_REFERENCE = """
+import select, sys, time
+interval = 0.005
+last = time.monotonic()
+while True:
+    readable, _, _ = select.select([sys.stdin], [], [], interval)
+    now = time.monotonic()
+    if readable:
+        break
+    late = now - last - interval
+    if late > 0.004:
+        print(f"{last + interval:.6f} {late:.6f}", flush=True)
+    last = now
+"""
+
+
+class MachinePauses:
+    """Moments the whole machine ran nothing of ours: a second process, which only
+    sleeps, woke late at the same time as the window's GUI thread. On a shared virtual
+    machine the hypervisor deschedules the vCPUs now and then (tens of ms, seen by both
+    processes at once, with the window idle too); those are not stalls the window caused.
+    ``start()`` before the probe, ``stop()`` after it: the reference's pauses."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self.pauses: list[tuple[float, float]] = []
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _REFERENCE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def stop(self) -> list[tuple[float, float]]:
+        process, self._process = self._process, None
+        if process is None:
+            return self.pauses
+        output, _ = process.communicate(input="", timeout=30)
+        for line in output.splitlines():
+            start, length = line.split()
+            self.pauses.append((float(start), float(length)))
+        return self.pauses
+
+
+def overlap(pause: tuple[float, float], machine: Sequence[tuple[float, float]]) -> float:
+    """How long the machine's reference was paused during ``pause`` (seconds)."""
+    start, length = pause
+    return sum(
+        max(0.0, min(start + length, m_start + m_length) - max(start, m_start))
+        for m_start, m_length in machine
+    )
+
+
+def own_worst(
+    pauses: Sequence[tuple[float, float]], machine: Sequence[tuple[float, float]]
+) -> float:
+    """The longest of the window's ``pauses`` (StallProbe.pauses) with the time the
+    machine's reference was paused too taken out: the stalls the window itself caused,
+    in seconds."""
+    return max(
+        (length - overlap((start, length), machine) for start, length in pauses), default=0.0
+    )
 
 
 def idle(seconds: float) -> None:
