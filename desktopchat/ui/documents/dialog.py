@@ -282,7 +282,7 @@ class DocumentsDialog(QDialog):
         self._files_timer = QTimer(self)
         self._files_timer.setSingleShot(True)
         self._files_timer.setInterval(FILES_REFRESH_MS)
-        self._files_timer.timeout.connect(self.refresh_files)
+        self._files_timer.timeout.connect(self.on_files_timer)
         relay.changed.connect(self.on_progress)
         if relay.latest is not None:
             self.on_progress(relay.latest)
@@ -499,6 +499,11 @@ class DocumentsDialog(QDialog):
             self.refresh_files()
 
         self.call(lambda: library.remove_paths(collection.id, paths), removed)
+
+    @Slot()
+    def on_files_timer(self) -> None:
+        if self.isVisible():  # a closed dialog reads nothing; showing it reads it all again
+            self.refresh_files()
 
     @Slot()
     def refresh_files(self) -> None:
