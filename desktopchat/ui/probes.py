@@ -6,7 +6,6 @@ import time
 
 from PySide6.QtCore import QObject, Qt, QTimer, Slot
 
-
 PAUSES_KEPT = 10_000
 
 

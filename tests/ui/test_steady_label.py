@@ -50,7 +50,7 @@ def test_a_longer_text_makes_it_taller_and_a_shorter_one_keeps_the_height(qtbot:
 
 
 def test_a_new_width_sizes_it_to_its_text_again(qtbot: QtBot) -> None:
-    widget, label, table = window(qtbot)
+    widget, label, _table = window(qtbot)
     label.setText(LONG)
     laid_out(qtbot, widget)
     tall = label.height()
