@@ -106,8 +106,12 @@ class LogRouter:
 
 # Process-wide by nature: llama_log_set holds one callback for the whole process.
 LOG_ROUTER = LogRouter()
-# Process-wide by nature: it guards a patch of llama_cpp's module-level default params.
-_PARAMS_PATCH_LOCK = threading.Lock()
+# Process-wide by nature: one Llama is built at a time. Building one patches llama_cpp's
+# module-level default params (construct), and llama-cpp-python points fd 1 and 2 and
+# sys.stdout/stderr at /dev/null meanwhile, then puts back what it found: two built at
+# once in two threads (a chat model and an embedder) left stdout on /dev/null for good,
+# and the CLI's or a benchmark's output vanished.
+_CONSTRUCT_LOCK = threading.Lock()
 
 
 class NativeLlama:
@@ -189,7 +193,7 @@ class NativeLlama:
             return params
 
         kv_type = getattr(llama_cpp, _KV_TYPES.get(kv_cache_type, "GGML_TYPE_F16"))
-        with _PARAMS_PATCH_LOCK:
+        with _CONSTRUCT_LOCK:
             bindings.llama_model_default_params = params_with_progress
             try:
                 return llama_cpp.Llama(
@@ -231,19 +235,20 @@ class NativeLlama:
             "cls": llama_cpp.LLAMA_POOLING_TYPE_CLS,
             "last": llama_cpp.LLAMA_POOLING_TYPE_LAST,
         }
-        return llama_cpp.Llama(
-            model_path=path,
-            embedding=True,
-            pooling_type=pooling_types[pooling],
-            n_ctx=n_ctx,
-            n_batch=n_batch,
-            n_ubatch=n_batch,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            n_gpu_layers=n_gpu_layers,
-            use_mmap=True,
-            verbose=verbose,
-        )
+        with _CONSTRUCT_LOCK:
+            return llama_cpp.Llama(
+                model_path=path,
+                embedding=True,
+                pooling_type=pooling_types[pooling],
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_ubatch=n_batch,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                n_gpu_layers=n_gpu_layers,
+                use_mmap=True,
+                verbose=verbose,
+            )
 
     def sequence_embeddings(self, llama: Any, sequences: list[list[int]]) -> Any:
         """Evaluate ``sequences`` (token ids, each its own sequence) in one decode and
