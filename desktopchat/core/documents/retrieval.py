@@ -31,6 +31,11 @@ CANDIDATES = 50  # from each of the two searches
 # The stored token counts are another tokenizer's and count the chunks' overlap: above
 # this many times the budget the documents are not counted again, they cannot fit whole.
 WHOLE_SLACK = 1.5
+# Once the budget is nearly full, pack tries this many more passages that do not fit, then
+# stops: each try counts a passage's tokens with the chat model (0.3 ms in this process,
+# a round trip to the engine process in the window), and trying all 100 candidates was
+# half of the time a question waited for its passages (35 of 75 ms).
+MISFITS_TRIED = 8
 _OVERLAP_SEARCH = 2000  # characters looked at for the overlap of two chunks without spans
 
 CountTokens = Callable[[str], int]
@@ -222,13 +227,15 @@ def pack(
 ) -> tuple[list[Passage], int]:
     """The best passages that fit ``budget`` tokens, best first: a chunk that overlaps or
     neighbours one already taken from its file is merged into it, the same text found
-    twice (a file in two collections) is taken once. Returns them and the tokens used."""
+    twice (a file in two collections) is taken once. After MISFITS_TRIED passages that
+    did not fit, the rest are not tried. Returns them and the tokens used."""
     pieces: list[_Piece] = []
     seen: set[str] = set()
     texts: dict[int, str] = {}
     used = 0
+    misfits = 0
     for p in fused:
-        if used >= budget:
+        if used >= budget or misfits >= MISFITS_TRIED:
             break
         key = " ".join(p.text.split())
         if not key or key in seen:
@@ -238,6 +245,7 @@ def pack(
         if target is None:
             fresh.tokens = count_tokens(fresh.text)
             if used + fresh.tokens > budget:
+                misfits += 1
                 continue
             pieces.append(fresh)
             used += fresh.tokens
@@ -251,6 +259,7 @@ def pack(
                 joined.tokens = count_tokens(joined.text)
             before = target.tokens + sum(o.tokens for o in others)
             if used - before + joined.tokens > budget:
+                misfits += 1
                 continue
             used += joined.tokens - before
             pieces[pieces.index(target)] = joined

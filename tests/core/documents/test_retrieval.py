@@ -302,3 +302,33 @@ def test_passages_are_held_to_their_own_budget_and_whole_texts_are_not(
     add(store, small.id, "note.txt", "A short note about the warranty. " * 30)
     whole = retrieve(store, None, None, "summarize", [small.id], 2000, words, passages_budget=50)
     assert whole.whole and whole.used_tokens > 50
+
+
+def test_packing_stops_trying_once_passages_no_longer_fit(store: DocumentStore) -> None:
+    """Each try counts a passage with the chat model: after MISFITS_TRIED passages that
+    did not fit, the lower-ranked ones are not counted at all."""
+    from desktopchat.core.documents.retrieval import MISFITS_TRIED
+
+    c = store.create_collection("Many")
+    hits = []
+    for n in range(40):  # separate files: nothing merges
+        text = f"Passage {n} " + "about the harbour and its ships " * 20
+        file_id = add(store, c.id, f"f{n}.txt", text, size=len(text), step=len(text))
+        hits += [replace_score(p, 1.0 - n / 100) for p in store.chunks_of_file(file_id)]
+    counted: list[str] = []
+
+    def counting(text: str) -> int:
+        counted.append(text)
+        return words(text)
+
+    size = words(hits[0].text)
+    packed, used = pack(store, hits, int(size * 2.5), counting)
+    assert [p.chunk_id for p in packed] == [hits[0].chunk_id, hits[1].chunk_id]
+    assert used == 2 * size
+    assert len(counted) == 2 + MISFITS_TRIED  # not the 38 others
+    # a small passage further down still fits while the tries last
+    small = replace_score(
+        store.chunks_of_file(add(store, c.id, "small.txt", "harbour ships " * 3))[0], 0.5
+    )
+    packed, _ = pack(store, [*hits[:5], small, *hits[5:]], int(size * 2.5), words)
+    assert packed[-1].chunk_id == small.chunk_id
