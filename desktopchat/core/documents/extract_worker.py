@@ -12,8 +12,8 @@ the chunks and what was read (size, mtime, SHA-256), or the reason it could not.
 - The client may queue the next file while the child reads one (the indexer stores the
   previous file meanwhile); the child answers in order and says when it starts a file.
 - A child that dies on a file (a segfault in a native library, the memory limit, killed
-  by the system) fails that file with "the reader stopped on this file (...)"; a new
-  child is started for the files after it.
+  by the system) fails that file with "the reader stopped on this file — it crashed
+  (SIGSEGV)"; a new child is started for the files after it.
 - A file that takes longer than its time limit (from its size) is given up: the child is
   killed, the file fails with "took too long to read", and a new child goes on.
 - The child limits its own address space (``RLIMIT_AS``, where the system has it), so a
@@ -51,7 +51,7 @@ from desktopchat.core.documents.types import (
     UnsupportedDocumentError,
 )
 from desktopchat.core.inference.ipc import FrameWriter, PipeClosedError, receive
-from desktopchat.core.inference.process_engine import lower_priority
+from desktopchat.core.inference.process_engine import child_command, describe_exit, lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,7 @@ Outcome = ReadFile | DocumentError  # UnsupportedDocumentError: the file is skip
 
 
 def worker_command() -> list[str]:
-    if getattr(sys, "frozen", False):  # a PyInstaller bundle: the executable is the app
-        return [sys.executable, WORKER_FLAG]
-    return [sys.executable, "-m", "desktopchat", WORKER_FLAG]
+    return child_command(WORKER_FLAG)
 
 
 def check_picklable(count_tokens: TokenCounter) -> None:
@@ -111,20 +109,6 @@ def check_picklable(count_tokens: TokenCounter) -> None:
             f"count_tokens runs in the extract worker and must be picklable "
             f"(a module-level function): {count_tokens!r}"
         ) from exc
-
-
-def describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "it stopped answering"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        if name == "SIGKILL":
-            return "it was killed, most likely because the system ran out of memory"
-        return f"it crashed: {name}"
-    return f"it exited with code {returncode}"
 
 
 @dataclass
@@ -308,7 +292,7 @@ class ExtractWorker:
             returncode = self._replace_child(ask_first=False)
             detail = describe_exit(returncode)
             log.warning("extract worker stopped on %s: %s", job.request[2], detail)
-            return DocumentError(f"the reader stopped on this file ({detail})")
+            return DocumentError(f"the reader stopped on this file — {detail}")
         if frame[1] != job.job_id:
             raise RuntimeError(f"extract worker: frame {frame[:2]!r} for job {job.job_id}")
         if kind == "started":

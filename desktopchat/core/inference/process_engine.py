@@ -62,15 +62,21 @@ _LOAD_ADVICE = (
 _REPLY_ADVICE = "Your conversation is safe and the reply so far is kept. Load the model again."
 
 
-def host_command(*, verbose: bool = False) -> list[str]:
+def child_command(flag: str) -> list[str]:
+    """The app itself started as one of its child processes (``--engine-host``,
+    ``--extract-worker``): the bundle's executable, or this Python with the package."""
     if getattr(sys, "frozen", False):  # a PyInstaller bundle: the executable is the app
-        command = [sys.executable, "--engine-host"]
-    else:
-        command = [sys.executable, "-m", "desktopchat", "--engine-host"]
+        return [sys.executable, flag]
+    return [sys.executable, "-m", "desktopchat", flag]
+
+
+def host_command(*, verbose: bool = False) -> list[str]:
+    command = child_command("--engine-host")
     return [*command, "--verbose"] if verbose else command
 
 
 def describe_exit(returncode: int | None) -> str:
+    """How a child process ended, in words ("it crashed (SIGSEGV)")."""
     if returncode is None:
         return "it stopped responding"
     if returncode < 0:

@@ -210,9 +210,9 @@ def test_a_crash_fails_that_file_and_a_new_worker_reads_the_next(
         worker.close()
     assert isinstance(outcomes[0], ReadFile) and isinstance(outcomes[3], ReadFile)
     assert isinstance(outcomes[1], DocumentError)
-    assert outcomes[1].reason == "the reader stopped on this file (it crashed: SIGSEGV)"
+    assert outcomes[1].reason == "the reader stopped on this file — it crashed (SIGSEGV)"
     assert isinstance(outcomes[2], DocumentError)
-    assert outcomes[2].reason == "the reader stopped on this file (it exited with code 3)"
+    assert outcomes[2].reason == "the reader stopped on this file — it exited unexpectedly (code 3)"
     assert worker.started == 3
 
 
@@ -319,7 +319,7 @@ def test_the_indexer_fails_a_crashing_and_a_hanging_file_and_reads_the_rest(
         states = h.states(cid)
         assert states["crash.txt"] == (
             FileState.FAILED,
-            "the reader stopped on this file (it crashed: SIGSEGV)",
+            "the reader stopped on this file — it crashed (SIGSEGV)",
         )
         assert states["slow.txt"][0] is FileState.FAILED
         assert states["slow.txt"][1].startswith("took too long to read")
