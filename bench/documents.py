@@ -671,7 +671,8 @@ def measure_chat(figures: Figures, temp: Path, threads: int, rounds: int, ctx: i
             tokens = engine.tokenize(record.text, add_bos=False)[:evaluated]
             # The follow-up before the raw run (which empties the context), after the
             # window's reading pause: it evaluates the history for the next turn.
-            figures.add("prepared_tokens", float(service.prepare_next_turn(conv, with_docs)))
+            prepared = service.prepare_next_turn(conv, with_docs, threading.Event())
+            figures.add("prepared_tokens", float(prepared))
             _, followed = send(conv, follow.question, with_docs)
             f_stats = followed.stats
             raw_rate = len(tokens) / engine.benchmark_prompt(tokens)

@@ -186,7 +186,7 @@ class InferenceWorker(QObject):
         except Exception:
             log.exception("writing a title failed")
         try:  # while the user reads the reply
-            service.prepare_next_turn(conversation_id, params)
+            service.prepare_next_turn(conversation_id, params, _Superseded(self))
         except DesktopChatError as exc:
             log.info("could not prepare the next turn: %s", exc)
             if self._engine.loaded is None:

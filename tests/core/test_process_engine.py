@@ -59,6 +59,20 @@ def test_a_prefill_crosses_the_pipe(engine: ProcessEngine) -> None:
     assert engine.prefill(tokens + engine.tokenize("<|im_end|>", add_bos=False)) > 0
 
 
+def test_a_cancellable_history_prefill_crosses_the_pipe(engine: ProcessEngine) -> None:
+    """In place of what follows the shared part (a documents reply's passages): only with
+    a cancel flag, never once it is set, and the context it replaces is kept."""
+    tokens = engine.tokenize(PROMPT, add_bos=False)
+    first = reply(engine)
+    history = tokens[:4] + engine.tokenize(" the lighthouse keeper" * 40, add_bos=False)
+    assert engine.prefill(history) == 0  # no cancel flag: never a history
+    stopped = threading.Event()
+    stopped.set()
+    assert engine.prefill(history, stopped) == 0
+    assert engine.prefill(history, threading.Event()) == len(history) - 4
+    assert reply(engine) == first  # the first context again, the same greedy reply
+
+
 def test_load_progress_and_errors_cross_the_pipe(starter_model: Path, tmp_path: Path) -> None:
     engine = ProcessEngine()
     seen: list[float] = []

@@ -161,9 +161,12 @@ class Engine(Protocol):
         prompt batches and after every token."""
         ...
 
-    def prefill(self, tokens: list[int]) -> int:
+    def prefill(self, tokens: list[int], cancel: threading.Event | None = None) -> int:
         """Evaluate ``tokens``, the likely start of the next prompt, ahead of time, when
-        they extend the context by a little; returns how many were evaluated (0: none)."""
+        they extend the context by a little, or (with ``cancel``, which stops it between
+        batches) when they replace what follows the shared part with up to a history's
+        worth, the context kept in the saved contexts first; returns how many were
+        evaluated (0: none)."""
         ...
 
     def backend_info(self) -> BackendInfo:

@@ -222,8 +222,10 @@ def serve(
                 assert isinstance(sampling, SamplingConfig)
                 cancel.clear()
                 _stream(engine.generate(tokens, sampling, cancel), writer)
-            elif kind == "prefill":
-                writer.send("ok", engine.prefill(unpack_tokens(args[0])))
+            elif kind == "prefill":  # args[1]: the caller can cancel it
+                cancel.clear()
+                tokens = unpack_tokens(args[0])
+                writer.send("ok", engine.prefill(tokens, cancel if args[1] else None))
             elif kind == "unload":
                 engine.unload()
                 writer.send("ok", None)

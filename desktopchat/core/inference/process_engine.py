@@ -363,10 +363,12 @@ class ProcessEngine:
                 yield done
                 return
 
-    def prefill(self, tokens: list[int]) -> int:
+    def prefill(self, tokens: list[int], cancel: threading.Event | None = None) -> int:
         self._require()
-        self._send("prefill", pack_tokens(tokens))
-        evaluated: int = self._receive("while preparing the next turn")[1]
+        if cancel is not None and cancel.is_set():
+            return 0  # a reply is asked for already
+        self._send("prefill", pack_tokens(tokens), cancel is not None)
+        evaluated: int = self._receive("while preparing the next turn", cancel=cancel)[1]
         return evaluated
 
     def backend_info(self) -> BackendInfo:

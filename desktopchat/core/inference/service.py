@@ -512,11 +512,19 @@ class ChatService:
         add_bos = model.add_bos and not (model.bos_text and text.startswith(model.bos_text))
         return self._engine.tokenize(text, add_bos=add_bos)
 
-    def prepare_next_turn(self, conversation_id: int, params: GenerationParams) -> int:
+    def prepare_next_turn(
+        self,
+        conversation_id: int,
+        params: GenerationParams,
+        cancel: threading.Event | None = None,
+    ) -> int:
         """While the user reads a reply: evaluate what the next message's prompt starts
         with (the history, then the template's opening of a user turn), so that its first
         token comes sooner. Returns the tokens evaluated (0 when there was nothing cheap
-        to do). Costs about one tokenization of the history and a few decoded tokens."""
+        to do). Costs about one tokenization of the history and a few decoded tokens;
+        with ``cancel`` (set: a reply is asked for, and this stops between batches) also
+        the last exchange again when the context holds it with its question's passages,
+        which the next prompt leaves out."""
         model = self._engine.loaded
         if model is None:
             return 0
@@ -529,7 +537,7 @@ class ChatService:
             return 0
         # When older turns no longer fit, the context starts elsewhere and the engine
         # declines (it only ever extends the context by a little).
-        return self._engine.prefill(self._tokenize(model, text[:cut]))
+        return self._engine.prefill(self._tokenize(model, text[:cut]), cancel)
 
     def _require_model(self) -> LoadedModel:
         model = self._engine.loaded

@@ -34,7 +34,12 @@ from desktopchat.core.inference.documents_prompt import (
 )
 from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.inference.llama.embedding import LlamaEmbedder
-from desktopchat.core.inference.service import ChatService, ReplyResult, ReplyStarted
+from desktopchat.core.inference.service import (
+    ChatService,
+    ReplyResult,
+    ReplyStarted,
+    ResumeMode,
+)
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.presets import Preset, preset_from_file
 from desktopchat.core.session import Core, open_core
@@ -217,18 +222,52 @@ def test_the_history_before_the_passages_is_reused(
     new_turn = second.stats.documents_tokens + question_tokens + 16  # and the turn's markers
     assert second.stats.prompt_evaluated <= new_turn < second.stats.prompt_tokens
 
-    # The next question: its passages replace the last one's (which leave the history), so
-    # the last exchange is evaluated again; everything before it is reused.
-    third, _ = ask(
-        service, conversation.id, "How often should the aquarium water be changed?", params
-    )
+    # The next question: its passages replace the last one's (which leave the history).
+    # While the user reads, the last exchange is evaluated again without them (the worker
+    # can cancel it), so the next prompt evaluates only its own passages and question.
+    prepared = service.prepare_next_turn(conversation.id, params, threading.Event())
+    exchange = len(loaded_engine.tokenize(second_question + second.text, add_bos=False))
+    assert prepared >= exchange, "the last exchange, not only a turn's opening"
+    third_question = "How often should the aquarium water be changed?"
+    third, _ = ask(service, conversation.id, third_question, params)
     assert third.stats.prompt_evaluated is not None
+    question_tokens = len(loaded_engine.tokenize(third_question, add_bos=False))
+    assert third.stats.prompt_evaluated <= third.stats.documents_tokens + question_tokens + 16
+    earlier = "Hello! I have questions about my home." + first.text + second_question + second.text
     reused = third.stats.prompt_tokens - third.stats.prompt_evaluated
-    earlier = "Hello! I have questions about my home." + first.text
     assert reused >= len(loaded_engine.tokenize(earlier, add_bos=False))
     record = core.conversations.prompt_for(third.assistant_message_id)
     assert record is not None and record.documents is not None
     assert Path(record.documents.sources[0].path).name == "aquarium.md"
+
+
+def test_a_prepared_turn_keeps_the_reply_with_its_passages_for_a_regenerate(
+    core: Core, loaded_engine: LlamaEngine, manuals: tuple[LocalDocumentLibrary, int]
+) -> None:
+    """The prefill after a documents reply replaces the context that held its passages:
+    that context is saved first, so writing the reply again evaluates almost nothing; and
+    without a way to cancel it (or once cancelled) it never evaluates a history."""
+    library, collection_id = manuals
+    service = ChatService(core.conversations, loaded_engine, documents=library)
+    params = PARAMS.with_changes(documents=(collection_id,))
+    conversation = core.conversations.create(params=params)
+    asked, _ = ask(service, conversation.id, "How long is the Zephyr 3000 warranty?", params)
+    assert service.prepare_next_turn(conversation.id, params) == 0  # no cancel: not a history
+    stopped = threading.Event()
+    stopped.set()
+    assert service.prepare_next_turn(conversation.id, params, stopped) == 0  # cancelled
+    assert service.prepare_next_turn(conversation.id, params, threading.Event()) > 0
+    again = service.resume(
+        conversation.id,
+        asked.assistant_message_id,
+        ResumeMode.REGENERATE,
+        params,
+        threading.Event(),
+    )
+    assert again.stats.prompt_evaluated is not None
+    assert again.stats.documents_tokens > 100
+    assert again.stats.prompt_evaluated < again.stats.documents_tokens  # restored, not redone
+    assert again.text == asked.text  # greedy: the same prompt, the same reply
 
 
 def test_a_small_collection_goes_in_whole(

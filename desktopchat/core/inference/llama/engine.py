@@ -67,7 +67,13 @@ N_BATCH = 512
 # saves evaluating at least RESTORE_GAIN tokens.
 SAVE_MIN_TOKENS = 128
 RESTORE_GAIN = 32
-PREFILL_MOST = 64  # a prefill adds (and drops) at most this: a turn's opening, never a history
+PREFILL_MOST = 64  # a prefill adds (and drops) at most this: a turn's opening...
+# ...unless its caller can cancel it (a reply asked for stops it between batches): then it
+# may evaluate up to this much history in place of what the context holds after the shared
+# part, once that is kept in the saved contexts. After a reply with documents the context
+# holds the question with its passages, which leave the history; the next prompt has the
+# question without them, then the reply.
+PREFILL_HISTORY_MOST = 4096
 
 
 class LlamaEngine:
@@ -309,19 +315,29 @@ class LlamaEngine:
             grammar=self._grammars.get(sampling.json_schema) if sampling.json_mode else None,
         )
 
-    def prefill(self, tokens: list[int]) -> int:
+    def prefill(self, tokens: list[int], cancel: threading.Event | None = None) -> int:
         llama = self._require()
         current = llama.input_ids[: llama.n_tokens].tolist()
         reuse = common_prefix(current, tokens)
         pending, dropped = len(tokens) - reuse, len(current) - reuse
-        if not reuse or not 0 < pending <= PREFILL_MOST or len(tokens) >= llama.n_ctx():
+        if not reuse or pending <= 0 or len(tokens) >= llama.n_ctx():
             return 0
-        if dropped > PREFILL_MOST:  # the context holds something else: never lose it
-            return 0
+        if pending > PREFILL_MOST or dropped > PREFILL_MOST:  # a history, not an opening
+            if cancel is None or cancel.is_set() or pending > PREFILL_HISTORY_MOST:
+                return 0
+            if dropped >= SAVE_MIN_TOKENS:  # never lose it: a regenerate restores it
+                data = save_state(self._native, llama)
+                if data is None or not self.states.put(current, data):
+                    return 0
         if not llama._ctx.kv_cache_seq_rm(-1, reuse, -1):
             return 0
         llama.n_tokens = reuse
-        llama.eval(tokens[reuse:])
+        todo = tokens[reuse:]
+        batch = llama.n_batch
+        for start in range(0, len(todo), batch):
+            if cancel is not None and cancel.is_set():
+                return start  # what is evaluated stays: a prefix of the next prompt
+            llama.eval(todo[start : start + batch])
         return pending
 
     def _prepare_context(self, llama: Any, prompt: list[int]) -> list[int]:
