@@ -74,6 +74,7 @@ PREFILL_MOST = 64  # a prefill adds (and drops) at most this: a turn's opening..
 # holds the question with its passages, which leave the history; the next prompt has the
 # question without them, then the reply.
 PREFILL_HISTORY_MOST = 4096
+PREFILL_BATCH = 128  # it looks at its cancel flag this often: a reply waits at most that
 
 
 class LlamaEngine:
@@ -333,7 +334,7 @@ class LlamaEngine:
             return 0
         llama.n_tokens = reuse
         todo = tokens[reuse:]
-        batch = llama.n_batch
+        batch = min(llama.n_batch, PREFILL_BATCH)
         for start in range(0, len(todo), batch):
             if cancel is not None and cancel.is_set():
                 return start  # what is evaluated stays: a prefix of the next prompt
