@@ -536,8 +536,12 @@ class ChatService:
         if cut <= 0:
             return 0
         # When older turns no longer fit, the context starts elsewhere and the engine
-        # declines (it only ever extends the context by a little).
-        return self._engine.prefill(self._tokenize(model, text[:cut]), cancel)
+        # declines (it only ever extends the context by a little). Nor is a history
+        # evaluated again whose next prompt would have to leave older turns out.
+        tokens = self._tokenize(model, text[:cut])
+        if len(tokens) + reply_reserve(params.max_tokens, model.n_ctx) >= model.n_ctx:
+            cancel = None
+        return self._engine.prefill(tokens, cancel)
 
     def _require_model(self) -> LoadedModel:
         model = self._engine.loaded

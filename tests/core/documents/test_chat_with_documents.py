@@ -469,3 +469,21 @@ def test_indexing_is_told_to_yield_while_the_reply_streams(
     assert told[0] == ("told", True) and told[-1] == ("told", False)
     assert [t for t in told if t[0] == "told"] == [("told", True), ("told", False)]
     assert ("piece", True) in told[1:-1]
+
+
+def test_a_history_the_next_prompt_would_cut_is_not_prepared(
+    core: Core, loaded_engine: LlamaEngine, manuals: tuple[LocalDocumentLibrary, int]
+) -> None:
+    """With older turns that leave no room for a reply beside them, the next prompt leaves
+    some out: evaluating the whole history again while the user reads would be wasted."""
+    library, collection_id = manuals
+    service = ChatService(core.conversations, loaded_engine, documents=library)
+    params = PARAMS.with_changes(documents=(collection_id,), max_tokens=900)
+    conversation = core.conversations.create(params=params)
+    long = " ".join(f"note {n} about the garden shed" for n in range(180))
+    user = core.conversations.add_message(conversation.id, Role.USER, long, parent_id=None)
+    core.conversations.add_message(conversation.id, Role.ASSISTANT, "Noted.", parent_id=user.id)
+    ask(service, conversation.id, "How long is the Zephyr 3000 warranty?", params)
+    history = loaded_engine.tokenize(long, add_bos=False)
+    assert len(history) + 900 >= 2048  # the loaded engine's context
+    assert service.prepare_next_turn(conversation.id, params, threading.Event()) == 0
