@@ -196,19 +196,16 @@ class NativeLlama:
         with _CONSTRUCT_LOCK:
             bindings.llama_model_default_params = params_with_progress
             try:
-                return llama_cpp.Llama(
-                    model_path=path,
+                return self._new_llama(
+                    path,
                     n_ctx=n_ctx,
                     n_batch=n_batch,
-                    n_ubatch=n_batch,
                     n_threads=n_threads,
-                    n_threads_batch=n_threads,
                     n_gpu_layers=n_gpu_layers,
+                    verbose=verbose,
                     flash_attn=flash_attn,
                     type_k=kv_type,
                     type_v=kv_type,
-                    use_mmap=True,
-                    verbose=verbose,
                 )
             finally:
                 bindings.llama_model_default_params = original
@@ -236,19 +233,43 @@ class NativeLlama:
             "last": llama_cpp.LLAMA_POOLING_TYPE_LAST,
         }
         with _CONSTRUCT_LOCK:
-            return llama_cpp.Llama(
-                model_path=path,
-                embedding=True,
-                pooling_type=pooling_types[pooling],
+            return self._new_llama(
+                path,
                 n_ctx=n_ctx,
                 n_batch=n_batch,
-                n_ubatch=n_batch,
                 n_threads=n_threads,
-                n_threads_batch=n_threads,
                 n_gpu_layers=n_gpu_layers,
-                use_mmap=True,
                 verbose=verbose,
+                embedding=True,
+                pooling_type=pooling_types[pooling],
             )
+
+    def _new_llama(
+        self,
+        path: str,
+        *,
+        n_ctx: int,
+        n_batch: int,
+        n_threads: int,
+        n_gpu_layers: int,
+        verbose: bool,
+        **more: Any,
+    ) -> Any:
+        """The one place a ``Llama`` is made (the caller holds _CONSTRUCT_LOCK):
+        ``n_ubatch`` is ``n_batch``, the batch threads are the threads, the file is
+        mapped; ``more`` is what a chat model or an embedder adds."""
+        return self.lib.Llama(
+            model_path=path,
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_ubatch=n_batch,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_gpu_layers=n_gpu_layers,
+            use_mmap=True,
+            verbose=verbose,
+            **more,
+        )
 
     def sequence_embeddings(self, llama: Any, sequences: list[list[int]]) -> Any:
         """Evaluate ``sequences`` (token ids, each its own sequence) in one decode and
