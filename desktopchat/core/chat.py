@@ -14,6 +14,7 @@ class Role(StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
+    TOOL = "tool"  # a tool's result, answering one of the previous reply's tool calls
 
 
 class MessageStatus(StrEnum):
@@ -420,6 +421,57 @@ class GenerationStats:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One call of a tool that a reply asked for: ``name`` is the tool's name as the model
+    saw it (a built-in's name, or ``server__tool`` for an MCP server's), ``arguments`` the
+    JSON object it gave. ``id`` pairs the call with its result (a ``Role.TOOL`` message's
+    ``tool_call_id``): the model's own id when its format has one, else one we made."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+    def arguments_json(self) -> str:
+        return json.dumps(self.arguments, ensure_ascii=False, sort_keys=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+    @classmethod
+    def from_dict(cls, raw: object) -> ToolCall | None:
+        """Tolerant of what another version wrote; None when it is not a call."""
+        if not isinstance(raw, dict):
+            return None
+        name, call_id, arguments = raw.get("name"), raw.get("id", ""), raw.get("arguments")
+        if isinstance(arguments, str):  # OpenAI's shape: the arguments as a JSON text
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                return None
+        if not isinstance(name, str) or not isinstance(call_id, str):
+            return None
+        if not isinstance(arguments, dict):
+            return None
+        return cls(call_id, name, arguments)
+
+
+def tool_calls_to_json(calls: tuple[ToolCall, ...]) -> str:
+    return json.dumps([c.to_dict() for c in calls], ensure_ascii=False) if calls else ""
+
+
+def tool_calls_from_json(text: str | None) -> tuple[ToolCall, ...]:
+    if not text:
+        return ()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError:
+        return ()
+    if not isinstance(raw, list):
+        return ()
+    return tuple(c for c in map(ToolCall.from_dict, raw) if c is not None)
+
+
+@dataclass(frozen=True)
 class Message:
     id: int
     conversation_id: int
@@ -431,6 +483,13 @@ class Message:
     model: str = ""
     finish_reason: str = ""
     stats: GenerationStats | None = None
+    # A thinking model's reasoning before its answer (``content`` is the answer alone).
+    reasoning: str = ""
+    # An assistant message: the tools it called (its ``content`` is any text beside them).
+    tool_calls: tuple[ToolCall, ...] = ()
+    # A Role.TOOL message: the call it answers, and the tool's name.
+    tool_call_id: str = ""
+    tool_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,7 @@ class ChecksumMismatchError(DownloadError):
 
 class NotEnoughDiskError(DownloadError):
     """The disk does not have room for the download."""
+
+
+class ToolError(DesktopChatError):
+    """A tool could not be listed or called (its server is down, refused, or timed out)."""
