@@ -33,9 +33,12 @@ NOW_SQL = "(julianday('now') - 2440587.5) * 86400.0"
 CLOCK_SLACK = 0.002  # how much earlier than Python's time.time() SQLite's stamp may read
 
 
-def _triggers() -> str:
+def _triggers(only: str | None = None) -> str:
+    """The counting triggers of every counted table (or of the table ``only``)."""
     statements = []
     for table, conversation in _COUNTED:
+        if only is not None and table != only:
+            continue
         for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
             body = f"{_COUNT};"
             if conversation is not None:
@@ -62,6 +65,12 @@ CHANGE_TRACKING_MIGRATION = """
         INSERT INTO conversation_changes (conversation_id, changed_at) VALUES (0, 0);
         CREATE INDEX conversation_changes_at ON conversation_changes(changed_at);
 """ + _triggers()
+
+
+def message_triggers() -> str:
+    """The counting triggers of the messages table (a migration that rebuilds it makes
+    them again)."""
+    return _triggers("messages")
 
 
 @dataclass(frozen=True)

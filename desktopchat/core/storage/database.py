@@ -28,6 +28,7 @@ from desktopchat.core.storage.changes import (
     COUNTER_SQL,
     Watermark,
     WriteLog,
+    message_triggers,
 )
 from desktopchat.core.storage.fulltext import index_text
 
@@ -153,6 +154,40 @@ _MIGRATION_7 = """
         ALTER TABLE prompts ADD COLUMN documents_z BLOB;
 """
 
+# Thinking models and tools: a message keeps its reasoning apart from its answer, an
+# assistant message the tool calls it made (JSON: [{"id", "name", "arguments"}]), and a new
+# role, "tool", a tool's result with the call it answers. SQLite cannot widen a CHECK
+# constraint in place, so the table is rebuilt (SQLite's documented twelve steps: with
+# foreign keys off, or dropping the old table would cascade into prompts and summaries;
+# see REBUILDS), keeping every id; its indexes and counting triggers are made again.
+_MIGRATION_8 = """
+        CREATE TABLE messages_rebuilt (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+            content TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('complete', 'partial', 'stopped', 'error')),
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            model TEXT NOT NULL DEFAULT '',
+            finish_reason TEXT NOT NULL DEFAULT '',
+            stats_json TEXT,
+            reasoning TEXT NOT NULL DEFAULT '',
+            tool_calls_json TEXT NOT NULL DEFAULT '',
+            tool_call_id TEXT NOT NULL DEFAULT '',
+            tool_name TEXT NOT NULL DEFAULT ''
+        );
+        INSERT INTO messages_rebuilt (id, conversation_id, parent_id, role, content, status,
+            created_at, updated_at, model, finish_reason, stats_json)
+            SELECT id, conversation_id, parent_id, role, content, status,
+            created_at, updated_at, model, finish_reason, stats_json FROM messages;
+        DROP TABLE messages;
+        ALTER TABLE messages_rebuilt RENAME TO messages;
+        CREATE INDEX messages_conversation ON messages(conversation_id, id);
+        CREATE INDEX messages_parent ON messages(parent_id);
+""" + message_triggers()
+
 # Each entry moves the schema one version up. Never edit a released entry: add one.
 MIGRATIONS: Sequence[str] = (
     _MIGRATION_1,
@@ -162,7 +197,11 @@ MIGRATIONS: Sequence[str] = (
     _MIGRATION_5,
     _MIGRATION_6,
     _MIGRATION_7,
+    _MIGRATION_8,
 )
+# Migrations that rebuild a table: they run with foreign keys off (which cannot change
+# inside a transaction), and the keys are checked once they are back on.
+REBUILDS = frozenset({8})
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -356,6 +395,10 @@ class SqliteFile:
             log.info("migrating %s to schema %d", self.path, number)
             self.run_migration(number)
 
+    def _rebuilds(self) -> frozenset[int]:
+        """The migrations that rebuild a table (run with foreign keys off)."""
+        return frozenset()
+
     def run_migration(self, number: int) -> None:
         """Apply one migration atomically (the script carries its own transaction,
         because executescript() would commit one opened outside it)."""
@@ -363,12 +406,24 @@ class SqliteFile:
             f"BEGIN IMMEDIATE;\n{self._migrations()[number - 1]}\n"
             f"PRAGMA user_version={number};\nCOMMIT;"
         )
+        rebuild = number in self._rebuilds()
         try:
+            if rebuild:
+                self._conn.execute("PRAGMA foreign_keys=OFF")
             self._conn.executescript(script)
         except sqlite3.Error as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise _translated(exc, self.path, self.WHAT) from None
+        finally:
+            if rebuild:
+                self._conn.execute("PRAGMA foreign_keys=ON")
+        if rebuild:
+            broken = self.query("PRAGMA foreign_key_check")
+            if broken:  # every row was copied with its id: only a damaged file gets here
+                log.warning(
+                    "%s: %d broken references after migration %d", self.path, len(broken), number
+                )
 
     def backup(self, target: Path) -> Path:
         """A consistent copy through SQLite's online backup API."""
@@ -447,6 +502,9 @@ class Database(SqliteFile):
 
     def _migrations(self) -> Sequence[str]:
         return MIGRATIONS
+
+    def _rebuilds(self) -> frozenset[int]:
+        return REBUILDS
 
     @classmethod
     def open(

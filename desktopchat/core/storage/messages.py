@@ -17,7 +17,9 @@ from desktopchat.core.chat import (
     Message,
     MessageStatus,
     Role,
+    ToolCall,
     clean_text,
+    tool_calls_to_json,
 )
 from desktopchat.core.errors import NotFoundError
 from desktopchat.core.storage.conversations import ConversationsPart
@@ -44,10 +46,14 @@ class MessagesPart(ConversationsPart, PromptsPart):
         parent_id: int | None,
         status: MessageStatus = MessageStatus.COMPLETE,
         model: str = "",
+        tool_call_id: str = "",
+        tool_name: str = "",
     ) -> Message:
-        """Append a message and make it the conversation's active leaf, in one commit."""
+        """Append a message and make it the conversation's active leaf, in one commit
+        (a Role.TOOL message names the call it answers)."""
         now = time.time()
         content = clean_text(content)
+        tool_call_id, tool_name = clean_text(tool_call_id), clean_text(tool_name)
         with self._db.write() as conn:
             row = conn.execute(
                 "SELECT title FROM conversations WHERE id = ?", (conversation_id,)
@@ -56,8 +62,20 @@ class MessagesPart(ConversationsPart, PromptsPart):
                 raise NotFoundError(f"There is no conversation {conversation_id}.")
             cursor = conn.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
-                " created_at, updated_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, parent_id, role.value, content, status.value, now, now, model),
+                " created_at, updated_at, model, tool_call_id, tool_name)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    parent_id,
+                    role.value,
+                    content,
+                    status.value,
+                    now,
+                    now,
+                    model,
+                    tool_call_id,
+                    tool_name,
+                ),
             )
             message_id = cursor.lastrowid
             assert message_id is not None
@@ -82,6 +100,8 @@ class MessagesPart(ConversationsPart, PromptsPart):
             status=status,
             created_at=now,
             model=model,
+            tool_call_id=tool_call_id,
+            tool_name=tool_name,
         )
 
     def update_message(
@@ -92,21 +112,37 @@ class MessagesPart(ConversationsPart, PromptsPart):
         *,
         finish_reason: str = "",
         stats: GenerationStats | None = None,
+        reasoning: str | None = None,
+        tool_calls: tuple[ToolCall, ...] | None = None,
     ) -> None:
+        """Save a message's text and status (and, when given, its reasoning and tool
+        calls; None keeps what is stored). The reasoning is searched with the answer."""
         content = clean_text(content)
+        reasoning = clean_text(reasoning) if reasoning is not None else None
         with self._db.write() as conn:
+            if reasoning is None:
+                row = conn.execute(
+                    "SELECT reasoning FROM messages WHERE id = ?", (message_id,)
+                ).fetchone()
+                stored = row[0] if row is not None else ""
+            else:
+                stored = reasoning
+            searched = f"{content}\n{stored}" if stored else content
             conn.execute(
                 "UPDATE messages_fts SET content = ?, grams = ? WHERE rowid = ?",
-                (content, index_text(content), message_id),
+                (searched, index_text(searched), message_id),
             )
             conn.execute(
                 "UPDATE messages SET content = ?, status = ?, finish_reason = ?,"
-                " stats_json = COALESCE(?, stats_json), updated_at = ? WHERE id = ?",
+                " stats_json = COALESCE(?, stats_json), reasoning = COALESCE(?, reasoning),"
+                " tool_calls_json = COALESCE(?, tool_calls_json), updated_at = ? WHERE id = ?",
                 (
                     content,
                     status.value,
                     finish_reason,
                     stats.to_json() if stats else None,
+                    reasoning,
+                    tool_calls_to_json(tool_calls) if tool_calls is not None else None,
                     time.time(),
                     message_id,
                 ),
@@ -264,10 +300,12 @@ def _insert_messages(
         elif parent is not None and ids is not None:
             raise ValueError(f"message {message.id} comes before its parent")
         content = clean_text(message.content)
+        reasoning = clean_text(message.reasoning)
         cursor = conn.execute(
             "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
-            " created_at, updated_at, model, finish_reason, stats_json)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, updated_at, model, finish_reason, stats_json, reasoning,"
+            " tool_calls_json, tool_call_id, tool_name)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 conversation_id,
                 parent,
@@ -279,12 +317,17 @@ def _insert_messages(
                 message.model,
                 message.finish_reason,
                 message.stats.to_json() if message.stats else None,
+                reasoning,
+                tool_calls_to_json(message.tool_calls),
+                clean_text(message.tool_call_id),
+                clean_text(message.tool_name),
             ),
         )
         assert cursor.lastrowid is not None
         known[message.id] = cursor.lastrowid
+        searched = f"{content}\n{reasoning}" if reasoning else content
         conn.execute(
             "INSERT INTO messages_fts(rowid, content, grams) VALUES (?, ?, ?)",
-            (cursor.lastrowid, content, index_text(content)),
+            (cursor.lastrowid, searched, index_text(searched)),
         )
     return known

@@ -19,6 +19,7 @@ from desktopchat.core.chat import (
     PromptRecord,
     Role,
     clean_text,
+    tool_calls_from_json,
 )
 
 DEFAULT_TITLE = "New chat"
@@ -86,4 +87,8 @@ def message_from(row: sqlite3.Row) -> Message:
         model=row["model"],
         finish_reason=row["finish_reason"],
         stats=GenerationStats.from_json(row["stats_json"]),
+        reasoning=row["reasoning"],
+        tool_calls=tool_calls_from_json(row["tool_calls_json"]),
+        tool_call_id=row["tool_call_id"],
+        tool_name=row["tool_name"],
     )
