@@ -338,12 +338,14 @@ def test_a_chatgpt_zip_comes_in_as_downloaded(paths: AppPaths, tmp_path: Path) -
     _primes, primes_all, primes_path = found["Primes below 50"]
     assert len(primes_path) == 2 and primes_path[1].model == "o3"
     answer = primes_path[1].content
-    # A reasoning model's reply: thoughts, recap, code, its output, a quote and the answer,
-    # in that order, in one assistant message.
+    # A reasoning model's reply: its thoughts are the message's reasoning (the recap, "Thought
+    # for 12s", only stands in when there are none); code, its output, a quote and the
+    # answer are its content, in that order.
+    reasoning = primes_path[1].reasoning
+    assert reasoning.startswith("**Planning the check**")
+    assert "I will sieve up to 50 in Python." in reasoning and "**Verifying**" in reasoning
+    assert "[Thinking]" not in answer and "Thought for 12s" not in answer
     order = [
-        "[Thinking]\n> **Planning the check**\n> I will sieve up to 50 in Python.\n>\n"
-        "> **Verifying**",
-        "[Thought for 12s]",
         "```python\nprint([n for n in range(2, 50) if all(n % d for d in range(2, n))])\n```",
         "[output]\n```\n[2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47]\n```",
         "> A prime number is a natural number greater than 1",
@@ -356,7 +358,7 @@ def test_a_chatgpt_zip_comes_in_as_downloaded(paths: AppPaths, tmp_path: Path) -
     siblings = [m for m in primes_all if m.parent_id == primes_path[0].id]
     assert len(siblings) == 2
     other = next(m for m in siblings if m.id != primes_path[1].id)
-    assert other.content.startswith("[Thinking]") and "[Thought for 12s]" in other.content
+    assert other.reasoning == reasoning and "[Thinking]" not in other.content
     assert other.content.endswith(
         "Fifteen: 2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47."
     )
@@ -504,12 +506,12 @@ def test_a_fork_inside_a_reply_keeps_both_branches_whole() -> None:
         ]
     )
     [(conversation, messages)] = exchange.parse(text)
-    thinking = "[Thinking]\n> **s**\n> c"
-    assert [(m.id, m.parent_id, m.content, m.model) for m in messages] == [
-        (1, None, "q", ""),
-        (2, 1, f"{thinking}\n\none", "gpt-5-thinking"),
-        (3, 1, f"{thinking}\n\ntwo", "gpt-5-thinking"),
-        (4, 2, "more", ""),
+    thinking = "**s**\nc"
+    assert [(m.id, m.parent_id, m.content, m.reasoning, m.model) for m in messages] == [
+        (1, None, "q", "", ""),
+        (2, 1, "one", thinking, "gpt-5-thinking"),
+        (3, 1, "two", thinking, "gpt-5-thinking"),
+        (4, 2, "more", "", ""),
     ]
     assert conversation.active_leaf_id == 3
 

@@ -96,10 +96,22 @@ class _Turn:
     id: int
     parent_id: int | None
     role: Role
-    pieces: list[str]
+    # (what it is: "" the answer's text, "thoughts" or "recap" its reasoning, the text)
+    pieces: list[tuple[str, str]]
     when: float
     model: str = ""
     finish: str = ""
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(text for kind, text in self.pieces if not kind)
+
+    @property
+    def reasoning(self) -> str:
+        """The thoughts; the recap ("Thought for 12 seconds") when they are not there."""
+        thoughts = [text for kind, text in self.pieces if kind == "thoughts"]
+        recap = next((text for kind, text in self.pieces if kind == "recap"), "")
+        return "\n\n".join(thoughts) if thoughts else recap
 
 
 @dataclass
@@ -112,6 +124,7 @@ class _Piece:
     when: float | None = None
     model: str = ""
     finish: str = ""
+    thinking: str = ""  # "thoughts" or "recap": reasoning, not part of the answer
 
 
 def _conversation(raw: dict[str, Any], title: str, assets: Mapping[str, str]) -> Exported | Skipped:
@@ -148,10 +161,11 @@ def _conversation(raw: dict[str, Any], title: str, assets: Mapping[str, str]) ->
                 shared = turn
                 turn = _new_turn(turns, shared.parent_id, role, shared.pieces[:length], shared.when)
                 turn.model = shared.model
-            turn.pieces.append(piece.text)
+            turn.pieces.append((piece.thinking, piece.text))
         else:
             when = piece.when if piece.when is not None else created
-            turn = _new_turn(turns, turn.id if turn else None, role, [piece.text], when)
+            first = [(piece.thinking, piece.text)]
+            turn = _new_turn(turns, turn.id if turn else None, role, first, when)
         if role is Role.ASSISTANT:
             turn.model = turn.model or piece.model or default_model
             if piece.finish:
@@ -167,11 +181,12 @@ def _conversation(raw: dict[str, Any], title: str, assets: Mapping[str, str]) ->
             0,
             t.parent_id,
             t.role,
-            "\n\n".join(t.pieces),
+            t.text,
             MessageStatus.STOPPED if t.finish == "cancelled" else MessageStatus.COMPLETE,
             t.when,
             model=clean_text(t.model),
             finish_reason=t.finish,
+            reasoning=t.reasoning,
         )
         for t in turns
     ]
@@ -187,7 +202,11 @@ def _conversation(raw: dict[str, Any], title: str, assets: Mapping[str, str]) ->
 
 
 def _new_turn(
-    turns: list[_Turn], parent_id: int | None, role: Role, pieces: list[str], when: float
+    turns: list[_Turn],
+    parent_id: int | None,
+    role: Role,
+    pieces: list[tuple[str, str]],
+    when: float,
 ) -> _Turn:
     turn = _Turn(len(turns) + 1, parent_id, role, list(pieces), when)
     turns.append(turn)
@@ -223,12 +242,16 @@ def _piece(message: dict[str, Any], assets: Mapping[str, str]) -> _Piece | None:
     if not text or role not in ("user", "system", "assistant", "tool"):
         return None
     finish = meta.get("finish_details")
+    thinking = ""
+    if role == "assistant" and kind in ("thoughts", "reasoning_recap"):
+        thinking = "thoughts" if kind == "thoughts" else "recap"
     return _Piece(
         "assistant" if role == "tool" else role,
         text,
         when=_number(message.get("create_time")) or None,
         model=_text(meta.get("model_slug")) or _text(meta.get("default_model_slug")),
         finish=_FINISH.get(_text(finish.get("type")), "") if isinstance(finish, dict) else "",
+        thinking=thinking,
     )
 
 
@@ -247,11 +270,9 @@ def _assistant(
             if isinstance(t, dict)
             for summary in [_text(t.get("summary")).strip()]
         ]
-        text = "\n\n".join(b for b in blocks if b)
-        return "[Thinking]\n" + _quoted(text) if text else ""
+        return "\n\n".join(b for b in blocks if b)  # the reply's reasoning (see _think)
     if kind == "reasoning_recap":
-        recap = _text(content.get("content")).strip()
-        return f"[{recap}]" if recap else ""
+        return _text(content.get("content")).strip()
     if recipient == "canmore.create_textdoc":  # a canvas: the document the user saw
         return _canvas(_text(content.get("text")) or _join(*_parts(content, meta, assets)))
     if kind == "code":

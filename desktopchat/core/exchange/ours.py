@@ -18,6 +18,7 @@ from desktopchat.core.chat import (
     Message,
     MessageStatus,
     Role,
+    ToolCall,
 )
 from desktopchat.core.exchange.base import ExchangeError, Exported, top_down
 
@@ -68,6 +69,14 @@ def message_json(m: Message) -> dict[str, Any]:
         "model": m.model,
         "finish_reason": m.finish_reason,
         "stats": asdict(m.stats) if m.stats else None,
+        # A thinking model's reasoning, apart from its answer ("" when it did not think).
+        "reasoning": m.reasoning,
+        **({"tool_calls": [c.to_dict() for c in m.tool_calls]} if m.tool_calls else {}),
+        **(
+            {"tool_call_id": m.tool_call_id, "tool_name": m.tool_name}
+            if m.role is Role.TOOL
+            else {}
+        ),
     }
 
 
@@ -106,6 +115,10 @@ def _ours(raw: Any, index: int) -> Exported:
                 model=str(m.get("model", "")),
                 finish_reason=str(m.get("finish_reason", "")),
                 stats=_stats(m.get("stats")),
+                reasoning=str(m.get("reasoning") or ""),
+                tool_calls=_tool_calls(m.get("tool_calls")),
+                tool_call_id=str(m.get("tool_call_id") or ""),
+                tool_name=str(m.get("tool_name") or ""),
             )
             for m in _list(raw["messages"])
         ]
@@ -130,6 +143,18 @@ def _stats(raw: object) -> GenerationStats | None:
     if not isinstance(raw, dict):
         raise ValueError("stats that are not an object")
     return GenerationStats.from_dict(raw)
+
+
+def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
+    """An assistant message's tool calls as the file holds them (a damaged one refused)."""
+    if not raw:
+        return ()
+    if not isinstance(raw, list):
+        raise ValueError("tool calls that are not a list")
+    calls = tuple(ToolCall.from_dict(c) for c in raw)
+    if any(c is None for c in calls):
+        raise ValueError("a tool call without an id, a name or an arguments object")
+    return tuple(c for c in calls if c is not None)
 
 
 def _parents_first(messages: list[Message]) -> list[Message]:

@@ -77,9 +77,7 @@ class ToolProvider(Protocol):
         """Its tools now (an MCP server is asked; may raise ToolError)."""
         ...
 
-    def call(
-        self, name: str, arguments: dict[str, Any], cancel: threading.Event
-    ) -> ToolOutcome:
+    def call(self, name: str, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutcome:
         """Run one tool (``name`` as in its ToolSpec). Returns when done, failed or when
         ``cancel`` is set (then as soon as it can, with an error outcome). Raises ToolError
         for a failure the user must read (the server is gone); a tool's own error is an
