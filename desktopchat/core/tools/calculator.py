@@ -295,12 +295,7 @@ class _Evaluator:
         if isinstance(node, ast.Constant):
             return self._constant(node.value)
         if isinstance(node, ast.BinOp):
-            operation = _BINARY.get(type(node.op))
-            if operation is None:
-                symbol = _OPERATOR_NAMES.get(type(node.op), type(node.op).__name__)
-                raise CalculationError(f"the operator '{symbol}' is not supported")
-            left, right = self.value(node.left), self.value(node.right)
-            return self._arithmetic(operation, left, right)
+            return self._chain(node)
         if isinstance(node, ast.UnaryOp):
             operand = self.value(node.operand)
             if isinstance(node.op, ast.USub):
@@ -318,6 +313,22 @@ class _Evaluator:
         if isinstance(node, ast.Call):
             return self._call(node)
         raise CalculationError(f"{_describe(node)} is not allowed in a calculation")
+
+    def _chain(self, node: ast.BinOp) -> Number:
+        """``a + b - c * d …``: a chain of left-associative operations is walked in a loop,
+        so that a long sum is not "nested too deeply" (its right operands are nested)."""
+        chain = [node]
+        while isinstance(chain[-1].left, ast.BinOp):
+            chain.append(chain[-1].left)
+        result = self.value(chain[-1].left)
+        for link in reversed(chain):
+            operation = _BINARY.get(type(link.op))
+            if operation is None:
+                symbol = _OPERATOR_NAMES.get(type(link.op), type(link.op).__name__)
+                raise CalculationError(f"the operator '{symbol}' is not supported")
+            right = self.value(link.right)
+            result = _checked(self._arithmetic(operation, result, right))
+        return result
 
     @staticmethod
     def _constant(value: object) -> Number:
