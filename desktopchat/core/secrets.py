@@ -92,8 +92,9 @@ def _backend_name(backend: Any) -> str:
 class SecretStore:
     """Where the token lives: the keychain when there is one, else this session's memory."""
 
-    def __init__(self, backend: Any = None) -> None:
+    def __init__(self, backend: Any = None, account: str = ACCOUNT) -> None:
         self._backend = backend
+        self._account = account  # the keychain entry: the Hub token, or "mcp:<server>"
         self._session_token: str | None = None
         self._status: KeychainStatus | None = None
 
@@ -143,7 +144,7 @@ class SecretStore:
         if not self.status().available:
             return None
         try:
-            token: str | None = self._get_backend().get_password(SERVICE, ACCOUNT)
+            token: str | None = self._get_backend().get_password(SERVICE, self._account)
         except Exception as exc:
             raise KeychainError(
                 f"The keychain could not be read ({type(exc).__name__}). Unlock it and try again."
@@ -170,7 +171,7 @@ class SecretStore:
                 "only; it is then forgotten when DesktopChat closes."
             )
         try:
-            self._get_backend().set_password(SERVICE, ACCOUNT, token)
+            self._get_backend().set_password(SERVICE, self._account, token)
         except Exception as exc:
             raise KeychainError(
                 f"The keychain refused the token ({type(exc).__name__}). Unlock it and try again, "
@@ -184,8 +185,8 @@ class SecretStore:
         if not self.status().available:
             return
         try:
-            if self._get_backend().get_password(SERVICE, ACCOUNT) is not None:
-                self._get_backend().delete_password(SERVICE, ACCOUNT)
+            if self._get_backend().get_password(SERVICE, self._account) is not None:
+                self._get_backend().delete_password(SERVICE, self._account)
         except Exception as exc:
             raise KeychainError(
                 f"The keychain could not remove the token ({type(exc).__name__})."
