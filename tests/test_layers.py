@@ -34,6 +34,9 @@ ADAPTERS = {
     "gguf": {"core/models/embedder_convert.py"},
     "safetensors": {"core/models/embedder_convert.py"},
     "tokenizers": {"core/inference/llama/embedding.py"},
+    # Tools from MCP servers: the official SDK, and anyio, the async library it runs on.
+    "mcp": {"core/tools/mcp.py"},
+    "anyio": {"core/tools/mcp.py"},
     # Measured in bench/ only (vectors are searched with numpy): never in the app.
     "apsw": set(),
     "sqlite_vec": set(),

@@ -273,11 +273,13 @@ class McpClient:
     async def _session(self) -> ClientSession:
         """The live session, connecting (again) when there is none."""
         connection = self._connection
+        if self._config.transport == "http" and self._offline():
+            if connection is not None:  # offline mode was turned on: hang up
+                await self._end(connection)
+            raise ToolError(self._offline_message())
         if connection is None or not connection.usable():
             if connection is not None:
                 await self._end(connection)
-            if self._config.transport == "http" and self._offline():
-                raise ToolError(self._offline_message())
             connection = _Connection()
             self._connection = connection
             connection.task = asyncio.get_running_loop().create_task(self._own(connection))
