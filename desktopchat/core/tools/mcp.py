@@ -29,22 +29,23 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import anyio
 import anyio.to_thread
-import mcp.types as mcp_types
-from mcp.client.session import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp.shared.exceptions import MCPError
 
 from desktopchat.core import network
 from desktopchat.core.errors import ToolError
 from desktopchat.core.secrets import KeychainError, SecretStore, redact, remember_secret
 from desktopchat.core.tools.servers import McpServerConfig, key_store
 from desktopchat.core.tools.types import SERVER_SEPARATOR, ToolOutcome, ToolSpec, untrusted_text
+
+# The SDK takes ~0.7 s to import (and brings httpx2): it is imported on first use, on the
+# client's own thread, never when the app starts.
+if TYPE_CHECKING:
+    import mcp.types as mcp_types
+    from mcp.client.session import ClientSession
+    from mcp.shared.exceptions import MCPError
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +291,9 @@ class McpClient:
         return connection.session
 
     async def _own(self, connection: _Connection) -> None:
+        import mcp.types as mcp_types
+        from mcp.client.session import ClientSession
+
         task = asyncio.current_task()
         assert task is not None
 
@@ -339,6 +343,10 @@ class McpClient:
     async def _open_transport(
         self, stack: contextlib.AsyncExitStack, connection: _Connection
     ) -> tuple[Any, Any]:
+        from mcp.client.stdio import StdioServerParameters, stdio_client
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
         config = self._config
         if config.transport == "stdio":
             assert self._stderr is not None
@@ -397,6 +405,9 @@ class McpClient:
             await self._end(self._connection)
 
     async def _request(self, what: str, request: Callable[[ClientSession], Awaitable[T]]) -> T:
+        import mcp.types as mcp_types
+        from mcp.shared.exceptions import MCPError
+
         session = await self._session()
         connection = self._connection
         try:
@@ -418,6 +429,8 @@ class McpClient:
             raise self._protocol_error(what, exc) from None
 
     async def _list_tools(self) -> list[ToolSpec]:
+        import mcp.types as mcp_types
+
         listed: list[mcp_types.Tool] = []
 
         async def page_through(session: ClientSession) -> None:
@@ -471,6 +484,9 @@ class McpClient:
         return f" It last wrote: {text}"
 
     def _connect_error(self, exc: BaseException) -> ToolError:
+        import mcp.types as mcp_types
+        from mcp.shared.exceptions import MCPError
+
         if isinstance(exc, ToolError):
             return exc
         if isinstance(exc, TimeoutError):
@@ -522,6 +538,8 @@ def _first_error(exc: BaseException) -> BaseException:
 def outcome_of(result: mcp_types.CallToolResult) -> ToolOutcome:
     """A tool's result as text for the model: text joined, other content described,
     structured content as JSON when there is no text; bounded and cleaned."""
+    import mcp.types as mcp_types
+
     parts: list[str] = []
     has_text = False
     for block in result.content:

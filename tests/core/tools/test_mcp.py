@@ -319,7 +319,8 @@ def http_client(url: str, key: str, **kwargs: Any) -> McpClient:
 def test_http_with_the_right_key_works_and_declares_its_connections(http_server: str) -> None:
     network.install()
     before = len(network.activity.connections())
-    client = http_client(http_server, KEY)
+    offline = False
+    client = http_client(http_server, KEY, offline=lambda: offline)
     try:
         assert "web__add" in {tool.name for tool in client.list_tools()}
         assert client.call("web__add", {"a": 20, "b": 22}, no_cancel()).text == "42"
@@ -329,6 +330,9 @@ def test_http_with_the_right_key_works_and_declares_its_connections(http_server:
         assert client.call("web__slow", {"seconds": 30}, cancel).text == STOPPED
         assert time.monotonic() - started < 0.8
         assert client.call("web__echo", {"text": "still"}, no_cancel()).text == "still"
+        offline = True  # turned on in Settings: the open session is not used any more
+        with pytest.raises(ToolError, match="Offline mode is on"):
+            client.call("web__echo", {"text": "x"}, no_cancel())
     finally:
         client.close()
     made = network.activity.connections()[before:]
