@@ -54,6 +54,10 @@ class Overflow(StrEnum):
 
 Example = tuple[str, str]  # a few-shot example exchange: the user's message, the answer
 
+THINKING_CHOICES = ("", "on", "off", "low", "medium", "high")
+# A chat's tool: a built-in's name, or an MCP server's tool as "server:tool" / "server:*".
+_TOOL_ENTRY = re.compile(r"[A-Za-z0-9_-]{1,64}(:([A-Za-z0-9_.-]{1,128}|\*))?")
+
 
 def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
@@ -92,6 +96,17 @@ class GenerationParams:
     # collection, or one chosen from disk, which the library keeps in its "Attached files"
     # collection). Retrieval searches them beside the attached collections.
     document_files: tuple[int, ...] = ()
+    # Thinking models: "" the model's own default, "on", "off", or gpt-oss's effort "low",
+    # "medium", "high"; after thinking_budget tokens of thinking (0: no limit) the model is
+    # told to answer.
+    thinking: str = ""
+    thinking_budget: int = 0
+    # Tools the model may call in this chat: built-in names ("calculator") and MCP tools as
+    # "server:tool" ("server:*": all of that server's). Each call still needs its
+    # permission (core/tools/policy.py).
+    tools: tuple[str, ...] = ()
+    tool_choice: str = "auto"  # "auto", "required", "none", or one tool's name
+    max_tool_steps: int = 8  # replies that call tools, at most, before the model must answer
 
     def __post_init__(self) -> None:
         # However it was made (typed, pasted, read back from JSON), the text is valid.
@@ -103,6 +118,7 @@ class GenerationParams:
         )
         object.__setattr__(self, "documents", tuple(dict.fromkeys(self.documents)))
         object.__setattr__(self, "document_files", tuple(dict.fromkeys(self.document_files)))
+        object.__setattr__(self, "tools", tuple(dict.fromkeys(t.strip() for t in self.tools)))
 
     def validated(self) -> GenerationParams:
         problems = []
@@ -138,6 +154,19 @@ class GenerationParams:
             problems.append("the attached document collections must be positive ids")
         if not _is_ids(self.document_files):
             problems.append("the attached document files must be positive ids")
+        if self.thinking not in THINKING_CHOICES:
+            problems.append("thinking must be on, off, low, medium or high (or the default)")
+        if self.thinking_budget < 0:
+            problems.append("the thinking budget must be 0 (no limit) or more tokens")
+        if not all(_TOOL_ENTRY.fullmatch(t) for t in self.tools):
+            problems.append("tools are named as a built-in tool or as server:tool")
+        if self.tool_choice not in ("auto", "required", "none") and not (
+            self.tool_choice in self.tools
+            or f"{self.tool_choice.partition(':')[0]}:*" in self.tools
+        ):
+            problems.append("the tool choice must be auto, required, none or one of the tools")
+        if not 1 <= self.max_tool_steps <= 100:
+            problems.append("tool steps must be between 1 and 100")
         if self.json_mode and self.json_schema.strip():
             problem = json_schema_problem(self.json_schema)
             if problem:
@@ -182,6 +211,9 @@ class GenerationParams:
             elif key in ("documents", "document_files"):
                 if _is_ids(value):
                     changes[key] = tuple(value)  # in order; repeats go in __post_init__
+            elif key == "tools":
+                if isinstance(value, list) and all(isinstance(t, str) for t in value):
+                    changes[key] = tuple(value)
             elif kind is float and isinstance(value, int | float) and not isinstance(value, bool):
                 changes[key] = float(value)
             elif isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
@@ -260,6 +292,11 @@ PRESET_FIELDS = (
     "overflow",
     "documents",
     "document_files",
+    "thinking",
+    "thinking_budget",
+    "tools",
+    "tool_choice",
+    "max_tool_steps",
 )
 
 
@@ -393,6 +430,10 @@ class GenerationStats:
     documents_tokens: int = 0  # of prompt_tokens: the attached documents' passages
     # What the attached documents gave this reply (sources with excerpts); None: none attached.
     documents: DocumentsUse | None = None
+    # Of completion_tokens: the thinking (a thinking model's reasoning), and how long it took.
+    reasoning_tokens: int = 0
+    reasoning_seconds: float | None = None
+    tool_calls: int = 0  # tools this reply called
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -96,6 +96,9 @@ class SamplingConfig:
     # Constrain the reply to JSON (to this JSON Schema when not empty) with a grammar.
     json_mode: bool = False
     json_schema: str = ""
+    # Special tokens of the reply shown as their text (<|channel|>, [TOOL_CALLS]): formats
+    # whose reasoning or tool calls are written with them need it (the output parser).
+    special: bool = False
 
     @classmethod
     def from_params(

@@ -21,13 +21,13 @@ from desktopchat.core.inference.template import (
     MAX_TEMPLATE_CHARS,
     RENDER_SECONDS,
     SYSTEM_FOLDED,
-    ChatMessage,
     ChatTemplate,
     RenderedPrompt,
     TemplateLimitError,
     fold_system,
 )
 from desktopchat.core.inference.template_limits import MAX_RENDER_CHARS
+from desktopchat.core.inference.template_messages import ChatMessage, TemplateOptions
 
 __all__ = [
     "FALLBACK_DESCRIPTION",
@@ -43,6 +43,7 @@ __all__ = [
     "PromptPlan",
     "RenderedPrompt",
     "TemplateLimitError",
+    "TemplateOptions",
     "Tokenizer",
     "example_messages",
     "fold_system",
@@ -92,6 +93,7 @@ def plan_prompt(
     max_tokens: int,
     prefill: str = "",
     examples: Sequence[ChatMessage] = (),
+    options: TemplateOptions | None = None,
 ) -> PromptPlan:
     """Render ``history`` (ending with the new user message), dropping the oldest turns
     until the prompt plus the reply reserve fits the context.
@@ -100,7 +102,8 @@ def plan_prompt(
     before a user message, so the remaining history still alternates as templates expect.
     Raises ContextOverflowError when even the last message alone does not fit.
     ``prefill`` is the start of the reply (continuing an interrupted one): it follows the
-    generation prompt verbatim.
+    generation prompt verbatim. ``options``: the tools and thinking switches the template
+    is given.
     """
     reserve = reply_reserve(max_tokens, n_ctx)
     budget = n_ctx - reserve
@@ -120,7 +123,7 @@ def plan_prompt(
 
     def attempt(start: int) -> tuple[str, list[int]]:
         nonlocal folded
-        rendered = template.render_prompt([*system, *history[start:]])
+        rendered = template.render_prompt([*system, *history[start:]], options=options)
         folded = rendered.system_folded
         text = rendered.text + prefill
         return text, tokenize(text)
@@ -186,14 +189,25 @@ M = TypeVar("M", bound=Any)
 
 
 def turns(messages: Sequence[M]) -> list[M]:
-    """The user and assistant messages: stored system messages are skipped (the
+    """The user, assistant and tool messages: stored system messages are skipped (the
     conversation's system prompt is the one that counts)."""
-    return [m for m in messages if m.role in (Role.USER, Role.ASSISTANT)]
+    return [m for m in messages if m.role in (Role.USER, Role.ASSISTANT, Role.TOOL)]
 
 
 def history_from(messages: Sequence[Any]) -> list[ChatMessage]:
-    """Stored messages (their turns) to template messages."""
-    return [ChatMessage(m.role, m.content) for m in turns(messages)]
+    """Stored messages (their turns) to template messages, with an answer's reasoning and
+    tool calls and a tool result's call id and tool (the template decides what it shows)."""
+    return [
+        ChatMessage(
+            m.role,
+            m.content,
+            reasoning=m.reasoning,
+            tool_calls=m.tool_calls,
+            tool_call_id=m.tool_call_id,
+            name=m.tool_name,
+        )
+        for m in turns(messages)
+    ]
 
 
 def template_description(template: ChatTemplate, plan: PromptPlan) -> str:

@@ -17,10 +17,14 @@ This module is the only one that imports jinja2.
 
 from __future__ import annotations
 
+import datetime
+import functools
+import json
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jinja2
@@ -35,7 +39,7 @@ from jinja2.sandbox import (
 )
 from markupsafe import Markup
 
-from desktopchat.core.chat import Role
+from desktopchat.core.chat import Role, ToolCall
 from desktopchat.core.errors import TemplateError
 from desktopchat.core.inference.template_limits import (
     HOSTILE,
@@ -54,6 +58,17 @@ from desktopchat.core.inference.template_limits import (
     too_large,
     weight,
 )
+from desktopchat.core.inference.template_messages import (
+    PROBE_RESULT,
+    PROBE_TOOL,
+    ChatMessage,
+    TemplateCapabilities,
+    TemplateOptions,
+    adapt_tools,
+    message_dict,
+)
+
+log = logging.getLogger(__name__)
 
 MAX_TEMPLATE_CHARS = 256_000
 RENDER_SECONDS = 0.5  # the deadline for a small conversation...
@@ -74,12 +89,6 @@ SYSTEM_FOLDED = (
     "with a fallback for the system prompt, which this template does not accept: "
     "it is sent at the start of the first user message"
 )
-
-
-@dataclass(frozen=True)
-class ChatMessage:
-    role: Role
-    content: str
 
 
 @dataclass(frozen=True)
@@ -331,7 +340,7 @@ def fold_system(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     rest = [m for m in messages if m.role is not Role.SYSTEM]
     for i, message in enumerate(rest):
         if message.role is Role.USER:
-            rest[i] = ChatMessage(Role.USER, f"{system}\n\n{message.content}")
+            rest[i] = replace(message, content=f"{system}\n\n{message.content}")
             return rest
     return [ChatMessage(Role.USER, system), *rest]
 
@@ -353,32 +362,144 @@ class ChatTemplate:
         self.description = FALLBACK_DESCRIPTION if self.is_fallback else OWN_DESCRIPTION
         self._env = _Sandbox()
         self._lock = threading.Lock()  # the budget lives on the environment: one render at a time
+        # Reasoning goes back only to templates that read it (Qwen3's keeps it for the turns
+        # of a tool loop, gpt-oss's for its last); others never see earlier thinking.
+        self.reads_reasoning = not self.is_fallback and (
+            "reasoning_content" in text or "message.thinking" in text
+        )
+        self.source = "" if self.is_fallback else text
+        self._null_content = False  # see capabilities
         try:
             self._template = self._env.from_string(text)
         except Exception as exc:  # a syntax error, or source nested too deep to compile
             raise TemplateError(f"The model's chat template is invalid: {exc}") from None
 
-    def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        return self.render_prompt(messages, add_generation_prompt=add_generation_prompt).text
+    @functools.cached_property
+    def capabilities(self) -> TemplateCapabilities:
+        """What the template does with tools, found by rendering probes (as llama.cpp's
+        minja does): does it print the ``tools`` it is given, an assistant's ``tool_calls``,
+        a ``tool`` message? What it does not, ``render_prompt`` writes in for it."""
+        if self.is_fallback:
+            return TemplateCapabilities(False, False, False)
+
+        def shows(marker: str, messages: list[ChatMessage], options: TemplateOptions) -> bool:
+            try:
+                return marker in self._render(messages, True, options)
+            except TemplateError:
+                return False
+
+        user = ChatMessage(Role.USER, "Hi")
+        probe = {
+            "type": "function",
+            "function": {
+                "name": PROBE_TOOL,
+                "description": "probe",
+                "parameters": {"type": "object", "properties": {}},
+            },
+        }
+        with_tools = TemplateOptions(tools=(probe,))
+        call = ToolCall("probe0001", PROBE_TOOL, {"probe_arg": 1})
+        asked = ChatMessage(Role.ASSISTANT, "", tool_calls=(call,))
+        result = ChatMessage(Role.TOOL, PROBE_RESULT, tool_call_id=call.id, name=PROBE_TOOL)
+        tools = shows(PROBE_TOOL, [user], with_tools)
+        conversation = [user, asked, result]
+        calls = shows("probe_arg", conversation, with_tools)
+        role = shows(PROBE_RESULT, conversation, with_tools)
+        null_content = False
+        if not calls:  # some show tool calls only with a null content, as OpenAI sends it
+            self._null_content = True
+            if shows("probe_arg", conversation, with_tools):
+                calls, null_content = True, True
+                role = shows(PROBE_RESULT, conversation, with_tools)
+        self._null_content = null_content
+        return TemplateCapabilities(tools, calls, role, null_content)
+
+    def render(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        add_generation_prompt: bool = True,
+        options: TemplateOptions | None = None,
+    ) -> str:
+        return self.render_prompt(
+            messages, add_generation_prompt=add_generation_prompt, options=options
+        ).text
 
     def render_prompt(
-        self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        add_generation_prompt: bool = True,
+        options: TemplateOptions | None = None,
     ) -> RenderedPrompt:
         """The prompt for ``messages``. A template that fails on them while they hold a
         system message gets them again with the system prompt folded into the first user
-        message (decided by rendering, whatever the model is called)."""
+        message (decided by rendering, whatever the model is called). Tools, calls and
+        results it cannot show are written in as text (``adapt_tools``), as they are when
+        it fails on them in the shape it showed in the probes."""
+        options = options or TemplateOptions()
+        if options.tools or any(m.tool_calls or m.role is Role.TOOL for m in messages):
+            try:
+                adapted, adapted_options = adapt_tools(messages, options, self.capabilities)
+                return self._render_folding(adapted, add_generation_prompt, adapted_options)
+            except TemplateLimitError:
+                raise
+            except TemplateError as exc:
+                log.info("the template failed with tools (%s): they are written in as text", exc)
+            plain = TemplateCapabilities(False, False, False)
+            messages, options = adapt_tools(messages, options, plain)
+        return self._render_folding(messages, add_generation_prompt, options)
+
+    def _render_folding(
+        self, messages: Sequence[ChatMessage], add_generation_prompt: bool, options: TemplateOptions
+    ) -> RenderedPrompt:
         try:
-            return RenderedPrompt(self._render(messages, add_generation_prompt))
+            return RenderedPrompt(self._render(messages, add_generation_prompt, options))
         except TemplateLimitError:
             raise
         except TemplateError:
             if self.is_fallback or not any(m.role is Role.SYSTEM for m in messages):
                 raise
         folded = fold_system(messages)
-        return RenderedPrompt(self._render(folded, add_generation_prompt), system_folded=True)
+        return RenderedPrompt(
+            self._render(folded, add_generation_prompt, options), system_folded=True
+        )
 
-    def _render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool) -> str:
-        chars = sum(len(m.content) for m in messages)
+    def _variables(
+        self,
+        messages: Sequence[ChatMessage],
+        add_generation_prompt: bool,
+        options: TemplateOptions,
+    ) -> dict[str, Any]:
+        variables: dict[str, Any] = {
+            "messages": [
+                message_dict(m, self.reads_reasoning, self._null_content) for m in messages
+            ],
+            "add_generation_prompt": add_generation_prompt,
+            "bos_token": self.bos_text,
+            "eos_token": self.eos_text,
+            # Llama 3.x's templates print it in their system header (their default is 2024's).
+            "date_string": datetime.date.today().strftime("%d %b %Y"),
+        }
+        if options.tools:
+            variables["tools"] = [dict(t) for t in options.tools]
+        if options.enable_thinking is not None:
+            variables["enable_thinking"] = options.enable_thinking
+            variables["thinking"] = options.enable_thinking
+        if options.reasoning_effort:
+            variables["reasoning_effort"] = options.reasoning_effort
+        variables.update(options.extra)
+        return variables
+
+    def _render(
+        self,
+        messages: Sequence[ChatMessage],
+        add_generation_prompt: bool,
+        options: TemplateOptions | None = None,
+    ) -> str:
+        options = options or TemplateOptions()
+        chars = sum(len(m.content) + len(m.reasoning) for m in messages)
+        chars += sum(len(json.dumps(t, default=str)) for t in options.tools)
         budget = RenderBudget(RENDER_SECONDS + chars / RENDER_CHARS_PER_SECOND)
         parts: list[str] = []
         size = 0
@@ -388,10 +509,7 @@ class ChatTemplate:
             sys.settrace(budget.tracer())
             try:
                 for chunk in self._template.generate(
-                    messages=[{"role": m.role.value, "content": m.content} for m in messages],
-                    add_generation_prompt=add_generation_prompt,
-                    bos_token=self.bos_text,
-                    eos_token=self.eos_text,
+                    self._variables(messages, add_generation_prompt, options)
                 ):
                     size += len(chunk)
                     if size > MAX_RENDER_CHARS:

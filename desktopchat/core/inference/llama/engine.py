@@ -109,7 +109,7 @@ class LlamaEngine:
         self._llama: Any = None
         self._loaded: LoadedModel | None = None
         self._vocab: Any = None
-        self._pieces: dict[int, bytes] = {}
+        self._pieces: dict[tuple[int, bool], bytes] = {}
         self._piece_buffer = ctypes.create_string_buffer(256)
 
     @property
@@ -212,18 +212,19 @@ class LlamaEngine:
             return text
         return ""
 
-    def _piece(self, token: int) -> bytes:
-        """The bytes of one token (cached: a vocabulary is small, tokens repeat)."""
-        piece = self._pieces.get(token)
+    def _piece(self, token: int, special: bool = False) -> bytes:
+        """The bytes of one token (cached: a vocabulary is small, tokens repeat); a special
+        token's text only with ``special``."""
+        piece = self._pieces.get((token, special))
         if piece is None:
             llama_cpp = self._native.lib
             buffer = self._piece_buffer
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, special)
             if n < 0:  # the piece is longer than the buffer: -n bytes are needed
                 buffer = ctypes.create_string_buffer(-n)
-                n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, -n, 0, False)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, -n, 0, special)
             piece = buffer.raw[: max(n, 0)]
-            self._pieces[token] = piece
+            self._pieces[(token, special)] = piece
         return piece
 
     def unload(self) -> None:
@@ -284,7 +285,7 @@ class LlamaEngine:
                 reason = FinishReason.STOP
                 break
             count += 1
-            text = decoder.decode(self._piece(token))
+            text = decoder.decode(self._piece(token, sampling.special))
             if text:
                 visible, hit = stops.feed(text)
                 if visible:
