@@ -34,6 +34,8 @@ from desktopchat.core.secrets import RedactingFormatter, SecretStore
 from desktopchat.core.session import Core, open_core
 from desktopchat.core.settings import load_settings
 from desktopchat.core.storage.changes import WriteLog
+from desktopchat.core.tools.toolbox import Toolbox
+from desktopchat.core.tools.types import ToolPermission, ToolSpec
 
 if TYPE_CHECKING:
     from desktopchat.core.documents.embedder_slot import EmbedderFactory
@@ -55,10 +57,43 @@ def make_isolated_engine() -> Engine:
 
 
 def make_chat_service(
-    core: Core, engine: Engine, *, documents: DocumentLibrary | None = None
+    core: Core,
+    engine: Engine,
+    *,
+    documents: DocumentLibrary | None = None,
+    toolbox: Toolbox | None = None,
 ) -> ChatService:
-    """``documents``: the library that chats with collections attached are answered from."""
-    return ChatService(core.conversations, engine, documents=documents)
+    """``documents``: the library that chats with collections attached are answered from;
+    ``toolbox``: the tools chats may offer (make_toolbox)."""
+    return ChatService(core.conversations, engine, documents=documents, toolbox=toolbox)
+
+
+def make_toolbox(
+    core: Core,
+    *,
+    documents: DocumentLibrary | None = None,
+    current_conversation: Callable[[], int | None] | None = None,
+    permission: Callable[[ToolSpec, ToolPermission], ToolPermission] | None = None,
+) -> Toolbox:
+    """The built-in tools over ``core`` (its thread's connection: tools run on the thread
+    of the reply) and ``documents``, and the MCP servers of the config folder. The folders
+    read_file may read and offline mode are read from the settings at each use."""
+    from desktopchat.core.tools.setup import open_toolbox
+
+    settings_file = core.paths.settings_file
+
+    def folders() -> list[Path]:
+        return [Path(f) for f in load_settings(settings_file).tool_folders if f]
+
+    return open_toolbox(
+        core.paths.config,
+        offline=lambda: load_settings(settings_file).offline_mode,
+        search_conversations=lambda text, limit: core.conversations.search(text, limit=limit),
+        documents=documents,
+        folders=folders,
+        current_conversation=current_conversation,
+        permission=permission,
+    )
 
 
 def embedder_factory(paths: AppPaths, *, isolated: bool) -> EmbedderFactory:

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ class AppSettings:
     # Local documents: files larger than this are not read (a 2 GB log, say).
     documents_max_file_mb: int = 200
     documents_embedding_model: str = ""  # GGUF path of the embedder ("": the built-in one)
+    # The folders the built-in read_file tool may read (none: it is not offered).
+    tool_folders: list[str] = field(default_factory=list)
 
     def with_changes(self, **changes: Any) -> AppSettings:
         return replace(self, **changes)

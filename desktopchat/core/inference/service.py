@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -28,6 +28,7 @@ from desktopchat.core.chat import (
     Overflow,
     PromptRecord,
     Role,
+    ToolCall,
 )
 from desktopchat.core.documents.api import DocumentLibrary
 from desktopchat.core.documents.types import DocumentError
@@ -56,10 +57,25 @@ from desktopchat.core.inference.engine import (
     PromptProgress,
     SamplingConfig,
 )
+from desktopchat.core.inference.output import (
+    Event,
+    OutputFormat,
+    OutputParser,
+    ReasoningFormat,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallEvent,
+    ToolFormat,
+    UnparsedCall,
+    detect_format,
+    forced_call_schema,
+    opens_thinking,
+)
 from desktopchat.core.inference.prompt import (
     ChatMessage,
     ChatTemplate,
     PromptPlan,
+    TemplateOptions,
     example_messages,
     history_from,
     plan_prompt,
@@ -69,6 +85,22 @@ from desktopchat.core.inference.prompt import (
     turns,
 )
 from desktopchat.core.storage.repositories import ConversationRepository
+from desktopchat.core.tools.toolbox import (
+    DENIED_TEXT,
+    STOPPED_TEXT,
+    Approval,
+    ApprovalRequest,
+    Decision,
+    Toolbox,
+    entry_of,
+)
+from desktopchat.core.tools.types import (
+    MAX_TOOL_OUTPUT_CHARS,
+    ToolOutcome,
+    ToolPermission,
+    ToolSpec,
+    untrusted_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +119,20 @@ TITLE_INSTRUCTION = (
 )
 TITLE_TOKENS = 16
 TITLE_SOURCE_CHARS = 1200  # of each message, for the title prompt
+# What ends a thinking model's reasoning when its thinking budget is spent (written into
+# its output, as Qwen's own budget does): the model then answers.
+_TIME_TO_ANSWER = "\n\nI have thought enough; I must answer now."
+THINKING_CLOSERS = {
+    ReasoningFormat.THINK_TAGS: f"{_TIME_TO_ANSWER}\n</think>\n\n",
+    ReasoningFormat.THINK_BRACKETS: f"{_TIME_TO_ANSWER}[/THINK]",
+    ReasoningFormat.HARMONY: "<|end|><|start|>assistant<|channel|>final<|message|>",
+    ReasoningFormat.GRANITE: f"{_TIME_TO_ANSWER}\nHere is my response:\n",
+}
+UNPARSED_NOTE = "_A tool call in this reply could not be read ({note}); it was not run._"
+TOOL_STEPS_NOTE = (
+    "The model called tools {steps} times, the most this chat allows (Tools → steps): "
+    "it was asked to answer with what it has."
+)
 
 
 def _quiet_sampling(max_tokens: int, stop: tuple[str, ...]) -> SamplingConfig:
@@ -132,6 +178,25 @@ class ReplyStarted:
     documents: DocumentsUse | None = None
     # Said to the user before the reply (e.g. the documents are still being indexed).
     notices: tuple[str, ...] = ()
+    # A reply that called tools goes on in a new message after their results: its step
+    # (0: the first message of the reply), and the tools offered, by name.
+    step: int = 0
+    tools: tuple[str, ...] = ()
+    output_format: str = ""  # how reasoning and tool calls are read, in words
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """One tool call of a reply, what the user decided, and what it gave."""
+
+    call: ToolCall  # with the arguments that ran (the user may have edited them)
+    tool: str  # the tool's label
+    server: str  # "built-in" or the MCP server's name
+    decision: str  # Decision's value, or "allowed" (the tool is always allowed)
+    result: str
+    is_error: bool
+    message_id: int  # the Role.TOOL message
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -143,6 +208,8 @@ class ReplyResult:
     finish_reason: FinishReason
     status: MessageStatus
     stats: GenerationStats
+    reasoning: str = ""
+    tool_runs: tuple[ToolRun, ...] = ()  # every tool call of the reply, in order
 
 
 class ResumeMode(StrEnum):
@@ -157,7 +224,11 @@ class ReplyListener(Protocol):
 
     def on_prompt_progress(self, done: int, total: int) -> None: ...
 
-    # Optional: ``on_status(text)``, what happens before the reply starts (summarizing).
+    # Optional: ``on_status(text)``, what happens before the reply starts (summarizing);
+    # ``on_reply_thinking(text)``, a thinking model's reasoning as it streams;
+    # ``approve_tool(request: ApprovalRequest) -> Approval``, asked before a tool runs
+    # (blocking this thread; without it such calls are denied); ``on_tool_running(request)``
+    # and ``on_tool_result(run: ToolRun)``.
 
 
 class NullListener:
@@ -183,12 +254,18 @@ class ChatService:
         flush_interval: float = FLUSH_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         documents: DocumentLibrary | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         """``documents``: the library that answers chats with collections or files attached
-        (``GenerationParams.documents``, ``document_files``); None: they are not searched."""
+        (``GenerationParams.documents``, ``document_files``); None: they are not searched.
+        ``toolbox``: the tools chats may offer (``GenerationParams.tools``); None: none."""
         self._conversations = conversations
         self._engine = engine
         self._documents = documents
+        self._toolbox = toolbox
+        self._offered_tools: dict[tuple[str, ...], tuple[list[ToolSpec], list[str]]] = {}
+        self._formats: dict[int, OutputFormat] = {}
+        self._closes_thinking: dict[tuple[int, bool | None], bool] = {}
         self._flush_interval = flush_interval
         self._clock = clock
         self._template: tuple[LoadedModel, ChatTemplate] | None = None
@@ -201,6 +278,59 @@ class ChatService:
             self._template = (model, template)
         return self._template[1]
 
+    def output_format(self, model: LoadedModel) -> OutputFormat:
+        """How the model writes reasoning and tool calls, from its template and name."""
+        key = id(model)
+        fmt = self._formats.get(key)
+        if fmt is None:
+            fmt = detect_format(model.chat_template or "", model.name, model.architecture)
+            self._formats = {key: fmt}
+        return fmt
+
+    def offered_tools(self, params: GenerationParams) -> tuple[list[ToolSpec], list[str]]:
+        """The tools the chat offers the model (none with tool choice "none", in JSON mode
+        or without a toolbox), and notes about those it cannot."""
+        if not params.tools or params.tool_choice == "none" or params.json_mode:
+            return [], []
+        if self._toolbox is None:
+            return [], ["Tools are not available here: the reply is without them."]
+        found = self._offered_tools.get(params.tools)
+        if found is None:
+            found = self._toolbox.offered(params.tools)
+            self._offered_tools[params.tools] = found
+        return found
+
+    def _options(self, params: GenerationParams, with_tools: bool) -> TemplateOptions:
+        specs = self.offered_tools(params)[0] if with_tools else []
+        thinking = params.thinking
+        return TemplateOptions(
+            tools=tuple(s.to_openai() for s in specs),
+            enable_thinking=None if not thinking else thinking != "off",
+            reasoning_effort=thinking if thinking in ("low", "medium", "high") else "",
+        )
+
+    def _thinking_prefill(self, params: GenerationParams, options: TemplateOptions) -> str:
+        """With thinking off for a <think> model whose template has no switch for it (the
+        DeepSeek-R1 distills): an empty thinking block, so that the model answers at once."""
+        if params.thinking != "off":
+            return ""
+        model = self._require_model()
+        template = self.template_for(model)
+        if self.output_format(model).reasoning is not ReasoningFormat.THINK_TAGS:
+            return ""
+        if "enable_thinking" in template.source:
+            return ""  # the template closes it itself
+        key = (id(template), options.enable_thinking)
+        opened = self._closes_thinking.get(key)
+        if opened is None:
+            try:
+                probe = template.render([ChatMessage(Role.USER, "Hi")], options=options)
+            except DesktopChatError:
+                probe = ""
+            opened = opens_thinking(probe, self.output_format(model))
+            self._closes_thinking[key] = opened
+        return "\n</think>\n\n" if opened else "<think>\n\n</think>\n\n"
+
     def plan(self, conversation_id: int, user_text: str, params: GenerationParams) -> PromptPlan:
         """The prompt a new user message would produce (raises if it cannot fit)."""
         path = self._conversations.active_path(conversation_id)
@@ -212,12 +342,15 @@ class ChatService:
         params: GenerationParams,
         summary: str = "",
         prefill: str = "",
+        with_tools: bool = True,
     ) -> PromptPlan:
-        """Plan for ``history`` after the system prompt (with ``summary``) and examples."""
+        """Plan for ``history`` after the system prompt (with ``summary``) and examples,
+        with the chat's tools (unless not ``with_tools``) and thinking setting."""
         model = self._require_model()
         system = params.system_prompt
         if summary:
             system = f"{system}\n\n{SUMMARY_HEADER}\n{summary}".strip()
+        options = self._options(params, with_tools)
         return plan_prompt(
             self.template_for(model),
             lambda text: self._tokenize(model, text),
@@ -225,8 +358,9 @@ class ChatService:
             history,
             n_ctx=model.n_ctx,
             max_tokens=params.max_tokens,
-            prefill=prefill,
+            prefill=self._thinking_prefill(params, options) + prefill,
             examples=example_messages(params.examples),
+            options=options,
         )
 
     def _prepare(
@@ -237,6 +371,7 @@ class ChatService:
         cancel: threading.Event,
         listener: ReplyListener,
         prefill: str = "",
+        with_tools: bool = True,
     ) -> PlannedPrompt:
         """The prompt for the history in ``path`` followed by ``user_text`` (when not
         empty), after the chat's overflow policy: stop and say so, drop the oldest turns,
@@ -254,7 +389,7 @@ class ChatService:
             if stored is not None:
                 start = 1 + next(i for i, m in enumerate(kept) if m.id == stored.last_message_id)
                 summary = stored.content
-        plan = self._render(history[start:], params, summary, prefill)
+        plan = self._render(history[start:], params, summary, prefill, with_tools)
         documents: DocumentsUse | None = None
         attached = params.documents or params.document_files
         if attached and history and history[-1].role is Role.USER:
@@ -279,7 +414,7 @@ class ChatService:
             status(f"Summarizing the {cut} oldest messages to fit the context…")
         summary = self._summarize(summary, history[start:cut], cancel)
         self._conversations.save_summary(kept[0].conversation_id, kept[cut - 1].id, cut, summary)
-        plan = self._render(history[cut:], params, summary, prefill)
+        plan = self._render(history[cut:], params, summary, prefill, with_tools)
         if documents is not None:
             plan = replace(plan, documents_tokens=documents.used_tokens)
         return PlannedPrompt(plan, plan.dropped_messages, cut, summary, documents)
@@ -566,6 +701,7 @@ class ChatService:
         if not user_text.strip():
             raise EmptyPromptError("The message is empty. Type something to send.")
         params = params.validated()
+        self._offered_tools.clear()  # each reply asks the servers for their tools again
         model = self._require_model()
         if edit_of is None:
             path = self._conversations.active_path(conversation_id)
@@ -613,13 +749,15 @@ class ChatService:
         one beside it (the old one stays as a sibling in the message tree)."""
         listener = listener or NullListener()
         params = params.validated()
+        self._offered_tools.clear()
         model = self._require_model()
         path = self._conversations.path_to(message_id)
         reply = path[-1] if path else None
         if reply is None or reply.conversation_id != conversation_id:
             raise NotFoundError("That reply is no longer in this conversation.")
         user = path[-2] if len(path) > 1 else None
-        if reply.role is not Role.ASSISTANT or user is None or user.role is not Role.USER:
+        asked = user is not None and user.role in (Role.USER, Role.TOOL)
+        if reply.role is not Role.ASSISTANT or user is None or not asked:
             raise GenerationError("Only an answer to a message can be continued or regenerated.")
         with self._reply_streaming():
             return self._resume(user, reply, path[:-1], mode, params, model, cancel, listener)
@@ -673,7 +811,88 @@ class ChatService:
         *,
         resumed: bool,
     ) -> ReplyResult:
+        """Stream the reply; while it calls tools, run them (after the user's approval) and
+        stream the next message after their results, at most ``max_tool_steps`` times."""
         template = self.template_for(model)
+        specs, tool_notes = self.offered_tools(params)
+        runs: list[ToolRun] = []
+        step = 0
+        while True:
+            with_tools = bool(specs) and step < params.max_tool_steps
+            forced = with_tools and step == 0 and params.tool_choice not in ("auto", "none")
+            offered = specs if with_tools else []
+            if forced and params.tool_choice != "required":
+                offered = [s for s in specs if entry_of(s) == params.tool_choice] or specs
+            fmt = self._step_format(model, template, offered)
+            plan = planned.plan
+            self._save_prompt(assistant, planned, params, model)
+            notices = list(planned.documents.notes) if planned.documents else []
+            if step == 0:
+                notices += tool_notes
+            elif not with_tools:
+                notices.append(TOOL_STEPS_NOTE.format(steps=step))
+            listener.on_reply_started(
+                ReplyStarted(
+                    user,
+                    assistant,
+                    plan.n_tokens,
+                    planned.dropped,
+                    model.n_ctx,
+                    template_description(template, plan),
+                    resumed=resumed or step > 0,
+                    summarized_messages=planned.summarized,
+                    system_tokens=plan.preamble_tokens,
+                    system_folded=plan.system_folded,
+                    documents_tokens=plan.documents_tokens,
+                    documents=planned.documents,
+                    notices=tuple(notices),
+                    step=step,
+                    tools=tuple(s.label for s in offered),
+                    output_format=fmt.description,
+                )
+            )
+            result, calls = self._stream(
+                assistant, planned, params, model, template, fmt, offered, forced, cancel, listener
+            )
+            result = replace(result, user_message_id=user.id, tool_runs=tuple(runs))
+            if not calls or result.status is not MessageStatus.COMPLETE or cancel.is_set():
+                return result
+            step += 1
+            limit = tool_output_limit(model.n_ctx)
+            last = self._run_tools(
+                assistant, result, calls, offered, step, cancel, listener, runs, limit
+            )
+            result = replace(result, tool_runs=tuple(runs))
+            if cancel.is_set():
+                self._conversations.update_message(assistant.id, result.text, MessageStatus.STOPPED)
+                return replace(
+                    result, status=MessageStatus.STOPPED, finish_reason=FinishReason.CANCELLED
+                )
+            path = self._conversations.path_to(last.id)
+            user, assistant = last, self._new_reply(assistant.conversation_id, last, model)
+            planned = self._prepare(
+                path, "", params, cancel, listener, with_tools=step < params.max_tool_steps
+            )
+
+    def _step_format(
+        self, model: LoadedModel, template: ChatTemplate, offered: list[ToolSpec]
+    ) -> OutputFormat:
+        """How this step's output is read: the model's format; with tools offered to a
+        template that cannot show them, the generic JSON it is asked for instead."""
+        fmt = self.output_format(model)
+        if not offered:
+            return replace(fmt, tools=ToolFormat.NONE)
+        if fmt.tools is ToolFormat.NONE or not template.capabilities.tools:
+            return replace(fmt, tools=ToolFormat.GENERIC_JSON)
+        return fmt
+
+    def _save_prompt(
+        self,
+        assistant: Message,
+        planned: PlannedPrompt,
+        params: GenerationParams,
+        model: LoadedModel,
+    ) -> None:
         plan = planned.plan
         self._conversations.save_prompt(
             PromptRecord(
@@ -688,67 +907,156 @@ class ChatService:
                 planned.documents,
             )
         )
-        listener.on_reply_started(
-            ReplyStarted(
-                user,
-                assistant,
-                plan.n_tokens,
-                planned.dropped,
-                model.n_ctx,
-                template_description(template, plan),
-                resumed=resumed,
-                summarized_messages=planned.summarized,
-                system_tokens=plan.preamble_tokens,
-                system_folded=plan.system_folded,
-                documents_tokens=plan.documents_tokens,
-                documents=planned.documents,
-                notices=planned.documents.notes if planned.documents else (),
+
+    def _run_tools(
+        self,
+        assistant: Message,
+        result: ReplyResult,
+        calls: list[ToolCall],
+        offered: list[ToolSpec],
+        step: int,
+        cancel: threading.Event,
+        listener: ReplyListener,
+        runs: list[ToolRun],
+        limit: int,
+    ) -> Message:
+        """Each call, after the user's approval (or at once for a tool always allowed):
+        its result is stored as a Role.TOOL message, the next one's parent. Calls after a
+        Stop are answered as stopped, so that every call has its result. Returns the last
+        result's message."""
+        toolbox = self._toolbox
+        assert toolbox is not None
+        by_name = {s.name: s for s in offered}
+        approve = getattr(listener, "approve_tool", None)
+        ran: list[ToolCall] = []
+        parent = assistant
+        for call in calls:
+            spec = by_name[call.name]
+            arguments = call.arguments
+            decision = "allowed"
+            began = time.perf_counter()
+            if cancel.is_set():
+                outcome = ToolOutcome(STOPPED_TEXT, is_error=True)
+                decision = "stopped"
+            else:
+                permission = toolbox.permission(spec)
+                approval = Approval(Decision.ALLOW_ONCE)
+                if permission is ToolPermission.OFF:
+                    approval = Approval(Decision.DENY)
+                elif permission is ToolPermission.ASK:
+                    request = ApprovalRequest(call, spec, step)
+                    answer = approve(request) if approve is not None else None
+                    approval = answer if isinstance(answer, Approval) else Approval(Decision.DENY)
+                    decision = approval.decision.value
+                    if approval.decision is Decision.ALLOW_ALWAYS:
+                        toolbox.always_allow(spec)
+                if approval.arguments is not None:
+                    arguments = approval.arguments
+                if cancel.is_set():
+                    outcome, decision = ToolOutcome(STOPPED_TEXT, is_error=True), "stopped"
+                elif approval.allowed:
+                    running = getattr(listener, "on_tool_running", None)
+                    if running is not None:
+                        running(
+                            ApprovalRequest(ToolCall(call.id, call.name, arguments), spec, step)
+                        )
+                    began = time.perf_counter()
+                    outcome = toolbox.run(spec, arguments, cancel)
+                else:
+                    outcome = ToolOutcome(DENIED_TEXT, is_error=True)
+            seconds = time.perf_counter() - began
+            text, _cut = untrusted_text(outcome.text, limit)
+            done = ToolCall(call.id, call.name, arguments)
+            ran.append(done)
+            parent = self._conversations.add_message(
+                assistant.conversation_id,
+                Role.TOOL,
+                text,
+                parent_id=parent.id,
+                tool_call_id=call.id,
+                tool_name=call.name,
+                status=MessageStatus.ERROR if outcome.is_error else MessageStatus.COMPLETE,
             )
-        )
-        return self._stream(
-            assistant.conversation_id,
-            user,
-            assistant,
-            planned,
-            params,
-            model,
-            template,
-            cancel,
-            listener,
-        )
+            run = ToolRun(
+                done,
+                spec.label,
+                "built-in" if spec.source == "builtin" else spec.source,
+                decision,
+                text,
+                outcome.is_error,
+                parent.id,
+                seconds,
+            )
+            runs.append(run)
+            finished = getattr(listener, "on_tool_result", None)
+            if finished is not None:
+                finished(run)
+        if ran != calls:  # the user edited arguments: the history shows what ran
+            self._conversations.update_message(
+                assistant.id, result.text, result.status, tool_calls=tuple(ran)
+            )
+        return parent
 
     def _stream(
         self,
-        conversation_id: int,
-        user: Message,
         assistant: Message,
         planned: PlannedPrompt,
         params: GenerationParams,
         model: LoadedModel,
         template: ChatTemplate,
+        fmt: OutputFormat,
+        offered: list[ToolSpec],
+        forced: bool,
         cancel: threading.Event,
         listener: ReplyListener,
-    ) -> ReplyResult:
+    ) -> tuple[ReplyResult, list[ToolCall]]:
+        """One message of the reply: its answer, reasoning and tool calls read from the
+        output as it streams (the answer to ``on_reply_piece``, the reasoning to
+        ``on_reply_thinking``), saved every ``flush_interval``."""
+        conversation_id = assistant.conversation_id
         plan = planned.plan
         seed = params.seed if params.seed >= 0 else random.randrange(2**31 - 1)
         sampling = SamplingConfig.from_params(params, seed, template.stop)
+        plain = fmt.reasoning is ReasoningFormat.NONE and fmt.tools is ToolFormat.NONE
+        sampling = replace(sampling, special=not plain)
+        if forced:  # a grammar from the tools' schemas: the reply is a valid call
+            schema = forced_call_schema([(s.name, s.parameters) for s in offered])
+            sampling = replace(sampling, json_mode=True, json_schema=json.dumps(schema))
+        parser = OutputParser(
+            fmt,
+            starts_in_thinking=not forced and opens_thinking(plan.text, fmt),
+            tool_names=[s.name for s in offered],
+            forced=forced,
+        )
         parts: list[str] = [assistant.content]  # a continued reply starts from its old text
+        thoughts: list[str] = [assistant.reasoning]
+        calls: list[ToolCall] = []
+        raw: list[str] = []  # the model's output as it wrote it (a thinking budget resumes it)
         started = time.perf_counter()
         first: float | None = None
+        thinking_began: float | None = None
+        thinking_ended: float | None = None
+        reasoning_tokens = 0
+        completion_tokens = 0
+        evaluated: int | None = None
         last_flush = self._clock()
         done = Done(FinishReason.ERROR, 0)
+        think = getattr(listener, "on_reply_thinking", None)
 
         def stats() -> GenerationStats:
             elapsed = time.perf_counter() - started
             decode = elapsed - (first or 0.0)
+            thought = None
+            if thinking_began is not None:
+                thought = (thinking_ended or time.perf_counter()) - thinking_began
             return GenerationStats(
                 prompt_tokens=plan.n_tokens,
-                prompt_evaluated=done.prompt_evaluated,
-                completion_tokens=done.completion_tokens,
+                prompt_evaluated=evaluated,
+                completion_tokens=completion_tokens,
                 time_to_first_token=first,
                 tokens_per_second=(
-                    (done.completion_tokens - 1) / decode
-                    if first is not None and done.completion_tokens > 1 and decode > 0
+                    (completion_tokens - 1) / decode
+                    if first is not None and completion_tokens > 1 and decode > 0
                     else None
                 ),
                 context_size=model.n_ctx,
@@ -759,33 +1067,92 @@ class ChatService:
                 seed=sampling.seed,
                 documents_tokens=plan.documents_tokens,
                 documents=planned.documents.excerpted() if planned.documents else None,
+                reasoning_tokens=reasoning_tokens,
+                reasoning_seconds=thought,
+                tool_calls=len(calls),
             )
 
-        try:
-            for event in self._engine.generate(plan.tokens, sampling, cancel):
-                if isinstance(event, Done):
-                    done = event
-                    break
-                if isinstance(event, PromptProgress):
-                    listener.on_prompt_progress(event.done, event.total)
+        def take(events: Sequence[Event]) -> bool:
+            """The parser's events to the message and the listener; True: thinking."""
+            nonlocal thinking_began, thinking_ended
+            thinking = False
+            for item in events:
+                if isinstance(item, ThinkingDelta):
+                    thinking = True
+                    if thinking_began is None:
+                        thinking_began = time.perf_counter()
+                    thoughts.append(item.text)
+                    if think is not None:
+                        think(item.text)
                     continue
-                if first is None:
-                    first = time.perf_counter() - started
-                parts.append(event.text)
-                listener.on_reply_piece(event.text)
-                now = self._clock()
-                if now - last_flush >= self._flush_interval:
-                    self._conversations.update_message(
-                        assistant.id, "".join(parts), MessageStatus.PARTIAL
-                    )
-                    last_flush = now
+                if thinking_began is not None and thinking_ended is None:
+                    thinking_ended = time.perf_counter()
+                if isinstance(item, TextDelta):
+                    parts.append(item.text)
+                    listener.on_reply_piece(item.text)
+                elif isinstance(item, ToolCallEvent):
+                    calls.append(item.call)
+                elif isinstance(item, UnparsedCall):
+                    shown = f"\n\n{item.text}\n\n{UNPARSED_NOTE.format(note=item.note)}"
+                    parts.append(shown)
+                    listener.on_reply_piece(shown)
+            return thinking
+
+        tokens = plan.tokens
+        budget = params.thinking_budget
+        closer = THINKING_CLOSERS.get(fmt.reasoning, "")
+        try:
+            while True:
+                stop_thinking = _Either(cancel)
+                over_budget = False
+                for event in self._engine.generate(tokens, sampling, stop_thinking):
+                    if isinstance(event, Done):
+                        done = event
+                        break
+                    if isinstance(event, PromptProgress):
+                        listener.on_prompt_progress(event.done, event.total)
+                        continue
+                    if first is None:
+                        first = time.perf_counter() - started
+                    raw.append(event.text)
+                    if take(parser.feed(event.text)):
+                        reasoning_tokens += 1
+                        if budget and closer and reasoning_tokens >= budget and not over_budget:
+                            over_budget = True
+                            stop_thinking.stop()
+                    now = self._clock()
+                    if now - last_flush >= self._flush_interval:
+                        self._conversations.update_message(
+                            assistant.id,
+                            "".join(parts),
+                            MessageStatus.PARTIAL,
+                            reasoning="".join(thoughts),
+                        )
+                        last_flush = now
+                completion_tokens += done.completion_tokens
+                if evaluated is None:
+                    evaluated = done.prompt_evaluated
+                if not over_budget or cancel.is_set() or done.reason is not FinishReason.CANCELLED:
+                    break
+                # The thinking budget is spent: its end is written in, the model answers.
+                raw.append(closer)
+                take(parser.feed(closer))
+                tokens = plan.tokens + self._engine.tokenize("".join(raw), add_bos=False)
+                left = params.max_tokens - completion_tokens
+                if left <= 0 or len(tokens) >= model.n_ctx:
+                    done = Done(FinishReason.LENGTH, 0)
+                    break
+                sampling = replace(sampling, max_tokens=left)
+                budget = 0
+            take(parser.finish())
         except DesktopChatError as exc:
-            self._save_failed(assistant.id, parts, stats())
+            self._save_failed(assistant.id, parts, stats(), "".join(thoughts))
             raise GenerationError(f"The reply failed: {exc}") from None
         except Exception:
-            self._save_failed(assistant.id, parts, stats())
+            self._save_failed(assistant.id, parts, stats(), "".join(thoughts))
             raise
         text = "".join(parts)
+        reasoning = "".join(thoughts)
         status = (
             MessageStatus.STOPPED
             if done.reason is FinishReason.CANCELLED
@@ -798,13 +1165,26 @@ class ChatService:
                 status = MessageStatus.ERROR
             else:
                 text = pretty
+        if status is not MessageStatus.COMPLETE:
+            calls = []  # a cut call is never run (its text stays in the reply)
         final = stats()
         self._conversations.update_message(
-            assistant.id, text, status, finish_reason=done.reason.value, stats=final
+            assistant.id,
+            text,
+            status,
+            finish_reason=done.reason.value,
+            stats=final,
+            reasoning=reasoning,
+            tool_calls=tuple(calls),
         )
-        return ReplyResult(conversation_id, user.id, assistant.id, text, done.reason, status, final)
+        result = ReplyResult(
+            conversation_id, 0, assistant.id, text, done.reason, status, final, reasoning
+        )
+        return result, calls
 
-    def _save_failed(self, message_id: int, parts: list[str], stats: GenerationStats) -> None:
+    def _save_failed(
+        self, message_id: int, parts: list[str], stats: GenerationStats, reasoning: str
+    ) -> None:
         try:
             self._conversations.update_message(
                 message_id,
@@ -812,9 +1192,31 @@ class ChatService:
                 MessageStatus.ERROR,
                 finish_reason=FinishReason.ERROR.value,
                 stats=stats,
+                reasoning=reasoning,
             )
         except DesktopChatError:
             log.exception("could not save the failed reply %d", message_id)
+
+
+def tool_output_limit(n_ctx: int) -> int:
+    """The characters of one tool result that go into the context: about a quarter of it
+    (three characters a token), at most MAX_TOOL_OUTPUT_CHARS."""
+    return max(500, min(MAX_TOOL_OUTPUT_CHARS, n_ctx * 3 // 4))
+
+
+class _Either(threading.Event):
+    """Set when the user's Stop is, or when ``stop`` was called (the thinking budget is
+    spent): the engines only ask ``is_set``."""
+
+    def __init__(self, parent: threading.Event) -> None:
+        super().__init__()
+        self._parent = parent
+
+    def stop(self) -> None:
+        self.set()
+
+    def is_set(self) -> bool:
+        return super().is_set() or self._parent.is_set()
 
 
 def _tell_streaming(library: DocumentLibrary, streaming: bool) -> None:

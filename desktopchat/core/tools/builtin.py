@@ -125,6 +125,12 @@ _QUERY = {
     " of a word).",
 }
 
+# Digits, operators and the calculator's own names, nothing else (no prose).
+_EXPRESSION_PATTERN = (
+    r"^([-+*/%^()., 0-9]|sqrt|log10|log2|log|ln|exp|asin|acos|atan|sin|cos|tan|abs|round"
+    r"|floor|ceil|min|max|factorial|pi|tau|e){1,100}$"
+)
+
 _PARAMETERS: dict[str, dict[str, Any]] = {
     CALCULATOR: _object(
         {
@@ -135,6 +141,9 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
                 " Functions: sqrt, log (natural, or log(x, base)), ln, log10, log2, exp, sin,"
                 " cos, tan, asin, acos, atan (radians), abs, round, floor, ceil, min, max,"
                 " factorial. Constants: pi, e, tau.",
+                # What an expression can hold: a model forced to call it (a grammar from
+                # this schema) cannot wander off into prose inside the string.
+                "pattern": _EXPRESSION_PATTERN,
             }
         },
         ["expression"],
