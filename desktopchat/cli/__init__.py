@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktopchat import app
-from desktopchat.cli import about, chat, conversations, documents, models
+from desktopchat.cli import about, chat, conversations, documents, models, tools
 from desktopchat.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, note
 from desktopchat.cli.parser import build_parser, split_files
 from desktopchat.core import network
@@ -72,8 +72,12 @@ def _run_command(args: argparse.Namespace, paths: AppPaths) -> int:
         return models.token(args)
     if args.command == "docs":
         return documents.docs(args, lambda: app.make_cli_document_library(paths), paths)
+    if args.command == "mcp":
+        return tools.mcp(args, paths)
     core = open_core(paths)
     try:
+        if args.command == "tools":
+            return tools.tools(args, core)
         if args.command == "chat":
             return chat.chat(args, core, lambda: app.make_cli_document_library(paths))
         if args.command == "conversations":

@@ -23,12 +23,14 @@ from desktopchat.cli.documents import (
     documents_json,
 )
 from desktopchat.cli.output import EXIT_INTERRUPTED, EXIT_OK, StreamPrinter, emit_json, note
+from desktopchat.cli.tools import TerminalApproval
 from desktopchat.core.chat import FinishReason, GenerationParams
 from desktopchat.core.documents.api import DocumentLibrary
 from desktopchat.core.documents.types import DocumentFile, FileState
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.inference.engine import LoadConfig
 from desktopchat.core.session import Core
+from desktopchat.core.tools.toolbox import Toolbox
 
 # How long ``chat --doc-file`` waits for a new file to be read before it answers with
 # what is indexed (the reply then says the file is still being indexed), and then for its
@@ -118,6 +120,7 @@ def _chat(
 ) -> int:
     model, conversations = setup.model, core.conversations
     engine = app.make_engine()
+    closers: list[Toolbox | None] = []
     try:
         loaded = engine.load(LoadConfig.from_params(model.path, params), lambda _f, _s: None)
         if loaded.n_ctx < params.n_ctx:
@@ -125,7 +128,14 @@ def _chat(
                 f"note: context capped at {loaded.n_ctx:,} tokens, the most this model was "
                 "trained for"
             )
-        service = app.make_chat_service(core, engine, documents=library)
+        approval = TerminalApproval(args.approve)
+        toolbox = (
+            app.make_toolbox(core, documents=library, permission=approval.permission)
+            if params.tools
+            else None
+        )
+        closers.append(toolbox)
+        service = app.make_chat_service(core, engine, documents=library, toolbox=toolbox)
         # Stored like the window stores them: a new conversation keeps its model and
         # settings, a continued one the settings and model changed for this message.
         conversation = setup.conversation
@@ -138,12 +148,15 @@ def _chat(
                 conversations.set_model(conversation.id, str(model.path))
         cancel = threading.Event()
         previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
-        printer = StreamPrinter(quiet=args.json)
+        printer = StreamPrinter(quiet=args.json, approve=approval.approve)
         try:
             result = service.reply(conversation.id, setup.prompt, params, cancel, printer)
         finally:
             signal.signal(signal.SIGINT, previous)
     finally:
+        for toolbox_open in closers:
+            if toolbox_open is not None:
+                toolbox_open.close()  # the MCP servers it started end here
         engine.close()
     if args.json:
         emit_json(
@@ -164,6 +177,22 @@ def _chat(
                 "seed": result.stats.seed,
                 "documents_tokens": result.stats.documents_tokens,
                 "documents": documents_json(result.stats.documents),
+                "reasoning": result.reasoning,
+                "reasoning_tokens": result.stats.reasoning_tokens,
+                "tool_calls": [
+                    {
+                        "id": run.call.id,
+                        "name": run.call.name,
+                        "tool": run.tool,
+                        "server": run.server,
+                        "arguments": run.call.arguments,
+                        "decision": run.decision,
+                        "result": run.result,
+                        "is_error": run.is_error,
+                        "message_id": run.message_id,
+                    }
+                    for run in result.tool_runs
+                ],
             }
         )
     else:

@@ -34,6 +34,10 @@ FLAG_FIELDS = (
     ("kv_cache", "kv_cache_type"),
     ("overflow", "overflow"),
     ("json_mode", "json_mode"),
+    ("tool_choice", "tool_choice"),
+    ("thinking", "thinking"),
+    ("thinking_budget", "thinking_budget"),
+    ("max_tool_steps", "max_tool_steps"),
 )
 
 
@@ -127,6 +131,8 @@ def chat_params(args: argparse.Namespace, base: GenerationParams, core: Core) ->
         for option, field in FLAG_FIELDS
         if getattr(args, option) is not None
     }
+    if args.tool:
+        changes["tools"] = tuple(args.tool)
     if args.system_file is not None:
         changes["system_prompt"] = read_text(args.system_file, "system prompt")
     if args.examples_file is not None:

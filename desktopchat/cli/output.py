@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
-from desktopchat.core.inference.service import ReplyStarted
+from desktopchat.core.inference.service import ReplyStarted, ToolRun
+from desktopchat.core.tools.toolbox import Approval, ApprovalRequest, Decision
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -29,10 +31,42 @@ class StreamPrinter:
     """A ReplyListener for the terminal: the reply's pieces on stdout as they come (unless
     ``quiet``, when JSON is printed at the end), status and prompt progress on stderr."""
 
-    def __init__(self, *, quiet: bool) -> None:
+    def __init__(
+        self, *, quiet: bool, approve: Callable[[ApprovalRequest], Approval] | None = None
+    ) -> None:
         self.quiet = quiet
         self.notice = ""
         self.progress_shown = False
+        self._approve = approve
+        self._thinking = False
+
+    def on_reply_thinking(self, text: str) -> None:
+        """A thinking model's reasoning: on stderr (stdout stays the answer)."""
+        if self.quiet:
+            return
+        if not self._thinking:
+            sys.stderr.write("Thinking… ")
+            self._thinking = True
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def approve_tool(self, request: ApprovalRequest) -> Approval:
+        self._end_thinking()
+        if self._approve is None:
+            return Approval(Decision.DENY)
+        return self._approve(request)
+
+    def on_tool_result(self, run: ToolRun) -> None:
+        if self.quiet:
+            return
+        state = "failed" if run.is_error else "returned"
+        first = run.result.strip().split("\n", 1)[0][:200]
+        sys.stderr.write(f"[{run.tool} {state}: {first}]\n")
+
+    def _end_thinking(self) -> None:
+        if self._thinking:
+            sys.stderr.write("\n")
+            self._thinking = False
 
     def on_reply_started(self, started: ReplyStarted) -> None:
         for notice in started.notices:  # e.g. the attached documents are still being indexed
@@ -52,6 +86,7 @@ class StreamPrinter:
         sys.stderr.write(f"{text}\n")
 
     def on_reply_piece(self, text: str) -> None:
+        self._end_thinking()
         if self.progress_shown:
             sys.stderr.write("\r\033[K")
             self.progress_shown = False

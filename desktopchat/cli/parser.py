@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conversations(commands)
     _add_models(commands)
     _add_documents(commands)
+    _add_tools(commands)
     about = commands.add_parser(
         "about", help="version, engine backend, keychain, folders, and the licences"
     )
@@ -137,6 +138,71 @@ def _add_chat(commands: Commands) -> None:
     settings.add_argument(
         "--json-schema", metavar="FILE", help="constrain the reply to this JSON Schema"
     )
+    _add_tool_options(chat)
+
+
+def _add_tool_options(chat: argparse.ArgumentParser) -> None:
+    tools = chat.add_argument_group("thinking and tools")
+    tools.add_argument(
+        "--tool",
+        action="append",
+        metavar="NAME",
+        help="offer this tool (repeatable): a built-in (desktopchat tools list) or server:tool",
+    )
+    tools.add_argument(
+        "--tool-choice",
+        metavar="CHOICE",
+        help="auto (default), required (the first reply must call a tool), none, or a tool",
+    )
+    tools.add_argument(
+        "--approve",
+        choices=["ask", "all", "none"],
+        default="ask",
+        help="before a tool runs: ask on the terminal (default), allow all, or deny all",
+    )
+    tools.add_argument(
+        "--thinking",
+        choices=["on", "off", "low", "medium", "high"],
+        help="a thinking model's reasoning: on, off, or gpt-oss's effort",
+    )
+    tools.add_argument(
+        "--thinking-budget", type=int, metavar="N", help="thinking tokens before it must answer"
+    )
+    tools.add_argument(
+        "--max-tool-steps", type=int, metavar="N", help="tool-calling replies before the answer"
+    )
+
+
+def _add_tools(commands: Commands) -> None:
+    tools = commands.add_parser("tools", help="the tools models may call")
+    tool_commands = tools.add_subparsers(dest="tools_command", required=True)
+    tool_list = tool_commands.add_parser(
+        "list", help="built-in tools and the tools of every MCP server"
+    )
+    tool_list.add_argument("--json", action="store_true")
+    mcp = commands.add_parser("mcp", help="add, list or remove MCP servers")
+    mcp_commands = mcp.add_subparsers(dest="mcp_command", required=True)
+    add = mcp_commands.add_parser(
+        "add",
+        help="add a server: NAME -- COMMAND ARGS... (stdio), or NAME --url URL (HTTP)",
+    )
+    add.add_argument("name")
+    add.add_argument("--url", help="a Streamable HTTP server's URL")
+    add.add_argument(
+        "--key-stdin", action="store_true", help="read the HTTP server's key from standard input"
+    )
+    add.add_argument(
+        "--permission", choices=["ask", "allow", "off"], default="ask", help="default: ask"
+    )
+    add.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS")
+    mcp_list = mcp_commands.add_parser("list")
+    mcp_list.add_argument("--json", action="store_true")
+    remove = mcp_commands.add_parser("remove")
+    remove.add_argument("name")
+    imported = mcp_commands.add_parser(
+        "import", help='add the servers of an "mcpServers" JSON file (Claude Desktop, Cursor)'
+    )
+    imported.add_argument("file")
 
 
 def _add_conversations(commands: Commands) -> None:
