@@ -310,7 +310,15 @@ def window_services(paths: AppPaths, *, writes: WriteLog | None = None) -> Windo
 
     def make_service(engine: Engine) -> tuple[ChatService, Callable[[], None]]:
         worker_core = open_shared(paths)  # the inference thread's own connection
-        return make_chat_service(worker_core, engine, documents=documents), worker_core.close
+        # The tools run on the inference thread, with its connection.
+        toolbox = make_toolbox(worker_core, documents=documents)
+
+        def close() -> None:
+            toolbox.close()  # the MCP servers it started end with the window
+            worker_core.close()
+
+        service = make_chat_service(worker_core, engine, documents=documents, toolbox=toolbox)
+        return service, close
 
     secrets = SecretStore()  # the keychain, or a token kept for this session only
     downloads = DownloadQueue(download_job(paths, secrets), discard_job(paths))

@@ -56,6 +56,9 @@ class ChatController(QObject):
     load_progress = Signal(float, str)
     reply_started = Signal(object)  # ReplyStarted
     reply_text_changed = Signal(int, int, str)  # conversation id, message id, full text
+    # conversation id, message id, the reasoning so far, still thinking
+    reply_thinking_changed = Signal(int, int, str, bool)
+    approval_needed = Signal(object)  # PendingApproval (answer it: answer_with)
     prompt_progress = Signal(int, int)  # prompt tokens evaluated, of (long prompts only)
     reply_finished = Signal(object)  # ReplyResult
     reply_failed = Signal(object)  # ReplyFailure
@@ -81,6 +84,8 @@ class ChatController(QObject):
         self._closed = False  # after shutdown, late worker events are dropped
         self._message_id = 0
         self._text_parts: list[str] = []
+        self._thinking_parts: list[str] = []
+        self._thinking_live = False
         self._count_requests = 0
         self._dirty = False
         self._thread = QThread()
@@ -105,6 +110,8 @@ class ChatController(QObject):
         self._worker.reply_failed.connect(self.on_worker_reply_failed)
         self._worker.status.connect(self.on_worker_status)
         self._worker.title_changed.connect(self.on_worker_title_changed)
+        self._worker.thinking_received.connect(self.on_worker_thinking_received)
+        self._worker.approval_needed.connect(self.on_worker_approval_needed)
         self._repaint = QTimer(self)
         self._repaint.setInterval(REPAINT_INTERVAL_MS)
         self._repaint.timeout.connect(self.on_repaint_timeout)
@@ -238,6 +245,8 @@ class ChatController(QObject):
             return
         self._message_id = started.assistant_message.id
         self._text_parts = [started.assistant_message.content]  # continuing: the old text
+        self._thinking_parts = [started.assistant_message.reasoning]
+        self._thinking_live = False
         self._repaint.start()
         self.reply_started.emit(started)
 
@@ -257,9 +266,33 @@ class ChatController(QObject):
             self.prompt_progress.emit(done, total)
 
     @Slot(str)
+    def on_worker_thinking_received(self, text: str) -> None:
+        if self._closed or self.generating_conversation is None:
+            return
+        self._thinking_parts.append(text)
+        self._thinking_live = True
+        self.reply_thinking_changed.emit(
+            self.generating_conversation, self._message_id, "".join(self._thinking_parts), True
+        )
+
+    @Slot(object)
+    def on_worker_approval_needed(self, pending: object) -> None:
+        if self._closed:
+            return
+        self.approval_needed.emit(pending)
+
+    @Slot(str)
     def on_worker_token_received(self, text: str) -> None:
         if self._closed:
             return
+        if self._thinking_live and self.generating_conversation is not None:
+            self._thinking_live = False  # the answer starts: the thinking collapses
+            self.reply_thinking_changed.emit(
+                self.generating_conversation,
+                self._message_id,
+                "".join(self._thinking_parts),
+                False,
+            )
         self._text_parts.append(text)
         self._dirty = True
         if len(self._text_parts) == 2:  # the first piece: show it now, not at the next tick

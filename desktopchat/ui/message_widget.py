@@ -24,7 +24,12 @@ from desktopchat.core.inference.service import pretty_json
 from desktopchat.ui.markdown import COPY_SCHEME, MarkdownRenderer, stable_prefix
 from desktopchat.ui.sources import SourcesList
 
-ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
+ROLE_NAMES = {
+    Role.USER: "You",
+    Role.ASSISTANT: "Assistant",
+    Role.SYSTEM: "System",
+    Role.TOOL: "Tool result",
+}
 STATUS_NOTES = {
     # A partial message that is not streaming now was cut off by a crash or a kill.
     MessageStatus.PARTIAL: "interrupted",
@@ -139,15 +144,96 @@ class MessageWidget(QFrame):
         self.tail.setVisible(False)
         for label in (self.body, self.tail):
             label.linkActivated.connect(self.on_body_link_activated)
+        # A thinking model's reasoning: "Thinking…" while it streams, then collapsed to
+        # "Thought for 12 s" (expandable); shown as plain text, apart from the answer.
+        self.thinking_toggle = QToolButton()
+        self.thinking_toggle.setObjectName("message-thinking")
+        self.thinking_toggle.setAutoRaise(True)
+        self.thinking_toggle.setCheckable(True)
+        self.thinking_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.thinking_toggle.setVisible(False)
+        self.thinking_toggle.toggled.connect(self.on_thinking_toggled)
+        self.thinking = QLabel()
+        self.thinking.setObjectName("message-reasoning")
+        self.thinking.setTextFormat(Qt.TextFormat.PlainText)
+        self.thinking.setWordWrap(True)
+        self.thinking.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.thinking.setVisible(False)
+        # An assistant message's tool calls, and a tool result (collapsed), as plain text:
+        # a tool's output is untrusted, never rendered as Markdown or HTML.
+        self.calls = QLabel()
+        self.calls.setObjectName("message-tool-calls")
+        self.calls.setTextFormat(Qt.TextFormat.PlainText)
+        self.calls.setWordWrap(True)
+        self.calls.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.calls.setVisible(False)
+        self._thinking_seconds: float | None = None
         layout.addWidget(self.cut_note)
         layout.addLayout(header_row)
+        layout.addWidget(self.thinking_toggle)
+        layout.addWidget(self.thinking)
         layout.addWidget(self.body)
         layout.addWidget(self.tail)
+        layout.addWidget(self.calls)
         self._actions: tuple[QWidget, QPushButton, QPushButton] | None = None
         self.sources: SourcesList | None = None  # made for a reply that used documents
+        if message.stats is not None:
+            self._thinking_seconds = message.stats.reasoning_seconds
+        self.set_reasoning(message.reasoning, live=False)
+        self.set_tool_calls(message)
         self.set_content(message.content, message.status, live=live)
         if message.stats is not None and message.stats.documents is not None:
             self.set_sources(message.stats.documents)
+
+    def set_reasoning(self, text: str, *, live: bool, seconds: float | None = None) -> None:
+        """The reasoning: while ``live`` it shows as it streams ("Thinking…"); after, it
+        is collapsed under "Thought for N s" until the user opens it."""
+        if seconds is not None:
+            self._thinking_seconds = seconds
+        self.thinking.setText(text.strip())
+        if not text.strip():
+            self.thinking_toggle.setVisible(False)
+            self.thinking.setVisible(False)
+            return
+        self.thinking_toggle.setVisible(True)
+        if live:
+            self.thinking_toggle.setText("▾ Thinking…")
+            self.thinking.setVisible(True)
+            return
+        took = self._thinking_seconds
+        label = f"Thought for {took:.0f} s" if took is not None else "Thought"
+        opened = self.thinking_toggle.isChecked()
+        self.thinking_toggle.setText(f"{'▾' if opened else '▸'} {label}")
+        self.thinking_toggle.setAccessibleName(f"{label}: show the reasoning")
+        self.thinking.setVisible(opened)
+
+    @Slot(bool)
+    def on_thinking_toggled(self, opened: bool) -> None:
+        self.set_reasoning(self.thinking.text(), live=False)
+
+    def set_tool_calls(self, message: Message) -> None:
+        """What an answer called (tool and arguments), or a tool's result (collapsed
+        under its header: the ⋯ menu's copy and the inspector show it whole)."""
+        if message.role is Role.TOOL:
+            self.calls.setText(message.content)
+            self.calls.setVisible(False)
+            self.thinking_toggle.setVisible(True)
+            failed = message.status is MessageStatus.ERROR
+            label = f"{message.tool_name} {'failed' if failed else 'returned'}"
+            self.thinking_toggle.setText(f"▸ {label} ({len(message.content):,} characters)")
+            self.thinking_toggle.toggled.disconnect(self.on_thinking_toggled)
+            self.thinking_toggle.toggled.connect(self.on_result_toggled)
+            return
+        if message.tool_calls:
+            lines = [f"→ {c.name}({c.arguments_json()})" for c in message.tool_calls]
+            self.calls.setText("Called " + "\n".join(lines))
+            self.calls.setVisible(True)
+
+    @Slot(bool)
+    def on_result_toggled(self, opened: bool) -> None:
+        self.calls.setVisible(opened)
+        text = self.thinking_toggle.text()
+        self.thinking_toggle.setText(("▾" if opened else "▸") + text[1:])
 
     def set_sources(self, use: DocumentsUse | None) -> None:
         """Show what the attached documents gave this reply under it (None: nothing)."""
@@ -281,6 +367,13 @@ class MessageWidget(QFrame):
 
     def set_content(self, text: str, status: MessageStatus, *, live: bool = False) -> None:
         self._text = text
+        if self.role is Role.TOOL:  # its text is in the collapsed block, never rendered
+            self.status = status
+            self.live = live
+            self.header.setText(ROLE_NAMES[self.role])
+            self.body.setVisible(False)
+            self.body.setAccessibleDescription(text)
+            return
         self.status = status
         self.live = live
         note = "streaming…" if live else STATUS_NOTES.get(status)

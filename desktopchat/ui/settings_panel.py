@@ -3,6 +3,8 @@ sampling, and how the model is loaded."""
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QSignalBlocker, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMenu,
     QPlainTextEdit,
     QPushButton,
@@ -55,6 +58,16 @@ def _int(low: int, high: int, step: int = 1) -> QSpinBox:
     box.setRange(low, high)
     box.setSingleStep(step)
     return box
+
+
+THINKING_ITEMS = (
+    ("Model default", ""),
+    ("On", "on"),
+    ("Off", "off"),
+    ("Low effort", "low"),
+    ("Medium effort", "medium"),
+    ("High effort", "high"),
+)
 
 
 class SettingsPanel(QWidget):
@@ -147,6 +160,34 @@ class SettingsPanel(QWidget):
         self.n_ctx = _int(256, 1_048_576, 256)
         self.seed = _int(-1, 2**31 - 1)
         self.seed.setSpecialValueText("random")
+        self.thinking_budget = _int(0, 1_000_000, 128)
+        self.thinking_budget.setSpecialValueText("no limit")
+        self.max_tool_steps = _int(1, 100)
+        self.thinking = QComboBox()
+        self.thinking.setAccessibleName("Thinking")
+        for text, value in THINKING_ITEMS:
+            self.thinking.addItem(text, value)
+        self.thinking.setToolTip(
+            "Thinking models (Qwen3, DeepSeek-R1, gpt-oss…): the model's default, on, off, "
+            "or gpt-oss's effort. Their reasoning is shown apart from the answer."
+        )
+        self.tools = QLineEdit()
+        self.tools.setAccessibleName("Tools")
+        self.tools.setPlaceholderText("e.g. calculator, current_datetime, myserver:*")
+        self.tools.setToolTip(
+            "Tools the model may call in this chat, separated by commas: built-in tools "
+            "(calculator, current_datetime, search_conversations, search_documents, "
+            "read_file) and MCP servers' tools as server:tool or server:* (Tools → MCP "
+            "servers). Each call asks you first unless the tool is always allowed."
+        )
+        self.tool_choice = QComboBox()
+        self.tool_choice.setAccessibleName("Tool choice")
+        for choice in ("auto", "required", "none"):
+            self.tool_choice.addItem(choice, choice)
+        self.tool_choice.setToolTip(
+            "auto: the model decides; required: its first reply must call a tool; none: "
+            "no tools are offered"
+        )
         self.n_threads = _int(0, 256)
         self.n_threads.setSpecialValueText(f"auto ({default_threads()})")
         self.n_gpu_layers = _int(AUTO_GPU_LAYERS, 1000)
@@ -227,6 +268,16 @@ class SettingsPanel(QWidget):
             widget.setToolTip(tip)
             widget.setAccessibleName(label)
             form.addRow(label, widget)
+        form.addRow("Thinking", self.thinking)
+        for label, widget, tip in (
+            ("Thinking budget", self.thinking_budget, "Thinking tokens before it must answer"),
+            ("Tool steps", self.max_tool_steps, "Replies that call tools before the answer"),
+        ):
+            widget.setToolTip(tip)
+            widget.setAccessibleName(label)
+            form.addRow(label, widget)
+        form.addRow("Tools", self.tools)
+        form.addRow("Tool choice", self.tool_choice)
         form.addRow("Structured", self.json_mode)
         form.addRow("JSON Schema", self.json_schema)
         form.addRow("History too long", self.overflow)
@@ -259,6 +310,11 @@ class SettingsPanel(QWidget):
         self._timer.timeout.connect(self.on_timer_timeout)
         self.system_prompt.textChanged.connect(self._timer.start)
         self._numbers = {name: widget for name, (_, widget, _) in rows.items()}
+        self._numbers["thinking_budget"] = self.thinking_budget
+        self._numbers["max_tool_steps"] = self.max_tool_steps
+        self.thinking.currentIndexChanged.connect(self._timer.start)
+        self.tools.textChanged.connect(self._timer.start)
+        self.tool_choice.currentIndexChanged.connect(self._timer.start)
         for number in self._numbers.values():
             number.valueChanged.connect(self._timer.start)
         self.flash_attn.toggled.connect(self._timer.start)
@@ -422,6 +478,9 @@ class SettingsPanel(QWidget):
             self.json_mode,
             self.json_schema,
             self.overflow,
+            self.thinking,
+            self.tools,
+            self.tool_choice,
         ]
         blockers = [QSignalBlocker(w) for w in [*widgets, *self._numbers.values()]]
         if self.system_prompt.toPlainText() != params.system_prompt:
@@ -437,6 +496,13 @@ class SettingsPanel(QWidget):
             widget.setValue(getattr(params, name))
         self.flash_attn.setChecked(params.flash_attn)
         self.kv_cache_type.setCurrentText(params.kv_cache_type)
+        self.thinking.setCurrentIndex(max(0, self.thinking.findData(params.thinking)))
+        shown = ", ".join(params.tools)
+        if self.tools.text() != shown:
+            self.tools.setText(shown)
+        if self.tool_choice.findData(params.tool_choice) < 0:  # one named tool
+            self.tool_choice.addItem(params.tool_choice, params.tool_choice)
+        self.tool_choice.setCurrentIndex(max(0, self.tool_choice.findData(params.tool_choice)))
         self._documents = params.documents
         self._files = params.document_files
         self._show_attached()
@@ -461,6 +527,9 @@ class SettingsPanel(QWidget):
             overflow=str(self.overflow.currentData()),
             documents=self._documents,
             document_files=self._files,
+            thinking=str(self.thinking.currentData() or ""),
+            tools=tuple(t for t in re.split(r"[,\s]+", self.tools.text()) if t),
+            tool_choice=str(self.tool_choice.currentData() or "auto"),
         ).with_changes(**values)
 
     def problem(self) -> str:

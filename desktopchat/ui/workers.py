@@ -27,10 +27,25 @@ from desktopchat.core.inference.service import (
     ReplyResult,
     ReplyStarted,
     ResumeMode,
+    ToolRun,
 )
 from desktopchat.core.paths import AppPaths
+from desktopchat.core.tools.toolbox import Approval, ApprovalRequest, Decision
 
 log = logging.getLogger(__name__)
+
+
+class PendingApproval:
+    """A tool call waiting for the user's answer (set from the GUI thread)."""
+
+    def __init__(self, request: ApprovalRequest) -> None:
+        self.request = request
+        self.answer = Approval(Decision.DENY)
+        self.answered = threading.Event()
+
+    def answer_with(self, approval: Approval) -> None:
+        self.answer = approval
+        self.answered.set()
 
 
 class _Superseded(threading.Event):
@@ -67,6 +82,9 @@ class InferenceWorker(QObject):
     tokens_counted = Signal(int, int, bool)  # request id, tokens (-1: no model), exact
     status = Signal(str)  # what happens before a reply starts (summarizing old turns)
     title_changed = Signal(int, str)  # conversation id, the model's title for it
+    thinking_received = Signal(str)  # a thinking model's reasoning, as it streams
+    approval_needed = Signal(object)  # PendingApproval: the window asks the user
+    tool_finished = Signal(object)  # ToolRun
 
     def __init__(
         self,
@@ -216,6 +234,22 @@ class InferenceWorker(QObject):
 
     def on_reply_piece(self, text: str) -> None:
         self.token_received.emit(text)
+
+    def on_reply_thinking(self, text: str) -> None:
+        self.thinking_received.emit(text)
+
+    def approve_tool(self, request: ApprovalRequest) -> Approval:
+        """Asks the window (the dialog) and waits here, on the inference thread; Stop
+        (the cancel flag) ends the wait with a denial."""
+        pending = PendingApproval(request)
+        self.approval_needed.emit(pending)
+        while not pending.answered.wait(0.05):
+            if self._cancel.is_set():
+                return Approval(Decision.DENY)
+        return pending.answer
+
+    def on_tool_result(self, run: ToolRun) -> None:
+        self.tool_finished.emit(run)
 
     def on_prompt_progress(self, done: int, total: int) -> None:
         self.prompt_progress.emit(done, total)

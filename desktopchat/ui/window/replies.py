@@ -12,8 +12,10 @@ from PySide6.QtCore import QObject, Slot
 from desktopchat.core.chat import Conversation, GenerationParams, Message, MessageStatus, Overflow
 from desktopchat.core.inference.service import ReplyResult, ReplyStarted, ResumeMode
 from desktopchat.core.models.library import InstalledModel
+from desktopchat.core.tools.toolbox import Approval
 from desktopchat.ui.controllers import ModelState
-from desktopchat.ui.workers import ReplyFailure
+from desktopchat.ui.tool_approval import ApprovalDialog
+from desktopchat.ui.workers import PendingApproval, ReplyFailure
 
 if TYPE_CHECKING:
     from desktopchat.ui.main_window import MainWindow
@@ -30,6 +32,9 @@ class Replies(QObject):
         c = window.controller
         c.reply_started.connect(self.on_controller_reply_started)
         c.reply_text_changed.connect(self.on_controller_reply_text_changed)
+        c.reply_thinking_changed.connect(self.on_controller_reply_thinking_changed)
+        c.approval_needed.connect(self.on_controller_approval_needed)
+        self.approval: ApprovalDialog | None = None  # the open one (tests answer it)
         c.prompt_progress.connect(self.on_controller_prompt_progress)
         c.reply_finished.connect(self.on_controller_reply_finished)
         c.reply_failed.connect(self.on_controller_reply_failed)
@@ -193,6 +198,28 @@ class Replies(QObject):
         view.hold_building(False)  # the prompt is read
         if view.conversation_id == conversation_id:
             view.update_message(message_id, text, MessageStatus.PARTIAL, live=True)
+
+    @Slot(int, int, str, bool)
+    def on_controller_reply_thinking_changed(
+        self, conversation_id: int, message_id: int, text: str, live: bool
+    ) -> None:
+        view = self.window.chat_view
+        view.hold_building(False)
+        if view.conversation_id == conversation_id:
+            view.update_reasoning(message_id, text, live=live)
+
+    @Slot(object)
+    def on_controller_approval_needed(self, pending: PendingApproval) -> None:
+        """The dialog, window-modal; its answer goes to the inference thread waiting."""
+
+        def answer(approval: Approval) -> None:
+            pending.answer_with(approval)
+            self.approval = None
+
+        dialog = ApprovalDialog(pending.request, answer, self.window)
+        dialog.setModal(True)
+        self.approval = dialog
+        dialog.open()
 
     @Slot(object)
     def on_controller_reply_finished(self, result: ReplyResult) -> None:

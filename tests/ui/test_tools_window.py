@@ -1,0 +1,102 @@
+"""Tools in the real window, offscreen: a grammar-forced call to the tests' real stdio MCP
+server goes through the approval dialog (server, tool, editable arguments), its result
+appears as a collapsed tool block and the model answers; Deny and Stop run nothing; the
+thinking of a template that opens <think> streams and collapses."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktopchat.core.chat import GenerationParams, MessageStatus, Role
+from desktopchat.core.paths import AppPaths
+from desktopchat.core.tools.servers import McpServerConfig, McpServers
+from desktopchat.ui.main_window import MainWindow
+from desktopchat.ui.tool_approval import ApprovalDialog
+from tests.ui.conftest import WindowFactory, settle
+
+pytestmark = pytest.mark.real_model
+
+MCP_SERVER = Path(__file__).resolve().parent.parent / "mcp_server.py"
+
+
+def with_server(paths: AppPaths) -> None:
+    McpServers.in_folder(paths.config).add(
+        McpServerConfig(
+            name="testserver", transport="stdio", command=sys.executable, args=(str(MCP_SERVER),)
+        )
+    )
+
+
+def forced(window: MainWindow) -> None:
+    params = GenerationParams(
+        n_ctx=2048,
+        n_threads=2,
+        max_tokens=48,
+        temperature=0.0,
+        seed=5,
+        tools=("testserver:add",),
+        tool_choice="testserver:add",
+        max_tool_steps=1,
+    )
+    window.settings_panel.set_params(params)
+    window.settings_panel.on_timer_timeout()
+
+
+def ask(qtbot: QtBot, window: MainWindow, text: str) -> ApprovalDialog:
+    window.composer.setPlainText(text)
+    window.replies.send()
+    qtbot.waitUntil(lambda: window.replies.approval is not None, timeout=120_000)
+    dialog = window.replies.approval
+    assert dialog is not None and dialog.isVisible()
+    return dialog
+
+
+def test_a_tool_call_is_approved_in_the_dialog_and_shown_in_the_chat(
+    qtbot: QtBot, paths: AppPaths, make_window: WindowFactory
+) -> None:
+    with_server(paths)
+    window = make_window()
+    forced(window)
+    dialog = ask(qtbot, window, "Add 2 and 40.")
+    assert "testserver" in dialog.intro.text() and "Add two numbers" in dialog.intro.text()
+    assert '"a"' in dialog.arguments.toPlainText() and '"b"' in dialog.arguments.toPlainText()
+    dialog.arguments.setPlainText('{"a": 20, "b": 22}')  # the user edits the arguments
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000):
+        dialog.allow_once.click()
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: len(window.chat_view.messages()) == 4, timeout=10_000)
+    widgets = window.chat_view.messages()
+    assert [w.role for w in widgets] == [Role.USER, Role.ASSISTANT, Role.TOOL, Role.ASSISTANT]
+    call, result = widgets[1], widgets[2]
+    assert 'testserver__add({"a": 20, "b": 22})' in call.calls.text()
+    assert result.calls.text() == "42" and not result.calls.isVisible()  # collapsed
+    assert "returned" in result.thinking_toggle.text()
+    result.thinking_toggle.click()
+    assert result.calls.isVisible()
+
+
+def test_deny_and_stop_run_nothing(
+    qtbot: QtBot, paths: AppPaths, make_window: WindowFactory
+) -> None:
+    with_server(paths)
+    window = make_window()
+    forced(window)
+    dialog = ask(qtbot, window, "Add 1 and 1.")
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000):
+        dialog.deny.click()
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: len(window.chat_view.messages()) == 4, timeout=10_000)
+    tool = window.chat_view.messages()[2]
+    assert tool.role is Role.TOOL and "denied" in tool.calls.text()
+    # Stop while the dialog is open: the reply ends, the call does not run.
+    dialog = ask(qtbot, window, "Add 3 and 4.")
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=60_000) as finished:
+        window.replies.stop()
+    result = finished.args[0]
+    assert result.status is MessageStatus.STOPPED
+    assert [r.decision for r in result.tool_runs] == ["stopped"]
+    dialog.close()
