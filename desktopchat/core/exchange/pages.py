@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import re
 
 from desktopchat.core.chat import Conversation, Message, MessageStatus, Role
 from desktopchat.core.exchange.base import Exported
@@ -21,7 +22,33 @@ def active_branch(conversation: Conversation, messages: list[Message]) -> list[M
     return branch[::-1]
 
 
-_NAMES = {Role.SYSTEM: "System", Role.USER: "You", Role.ASSISTANT: "Assistant"}
+_NAMES = {
+    Role.SYSTEM: "System",
+    Role.USER: "You",
+    Role.ASSISTANT: "Assistant",
+    Role.TOOL: "Tool result",
+}
+
+
+def _who(message: Message) -> str:
+    status = _STATUS.get(message.status)
+    name = _NAMES[message.role]
+    if message.role is Role.TOOL and message.tool_name:
+        name = f"{name}: {message.tool_name}"
+    return name + (f" ({status})" if status else "")
+
+
+def _calls(message: Message) -> list[str]:
+    return [f"{c.name}({c.arguments_json()})" for c in message.tool_calls]
+
+
+def _fenced(text: str) -> str:
+    """``text`` as a fenced block no backticks inside can close (a tool's output)."""
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, run + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
 _STATUS = {
     MessageStatus.STOPPED: "stopped",
     MessageStatus.PARTIAL: "interrupted",
@@ -38,9 +65,16 @@ def to_markdown(conversations: list[Exported]) -> str:
         if conversation.params.system_prompt:
             lines += ["", "**System prompt:**", "", _quote(conversation.params.system_prompt)]
         for message in active_branch(conversation, messages):
-            status = _STATUS.get(message.status)
-            heading = f"## {_NAMES[message.role]}" + (f" ({status})" if status else "")
-            lines += ["", heading, "", message.content]
+            lines += ["", f"## {_who(message)}"]
+            if message.reasoning:
+                lines += ["", "**Thinking:**", "", _quote(message.reasoning)]
+            if message.role is Role.TOOL:
+                lines += ["", _fenced(message.content)]
+            elif message.content:
+                lines += ["", message.content]
+            calls = _calls(message)
+            if calls:
+                lines += ["", "**Tool calls:**", "", *(f"- `{c}`" for c in calls)]
             sources = source_lines(message)
             if sources:
                 lines += ["", "**Sources:**", "", *(f"- {line}" for line in sources)]
@@ -88,13 +122,21 @@ def to_html(conversations: list[Exported]) -> str:
                 *shown,
             ]
         for message in shown:
-            status = _STATUS.get(message.status)
-            who = _NAMES[message.role] + (f" ({status})" if status else "")
+            who = _who(message)
+            reasoning = (
+                f'<details class="reasoning"><summary>Thinking</summary><div class="text">'
+                f"{html.escape(message.reasoning)}</div></details>"
+                if message.reasoning
+                else ""
+            )
+            calls = "".join(f"<li><code>{html.escape(c)}</code></li>" for c in _calls(message))
+            if calls:
+                calls = f'<p class="who">Tool calls</p><ul class="calls">{calls}</ul>'
             sources = "".join(f"<li>{html.escape(line)}</li>" for line in source_lines(message))
             body.append(
                 f'<div class="message {message.role.value}"><div class="who">'
-                f'{html.escape(who)}</div><div class="text">{html.escape(message.content)}'
-                "</div>"
+                f"{html.escape(who)}</div>{reasoning}"
+                f'<div class="text">{html.escape(message.content)}</div>{calls}'
                 + (
                     f'<p class="who">Sources</p><ul class="sources">{sources}</ul>'
                     if sources
