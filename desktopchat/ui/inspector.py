@@ -76,6 +76,19 @@ def describe(message: Message, record: PromptRecord | None) -> str:
         ("Reply", f"{stats.completion_tokens:,} tokens"),
         ("Stop reason", message.finish_reason or message.status.value),
     ]
+    if stats.reasoning_tokens or message.reasoning:
+        took = stats.reasoning_seconds
+        rows.append(
+            (
+                "Thinking",
+                f"{stats.reasoning_tokens:,} of the reply's tokens"
+                + (f", {took:.1f} s" if took is not None else "")
+                + f": {message.reasoning[:2000]}",
+            )
+        )
+    if message.tool_calls:
+        calls = "; ".join(f"{c.name}({c.arguments_json()})" for c in message.tool_calls)
+        rows.append(("Tool calls", calls))
     cells = "".join(
         f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in rows
     )

@@ -100,3 +100,24 @@ def test_deny_and_stop_run_nothing(
     assert result.status is MessageStatus.STOPPED
     assert [r.decision for r in result.tool_runs] == ["stopped"]
     dialog.close()
+
+
+def test_the_inspector_shows_the_thinking_and_the_calls_apart() -> None:
+    from desktopchat.core.chat import GenerationStats, Message, ToolCall
+    from desktopchat.ui.inspector import describe
+
+    message = Message(
+        7,
+        1,
+        6,
+        Role.ASSISTANT,
+        "",
+        MessageStatus.COMPLETE,
+        0.0,
+        stats=GenerationStats(completion_tokens=30, reasoning_tokens=12, reasoning_seconds=1.5),
+        reasoning="Add them <b>now</b>.",
+        tool_calls=(ToolCall("call_1", "calculator", {"expression": "2+2"}),),
+    )
+    summary = describe(message, None)
+    assert "12 of the reply&#x27;s tokens, 1.5 s: Add them &lt;b&gt;now&lt;/b&gt;." in summary
+    assert "calculator({&quot;expression&quot;: &quot;2+2&quot;})" in summary
