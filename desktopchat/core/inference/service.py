@@ -666,7 +666,8 @@ class ChatService:
         history = history_from(self._conversations.active_path(conversation_id))
         history.append(ChatMessage(Role.USER, _NEXT_MESSAGE))
         preamble = [*system_messages(params.system_prompt), *example_messages(params.examples)]
-        text = self.template_for(model).render([*preamble, *history])
+        options = self._options(params, with_tools=True)  # as the next prompt will have them
+        text = self.template_for(model).render([*preamble, *history], options=options)
         cut = text.rfind(_NEXT_MESSAGE)
         if cut <= 0:
             return 0
