@@ -356,10 +356,12 @@ class ChatView(QScrollArea):
             widget.set_content(text, status, live=live)
             self.refresh_actions()
 
-    def update_reasoning(self, message_id: int, text: str, *, live: bool) -> None:
+    def update_reasoning(
+        self, message_id: int, text: str, *, live: bool, seconds: float | None = None
+    ) -> None:
         widget = self._widgets.get(message_id)
         if widget is not None:
-            widget.set_reasoning(text, live=live)
+            widget.set_reasoning(text, live=live, seconds=seconds)
 
     def set_sources(self, message_id: int, use: DocumentsUse | None) -> None:
         """Show under a reply what the attached documents gave it (its Sources list)."""

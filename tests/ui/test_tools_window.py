@@ -77,6 +77,7 @@ def test_a_tool_call_is_approved_in_the_dialog_and_shown_in_the_chat(
     assert "returned" in result.thinking_toggle.text()
     result.thinking_toggle.click()
     assert result.calls.isVisible()
+    assert "1 tool call" in window.speed_label.text()
 
 
 def test_deny_and_stop_run_nothing(
@@ -121,3 +122,58 @@ def test_the_inspector_shows_the_thinking_and_the_calls_apart() -> None:
     summary = describe(message, None)
     assert "12 of the reply&#x27;s tokens, 1.5 s: Add them &lt;b&gt;now&lt;/b&gt;." in summary
     assert "calculator({&quot;expression&quot;: &quot;2+2&quot;})" in summary
+
+
+THINKING_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
+)
+
+
+def test_thinking_streams_in_its_block_and_collapses_when_the_answer_starts(
+    qtbot: QtBot, make_window: WindowFactory, starter_model: Path, paths: AppPaths
+) -> None:
+    from desktopchat.ui.controllers import ModelState
+    from tests.gguf_files import copy_gguf
+
+    folder = paths.models / "local"
+    folder.mkdir(parents=True, exist_ok=True)
+    thinker = copy_gguf(
+        starter_model, folder / "thinker-R1.gguf", {"tokenizer.chat_template": THINKING_TEMPLATE}
+    )
+    window = make_window()
+    params = GenerationParams(
+        n_ctx=1024, n_threads=2, max_tokens=40, temperature=0.0, seed=2, thinking_budget=4
+    )
+    qtbot.waitUntil(lambda: window.model_picker.findData(str(thinker)) >= 0, timeout=10_000)
+    window.model_picker.setCurrentIndex(window.model_picker.findData(str(thinker)))
+    window.model_controls.load_selected()
+    qtbot.waitUntil(
+        lambda: (
+            window.controller.state is ModelState.READY
+            and window.controller.loaded is not None
+            and window.controller.loaded.config.path == thinker
+        ),
+        timeout=60_000,
+    )
+    settle(qtbot, window)
+    window.settings_panel.set_params(params)  # after the load: it shows the model's defaults
+    window.settings_panel.on_timer_timeout()
+    seen: list[bool] = []
+    window.controller.reply_thinking_changed.connect(lambda _c, _m, _t, live: seen.append(live))
+    window.composer.setPlainText("Why is the sky blue?")
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000) as finished:
+        window.replies.send()
+    settle(qtbot, window)
+    result = finished.args[0]
+    assert seen and seen[0] is True and seen[-1] is False  # streamed, then collapsed
+    assert result.text.strip()  # the budget made it answer
+    answer = window.chat_view.messages()[-1]
+    assert answer.thinking_toggle.isVisible() and not answer.thinking.isVisible()
+    assert answer.thinking_toggle.text().startswith("▸ Thought for")
+    assert answer.thinking.text() == result.reasoning.strip()
+    assert "<think>" not in answer.text and answer.text == result.text
+    answer.thinking_toggle.click()
+    assert answer.thinking.isVisible()
+    assert "thinking" in window.speed_label.text()

@@ -231,6 +231,12 @@ class Replies(QObject):
                 result.status,
                 finish_reason=result.finish_reason.value,
             )
+            window.chat_view.update_reasoning(  # collapsed, with how long it took
+                result.assistant_message_id,
+                result.reasoning,
+                live=False,
+                seconds=result.stats.reasoning_seconds,
+            )
             window.conversations.displayed_leaf = result.assistant_message_id
         stats = result.stats
         window.context_meter.show_stats(stats)
@@ -247,7 +253,14 @@ class Replies(QObject):
         ttft = stats.time_to_first_token
         window.ttft_label.setText(f"First token {ttft * 1000:.0f} ms" if ttft is not None else "")
         speed = stats.tokens_per_second
-        window.speed_label.setText(f"{speed:.1f} tokens/s" if speed is not None else "")
+        shown = f"{speed:.1f} tokens/s" if speed is not None else ""
+        if stats.reasoning_tokens:  # counted apart: how much of the reply was thinking
+            shown += f" · {stats.reasoning_tokens:,} thinking"
+        if result.tool_runs:
+            shown += (
+                f" · {len(result.tool_runs)} tool call{'s' if len(result.tool_runs) > 1 else ''}"
+            )
+        window.speed_label.setText(shown.strip(" ·"))
         window.context_label.setText(f"Context {stats.context_used:,} / {stats.context_size:,}")
         window.refresh_conversations()
         window.update_enabled()
