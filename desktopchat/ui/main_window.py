@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.actions_by_name, self.theme_actions = build_menus(self)
         self.manager_action = self.actions_by_name["manager"]
         self.network_action = self.actions_by_name["network"]
+        self.tools_action = self.actions_by_name["tools"]
         self.update_enabled()
 
     # -- layout --------------------------------------------------------------------------

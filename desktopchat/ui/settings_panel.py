@@ -73,6 +73,7 @@ THINKING_ITEMS = (
 class SettingsPanel(QWidget):
     """Edits a GenerationParams; emits ``params_changed`` shortly after the user stops."""
 
+    choose_tools_requested = Signal()  # the window lists the tools and asks
     params_changed = Signal(object)  # GenerationParams
     save_defaults_requested = Signal(object)
     reset_requested = Signal()
@@ -276,7 +277,15 @@ class SettingsPanel(QWidget):
             widget.setToolTip(tip)
             widget.setAccessibleName(label)
             form.addRow(label, widget)
-        form.addRow("Tools", self.tools)
+        self.choose_tools = QPushButton("Choose…")
+        self.choose_tools.setToolTip(
+            "Pick this chat's tools from the built-ins and your MCP servers"
+        )
+        self.choose_tools.clicked.connect(self.choose_tools_requested)
+        tools_row = QHBoxLayout()
+        tools_row.addWidget(self.tools, 1)
+        tools_row.addWidget(self.choose_tools)
+        form.addRow("Tools", tools_row)
         form.addRow("Tool choice", self.tool_choice)
         form.addRow("Structured", self.json_mode)
         form.addRow("JSON Schema", self.json_schema)
@@ -509,6 +518,13 @@ class SettingsPanel(QWidget):
         del blockers
         self._timer.stop()
 
+    def set_tools(self, entries: list[str]) -> None:
+        """The chat's tools, as chosen in the picker (saved like a typed change)."""
+        self.tools.setText(", ".join(entries))
+
+    def chosen_tools(self) -> list[str]:
+        return [t for t in re.split(r"[,\s]+", self.tools.text()) if t]
+
     def params(self) -> GenerationParams:
         """The settings shown. Examples that do not parse are left as they were typed
         and not used (``problem`` says why)."""
@@ -528,7 +544,7 @@ class SettingsPanel(QWidget):
             documents=self._documents,
             document_files=self._files,
             thinking=str(self.thinking.currentData() or ""),
-            tools=tuple(t for t in re.split(r"[,\s]+", self.tools.text()) if t),
+            tools=tuple(self.chosen_tools()),
             tool_choice=str(self.tool_choice.currentData() or "auto"),
         ).with_changes(**values)
 

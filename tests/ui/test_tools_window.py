@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from desktopchat.core.chat import GenerationParams, MessageStatus, Role
 from desktopchat.core.paths import AppPaths
 from desktopchat.core.tools.servers import McpServerConfig, McpServers
+from desktopchat.core.tools.types import ToolPermission
 from desktopchat.ui.main_window import MainWindow
 from desktopchat.ui.tool_approval import ApprovalDialog
 from tests.ui.conftest import WindowFactory, settle
@@ -177,3 +178,41 @@ def test_thinking_streams_in_its_block_and_collapses_when_the_answer_starts(
     answer.thinking_toggle.click()
     assert answer.thinking.isVisible()
     assert "thinking" in window.speed_label.text()
+
+
+def test_servers_added_in_the_tools_dialog_are_chosen_for_a_chat_and_called(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    from desktopchat.ui.tools_dialog import ToolsDialog
+
+    window = make_window()
+    window.tools_action.trigger()
+    dialog = window.findChild(ToolsDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.add_stdio("testserver", f"{sys.executable} {MCP_SERVER}") == ""
+    dialog.close()
+    # The chat's tools, from the picker (listed off the GUI thread).
+    window.settings_panel.set_params(
+        GenerationParams(n_ctx=2048, n_threads=2, max_tokens=48, temperature=0.0, seed=5)
+    )
+    window.settings_panel.choose_tools.click()
+    qtbot.waitUntil(lambda: window.chat_settings.picker is not None, timeout=60_000)
+    picker = window.chat_settings.picker
+    assert picker is not None and "testserver:add" in picker.boxes
+    assert "calculator" in picker.boxes
+    picker.boxes["testserver:add"].setChecked(True)
+    picker.accept()
+    assert window.settings_panel.tools.text() == "testserver:add"
+    index = window.settings_panel.tool_choice.findData("required")
+    window.settings_panel.tool_choice.setCurrentIndex(index)
+    window.settings_panel.max_tool_steps.setValue(1)
+    window.settings_panel.on_timer_timeout()
+    # The inference thread's toolbox saw tools.json change: the server is offered.
+    dialog_shown = ask(qtbot, window, "Add 5 and 6.")
+    assert dialog_shown.allow_always.isVisible()
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000) as finished:
+        dialog_shown.allow_always.click()
+    [run] = finished.args[0].tool_runs
+    assert run.server == "testserver" and not run.is_error
+    stored = McpServers.in_folder(window.paths.config).get("testserver")
+    assert stored is not None and stored.permission_of("add") is ToolPermission.ALLOW

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.tools.builtin import (
     BUILTIN_TOOL_NAMES,
     CALCULATOR,
@@ -149,3 +150,29 @@ def open_toolbox(
         current_conversation=current_conversation,
     )
     return LiveToolbox(config_folder, builtins, offline=offline, permission=permission)
+
+
+ToolChoice = tuple[str, str, str, str]  # entry ("calculator", "server:tool"), label, about, server
+
+
+def available_tools(config_folder: Path, *, offline: bool) -> list[ToolChoice]:
+    """What a chat may choose from: every built-in, and the tools of every enabled server
+    of tools.json (each started to be asked, then stopped; one that cannot be asked is
+    left out). Slow: call it off the GUI thread."""
+    from desktopchat.core.tools.builtin import BUILTIN_TOOLS
+    from desktopchat.core.tools.toolbox import entry_of
+
+    choices: list[ToolChoice] = [(b.name, b.title, b.summary, "Built-in") for b in BUILTIN_TOOLS]
+    for config in McpServers(config_folder / FILE_NAME).list():
+        if not config.enabled:
+            continue
+        client = McpClient(config, offline=lambda: offline)
+        try:
+            specs = client.list_tools()
+        except DesktopChatError as exc:
+            log.info("the tools of %s could not be listed: %s", config.name, exc)
+            continue
+        finally:
+            client.close()
+        choices += [(entry_of(s), s.label, s.description, config.name) for s in specs]
+    return choices

@@ -9,12 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QDialog
 
 from desktopchat.core.chat import GenerationParams, Overflow
 from desktopchat.core.errors import DesktopChatError
 from desktopchat.core.models.library import InstalledModel, default_params
 from desktopchat.core.presets import Preset
 from desktopchat.core.session import Core
+from desktopchat.core.tools.setup import available_tools
+from desktopchat.ui.tools_dialog import ToolPicker
 
 if TYPE_CHECKING:
     from desktopchat.ui.main_window import MainWindow
@@ -31,6 +34,40 @@ class ChatSettings(QObject):
         panel.preset_chosen.connect(self.on_settings_preset_chosen)
         panel.save_preset_requested.connect(self.on_settings_save_preset)
         panel.manage_presets_requested.connect(window.show_presets)
+        panel.choose_tools_requested.connect(self.choose_tools)
+        self.picker: ToolPicker | None = None  # the open one (tests answer it)
+
+    @Slot()
+    def choose_tools(self) -> None:
+        """The tools a chat can offer, listed off the GUI thread (each MCP server is asked),
+        then the picker."""
+        window = self.window
+        panel = window.settings_panel
+        panel.choose_tools.setEnabled(False)
+        offline = window.settings.offline_mode
+        config = window.paths.config
+
+        def listing() -> list[tuple[str, str, str, str]]:
+            return available_tools(config, offline=offline)
+
+        def show(available: list[tuple[str, str, str, str]]) -> None:
+            panel.choose_tools.setEnabled(True)
+            picker = ToolPicker(available, panel.chosen_tools(), window)
+            self.picker = picker
+
+            def done(result: int) -> None:
+                if result == QDialog.DialogCode.Accepted:
+                    panel.set_tools(picker.chosen())
+                self.picker = None
+
+            picker.finished.connect(done)
+            picker.open()
+
+        def failed(message: str) -> None:
+            panel.choose_tools.setEnabled(True)
+            window.show_error(f"The tools could not be listed: {message}")
+
+        window.tasks.run(listing, show, failed)
 
     def _model(self) -> InstalledModel | None:
         controls = self.window.model_controls

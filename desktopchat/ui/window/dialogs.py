@@ -15,12 +15,16 @@ from desktopchat.core.inference.engine import BackendInfo
 from desktopchat.core.notices import Component, components
 from desktopchat.core.session import Core
 from desktopchat.core.storage.repositories import SearchHit
+from desktopchat.core.tools.mcp import McpClient
+from desktopchat.core.tools.servers import McpServerConfig, McpServers, key_store
+from desktopchat.core.tools.types import ToolSpec
 from desktopchat.ui.about_dialog import AboutDialog
 from desktopchat.ui.help_dialog import ShortcutsDialog
 from desktopchat.ui.inspector import PromptInspector
 from desktopchat.ui.network_dialog import NetworkActivityDialog
 from desktopchat.ui.presets_dialog import PresetsDialog
 from desktopchat.ui.search_dialog import Hits, SearchDialog
+from desktopchat.ui.tools_dialog import ToolsDialog
 
 if TYPE_CHECKING:
     from desktopchat.ui.main_window import MainWindow
@@ -65,6 +69,35 @@ class Dialogs(QObject):
         return dialog
 
     @Slot()
+    def show_tools(self) -> ToolsDialog:
+        """Tools → Tools and MCP servers: the servers (tools.json, read again by the
+        inference thread's toolbox at the next reply), their tools' permissions, the
+        built-ins and the folders read_file may read."""
+        window = self.window
+
+        def list_tools(config: McpServerConfig) -> list[ToolSpec]:  # on the task pool
+            client = McpClient(config, offline=lambda: window.settings.offline_mode)
+            try:
+                return client.list_tools()
+            finally:
+                client.close()
+
+        dialog = ToolsDialog(
+            McpServers.in_folder(window.paths.config),
+            window.tasks,
+            list_tools=list_tools,
+            save_key=lambda name, key: key_store(name).set(key),
+            forget_key=lambda name: key_store(name).delete(),
+            folders=list(window.settings.tool_folders),
+            parent=window,
+        )
+        dialog.folders_changed.connect(
+            lambda folders: window.change_settings(tool_folders=list(folders))
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
     def show_network_activity(self) -> NetworkActivityDialog:
         dialog = NetworkActivityDialog(network.activity, self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

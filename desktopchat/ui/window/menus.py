@@ -48,6 +48,7 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QActi
         "import": action("Import GGUF…", w.model_controls.on_import_clicked),
         "manager": action("Model manager…", w.model_controls.show_manager, "Ctrl+Shift+M"),
         "network": action("Network activity…", dialogs.show_network_activity),
+        "tools": action("Tools and MCP servers…", dialogs.show_tools),
         "documents": action("Documents…", w.documents.show_dialog, "Ctrl+Shift+D"),
         "pause_indexing": action("Pause or resume indexing", w.documents.toggle_pause),
         "shortcuts": action("Keyboard shortcuts…", dialogs.show_shortcuts, "F1"),
@@ -80,7 +81,7 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QActi
     documents_menu = menus.addMenu("&Documents")
     documents_menu.addActions([a["documents"], a["pause_indexing"]])
     tools_menu = menus.addMenu("&Tools")
-    tools_menu.addActions([a["manager"], a["network"]])
+    tools_menu.addActions([a["manager"], a["tools"], a["network"]])
     help_menu = menus.addMenu("&Help")
     help_menu.addActions([a["shortcuts"], a["about"]])
     return a, themes
