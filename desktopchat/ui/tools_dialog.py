@@ -52,6 +52,7 @@ from desktopchat.core.tools.servers import (
     import_mcp_servers_json,
     name_problem,
 )
+from desktopchat.core.tools.setup import BUILTIN_PERMISSIONS
 from desktopchat.core.tools.toolbox import entry_of
 from desktopchat.core.tools.types import ToolPermission, ToolSpec
 from desktopchat.ui.workers import TaskRunner
@@ -358,17 +359,35 @@ class ToolsDialog(QDialog):
         return page
 
     def _builtins_page(self) -> QWidget:
-        self.builtin_table = QTableWidget(len(BUILTIN_TOOLS), 3)
+        self.builtin_table = QTableWidget(len(BUILTIN_TOOLS), 4)
         self.builtin_table.setAccessibleName("Built-in tools")
-        self.builtin_table.setHorizontalHeaderLabels(["Tool", "What it does", "Needs"])
+        self.builtin_table.setHorizontalHeaderLabels(
+            ["Tool", "What it does", "Needs", "Permission"]
+        )
         self.builtin_table.horizontalHeader().setSectionResizeMode(
             1, QHeaderView.ResizeMode.Stretch
         )
         self.builtin_table.verticalHeader().setVisible(False)
         self.builtin_table.setWordWrap(True)
+        self.builtin_combos: dict[str, QComboBox] = {}
         for row, tool in enumerate(BUILTIN_TOOLS):
             for column, text in enumerate((tool.title, tool.summary, tool.needs or "nothing")):
                 self.builtin_table.setItem(row, column, _item(text))
+            default = BUILTIN_PERMISSIONS.get(tool.name, ToolPermission.ASK)
+            combo = QComboBox()
+            combo.setAccessibleName(f"{tool.title}: permission")
+            combo.addItem(f"Default ({PERMISSION_LABELS[default].lower()})", "")
+            for permission, label in PERMISSION_LABELS.items():
+                combo.addItem(label, permission.value)
+            chosen = self.servers.builtin_permission(tool.name)
+            _select(combo, chosen.value if chosen is not None else "")
+            combo.currentIndexChanged.connect(
+                lambda _i, n=tool.name, c=combo: self.set_builtin_permission(
+                    n, ToolPermission(c.currentData()) if c.currentData() else None
+                )
+            )
+            self.builtin_combos[tool.name] = combo
+            self.builtin_table.setCellWidget(row, 3, combo)
         self.builtin_table.resizeRowsToContents()
         note = QLabel(
             "A chat offers the built-in tools it has chosen (the chat's settings). The model "
@@ -487,6 +506,22 @@ class ToolsDialog(QDialog):
             _select(self.server_permission_combo(name), permission.value)
         label = PERMISSION_LABELS[permission].lower()
         self._update(replace(config, permission=permission), f"{name}'s tools: {label}.")
+
+    def set_builtin_permission(self, name: str, permission: ToolPermission | None) -> None:
+        """A built-in tool's permission in every chat that enables it (None: its
+        default); *Always allow* in the approval dialog sets it too."""
+        if self.servers.builtin_permission(name) is permission:
+            return
+        combo = self.builtin_combos.get(name)
+        if combo is not None:
+            _select(combo, permission.value if permission is not None else "")
+        try:
+            self.servers.set_builtin_permission(name, permission)
+        except ServerConfigError as exc:
+            self.note.setText(str(exc))
+            return
+        label = PERMISSION_LABELS[permission].lower() if permission is not None else "its default"
+        self._changed(f"{name}: {label}.")
 
     def set_server_enabled(self, name: str, enabled: bool) -> None:
         config = self.servers.get(name)

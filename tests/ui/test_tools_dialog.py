@@ -565,3 +565,16 @@ def test_the_picker_shows_descriptions_as_plain_text(qtbot: QtBot) -> None:
     label = labels["<b>Returns</b> the text."]
     assert label.textFormat() == Qt.TextFormat.PlainText
     assert picker.chosen() == []
+
+
+def test_a_builtins_permission_is_chosen_and_kept(make_dialog: Make, tmp_path: Path) -> None:
+    dialog = make_dialog()
+    combo = dialog.builtin_combos["read_file"]
+    assert combo.currentText().startswith("Default (ask")
+    assert dialog.builtin_combos["calculator"].currentText().startswith("Default (allow")
+    combo.setCurrentIndex(combo.findData("allow"))
+    assert McpServers(tmp_path / "tools.json").builtin_permission("read_file") is (
+        ToolPermission.ALLOW
+    )
+    combo.setCurrentIndex(combo.findData(""))
+    assert McpServers(tmp_path / "tools.json").builtin_permission("read_file") is None

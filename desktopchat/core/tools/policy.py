@@ -3,7 +3,7 @@
 An MCP server's tool: its own override in the server's settings, else the server's
 permission, else ASK; a disabled server's tools are OFF. A built-in tool: OFF unless the
 chat has it in its enabled set, then its default (ALLOW unless said otherwise). Pure logic;
-"Always allow" writes the tool's override to the server list.
+"Always allow" writes the tool's override to the server list (tools.json).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class ToolPolicy:
         if source == BUILTIN_SOURCE:
             if name not in enabled_builtins:
                 return ToolPermission.OFF
-            return self._builtin_defaults.get(name, ToolPermission.ALLOW)
+            chosen = self._servers.builtin_permission(name)
+            return chosen or self._builtin_defaults.get(name, ToolPermission.ALLOW)
         config = self._servers.get(source)
         if config is None:
             return ToolPermission.ASK
@@ -60,7 +61,8 @@ class ToolPolicy:
         """The user chose "Always allow": the tool's override becomes ALLOW, saved."""
         source, name = _source_and_name(tool)
         if source == BUILTIN_SOURCE:
-            raise ValueError("a built-in tool's permission is set per chat, not remembered")
+            self._servers.set_builtin_permission(name, ToolPermission.ALLOW)
+            return
         self._servers.set_tool_permission(source, name, ToolPermission.ALLOW)
 
 

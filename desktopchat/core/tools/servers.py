@@ -186,6 +186,9 @@ class McpServers:
         self.path = path
         self._lock = threading.Lock()
         self._servers: dict[str, McpServerConfig] = {}
+        # A built-in tool's permission the user chose (Always allow, or the Tools dialog);
+        # none: its default (core/tools/setup.py).
+        self._builtin: dict[str, ToolPermission] = {}
         self.problem = ""  # why the file could not be read (shown once to the user)
         self._load()
 
@@ -213,6 +216,11 @@ class McpServers:
             reason = "it is not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
             self._keep_aside(reason, move=True)
             return
+        builtin = data.get("builtin", {})
+        if isinstance(builtin, dict):
+            for name, value in builtin.items():
+                if isinstance(name, str) and value in {p.value for p in ToolPermission}:
+                    self._builtin[name] = ToolPermission(value)
         skipped = []
         for entry in data["servers"]:
             try:
@@ -281,14 +289,36 @@ class McpServers:
             overrides = {**config.tool_permissions, tool: permission}
             self._save({**self._servers, server: replace(config, tool_permissions=overrides)})
 
+    def builtin_permission(self, name: str) -> ToolPermission | None:
+        with self._lock:
+            return self._builtin.get(name)
+
+    def set_builtin_permission(self, name: str, permission: ToolPermission | None) -> None:
+        """A built-in tool's permission (None: back to its default), saved."""
+        with self._lock:
+            builtin = {k: v for k, v in self._builtin.items() if k != name}
+            if permission is not None:
+                builtin[name] = permission
+            self._save(self._servers, builtin)
+
     def free_name(self, wanted: str) -> str:
         """``wanted`` sanitized, with a number added when a server has that name already."""
         with self._lock:
             return _unique(sanitize_name(wanted), self._servers)
 
-    def _save(self, servers: dict[str, McpServerConfig]) -> None:
+    def _save(
+        self,
+        servers: dict[str, McpServerConfig],
+        builtin: dict[str, ToolPermission] | None = None,
+    ) -> None:
         """Write atomically, then adopt ``servers`` (on failure nothing changes)."""
-        data = {"version": FORMAT_VERSION, "servers": [c.to_json() for c in servers.values()]}
+        kept = self._builtin if builtin is None else builtin
+        data: dict[str, object] = {
+            "version": FORMAT_VERSION,
+            "servers": [c.to_json() for c in servers.values()],
+        }
+        if kept:
+            data["builtin"] = {k: v.value for k, v in sorted(kept.items())}
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -309,6 +339,7 @@ class McpServers:
                 f"The MCP server list could not be saved ({type(exc).__name__}: {exc.strerror})."
             ) from None
         self._servers = servers
+        self._builtin = dict(kept)
 
 
 def _unique(name: str, taken: Iterable[str]) -> str:

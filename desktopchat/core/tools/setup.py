@@ -24,7 +24,6 @@ from desktopchat.core.tools.policy import ToolPolicy
 from desktopchat.core.tools.servers import FILE_NAME, McpServerConfig, McpServers
 from desktopchat.core.tools.toolbox import Toolbox
 from desktopchat.core.tools.types import (
-    BUILTIN_SOURCE,
     ToolPermission,
     ToolProvider,
     ToolSpec,
@@ -116,9 +115,8 @@ class LiveToolbox(Toolbox):
         return self._hook(spec, chosen) if self._hook is not None else chosen
 
     def _remember_always(self, spec: ToolSpec) -> None:
-        if spec.source != BUILTIN_SOURCE:
-            self._policy.remember_always(spec)
-            self._stamp = self._file_stamp()  # our own write: nothing to restart
+        self._policy.remember_always(spec)
+        self._stamp = self._file_stamp()  # our own write: nothing to restart
 
     def close(self) -> None:
         super().close()

@@ -300,8 +300,15 @@ def test_builtin_tools_follow_the_chats_enabled_set(tmp_path: Path) -> None:
     assert policy.permission(read, {"read_file"}) == ToolPermission.ASK
     assert policy.permission("calculator", {"calculator"}) == ToolPermission.ALLOW
     assert policy.usable([calc, read], {"read_file"}) == [read]
-    with pytest.raises(ValueError, match="per chat"):
-        policy.remember_always(calc)
+    # Always allow for a built-in is kept in tools.json too, and can be taken back.
+    policy.remember_always(read)
+    assert policy.permission(read, {"read_file"}) == ToolPermission.ALLOW
+    assert policy.permission(read) == ToolPermission.OFF  # still only in chats enabling it
+    reread = McpServers(tmp_path / "tools.json")
+    assert reread.builtin_permission("read_file") == ToolPermission.ALLOW
+    reread.set_builtin_permission("read_file", None)
+    again = ToolPolicy(McpServers(tmp_path / "tools.json"), {"read_file": ToolPermission.ASK})
+    assert again.permission(read, {"read_file"}) == ToolPermission.ASK
 
 
 def test_always_allow_is_remembered_in_the_server_list(tmp_path: Path) -> None:

@@ -79,9 +79,7 @@ def test_the_file_is_followed_while_it_runs(tmp_path: Path) -> None:
         box.close()
 
 
-def test_always_allow_is_kept_for_servers_and_for_the_session_for_builtins(
-    tmp_path: Path,
-) -> None:
+def test_always_allow_is_kept_for_servers_and_builtins(tmp_path: Path) -> None:
     McpServers.in_folder(tmp_path).add(server())
     box = toolbox(tmp_path)
     try:
@@ -99,6 +97,6 @@ def test_always_allow_is_kept_for_servers_and_for_the_session_for_builtins(
     fresh = toolbox(tmp_path)
     try:
         [search] = fresh.offered(["search_conversations"])[0]
-        assert fresh.permission(search) is ToolPermission.ASK  # the session's only
+        assert fresh.permission(search) is ToolPermission.ALLOW  # kept in tools.json
     finally:
         fresh.close()
