@@ -143,3 +143,36 @@ def test_bad_tool_settings_fail_with_one_line(tmp_path: Path) -> None:
         run_cli(home, "chat", "--tool", "calculator", "--tool-choice", "read_file", "hi"),
         "the tool choice must be",
     )
+
+
+def test_the_terminal_is_asked_before_each_call() -> None:
+    import io
+
+    from desktopchat.cli.tools import TerminalApproval
+    from desktopchat.core.chat import ToolCall
+    from desktopchat.core.tools.toolbox import ApprovalRequest, Decision
+    from desktopchat.core.tools.types import ToolPermission, ToolSpec
+
+    request = ApprovalRequest(
+        ToolCall("call_1", "files__read", {"path": "notes.txt"}),
+        ToolSpec("files__read", "Reads a file", source="files"),
+        1,
+    )
+    answers = iter(["maybe\n", "y\n", "a\n", "n\n", "\n"])
+    out = io.StringIO()
+    asking = TerminalApproval("ask", ask=lambda _q: next(answers), out=out)
+    assert asking.approve(request).decision is Decision.ALLOW_ONCE  # "maybe": asked again
+    assert asking.approve(request).decision is Decision.ALLOW_ALWAYS
+    assert asking.approve(request).decision is Decision.DENY
+    assert asking.approve(request).decision is Decision.DENY  # Enter: no
+    assert "files__read (files) with:" in out.getvalue() and '"path": "notes.txt"' in out.getvalue()
+
+    def eof(_question: str) -> str:
+        raise EOFError
+
+    assert TerminalApproval("ask", ask=eof, out=out).approve(request).decision is Decision.DENY
+    spec = request.spec
+    assert TerminalApproval("all").permission(spec, ToolPermission.ASK) is ToolPermission.ALLOW
+    assert TerminalApproval("all").permission(spec, ToolPermission.OFF) is ToolPermission.OFF
+    assert TerminalApproval("none").permission(spec, ToolPermission.ALLOW) is ToolPermission.ASK
+    assert TerminalApproval("none", out=out).approve(request).decision is Decision.DENY

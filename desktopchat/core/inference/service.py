@@ -870,10 +870,17 @@ class ChatService:
                     result, status=MessageStatus.STOPPED, finish_reason=FinishReason.CANCELLED
                 )
             path = self._conversations.path_to(last.id)
+            try:
+                planned = self._prepare(
+                    path, "", params, cancel, listener, with_tools=step < params.max_tool_steps
+                )
+            except ContextOverflowError:
+                raise GenerationError(
+                    f"The tools' results no longer fit the {model.n_ctx:,}-token context, so "
+                    "the model cannot answer after them. They are kept in the chat: raise the "
+                    "context length and regenerate, or ask for less."
+                ) from None
             user, assistant = last, self._new_reply(assistant.conversation_id, last, model)
-            planned = self._prepare(
-                path, "", params, cancel, listener, with_tools=step < params.max_tool_steps
-            )
 
     def _step_format(
         self, model: LoadedModel, template: ChatTemplate, offered: list[ToolSpec]
