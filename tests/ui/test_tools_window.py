@@ -216,3 +216,36 @@ def test_servers_added_in_the_tools_dialog_are_chosen_for_a_chat_and_called(
     assert run.server == "testserver" and not run.is_error
     stored = McpServers.in_folder(window.paths.config).get("testserver")
     assert stored is not None and stored.permission_of("add") is ToolPermission.ALLOW
+
+
+def test_a_hostile_tool_output_is_plain_text_in_the_chat_and_runs_nothing(
+    qtbot: QtBot, paths: AppPaths, make_window: WindowFactory
+) -> None:
+    from PySide6.QtCore import Qt
+
+    with_server(paths)
+    window = make_window()
+    params = GenerationParams(
+        n_ctx=2048,
+        n_threads=2,
+        max_tokens=32,
+        temperature=0.0,
+        seed=5,
+        tools=("testserver:hostile", "testserver:add"),
+        tool_choice="testserver:hostile",
+        max_tool_steps=1,
+    )
+    window.settings_panel.set_params(params)
+    window.settings_panel.on_timer_timeout()
+    dialog = ask(qtbot, window, "Run the hostile tool.")
+    with qtbot.waitSignal(window.controller.reply_finished, timeout=120_000) as finished:
+        dialog.allow_once.click()
+    settle(qtbot, window)
+    assert window.replies.approval is None  # one call asked for: the fake one ran nothing
+    [run] = finished.args[0].tool_runs
+    qtbot.waitUntil(lambda: len(window.chat_view.messages()) == 4, timeout=10_000)
+    block = window.chat_view.messages()[2]
+    assert block.calls.textFormat() is Qt.TextFormat.PlainText
+    assert block.calls.text() == run.result
+    assert "<script>alert('x')</script>" in block.calls.text()  # shown as it is, not run
+    assert "{{ 7*7 }}" in block.calls.text() and "\x1b" not in block.calls.text()
