@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from desktopchat.core.chat import GenerationParams, MessageStatus, Role
 from desktopchat.core.inference.llama import LlamaEngine
 from desktopchat.core.inference.service import (
     ChatService,
+    ReplyResult,
     ReplyStarted,
     ToolRun,
     tool_output_limit,
@@ -144,32 +146,39 @@ def test_stop_while_asked_ends_the_loop_and_runs_nothing(
     assert [m.role for m in path] == [Role.USER, Role.ASSISTANT, Role.TOOL]  # no answer
 
 
-@pytest.mark.allow_hosts([])
-def test_a_real_stdio_mcp_server_is_called_after_approval(
-    core: Core, loaded_engine: LlamaEngine
-) -> None:
+@pytest.fixture
+def mcp_toolbox() -> Iterator[Toolbox]:
+    """The tests' real stdio MCP server, every tool asking first."""
     config = McpServerConfig(
         name="testserver", transport="stdio", command=sys.executable, args=(str(MCP_SERVER),)
     )
-    client = McpClient(config)
-    try:
-        toolbox = Toolbox([client], lambda _spec: ToolPermission.ASK)
-        params = GenerationParams(
-            temperature=0.0,
-            seed=3,
-            max_tokens=48,
-            tools=("testserver:add",),
-            tool_choice="testserver:add",
-            max_tool_steps=1,
-        )
-        service = ChatService(core.conversations, loaded_engine, toolbox=toolbox)
-        conversation = core.conversations.create(params=params)
-        listener = Recorder(Decision.ALLOW_ONCE)
-        result = service.reply(
-            conversation.id, "Add 2 and 40.", params, threading.Event(), listener
-        )
-    finally:
-        client.close()
+    toolbox = Toolbox([McpClient(config)], lambda _spec: ToolPermission.ASK)
+    yield toolbox
+    toolbox.close()
+
+
+def reply_with(
+    core: Core, engine: LlamaEngine, toolbox: Toolbox, params: GenerationParams, text: str
+) -> tuple[Recorder, ReplyResult, int]:
+    service = ChatService(core.conversations, engine, toolbox=toolbox)
+    conversation = core.conversations.create(params=params)
+    listener = Recorder(Decision.ALLOW_ONCE)
+    result = service.reply(conversation.id, text, params, threading.Event(), listener)
+    return listener, result, conversation.id
+
+
+def test_a_real_stdio_mcp_server_is_called_after_approval(
+    core: Core, loaded_engine: LlamaEngine, mcp_toolbox: Toolbox
+) -> None:
+    params = GenerationParams(
+        temperature=0.0,
+        seed=3,
+        max_tokens=48,
+        tools=("testserver:add",),
+        tool_choice="testserver:add",
+        max_tool_steps=1,
+    )
+    listener, result, _ = reply_with(core, loaded_engine, mcp_toolbox, params, "Add 2 and 40.")
     [request] = listener.requests
     assert request.server == "testserver" and request.spec.name == "testserver__add"
     arguments = request.call.arguments
@@ -180,30 +189,19 @@ def test_a_real_stdio_mcp_server_is_called_after_approval(
 
 
 def test_a_hostile_tool_output_is_text_and_runs_nothing(
-    core: Core, loaded_engine: LlamaEngine
+    core: Core, loaded_engine: LlamaEngine, mcp_toolbox: Toolbox
 ) -> None:
-    config = McpServerConfig(
-        name="testserver", transport="stdio", command=sys.executable, args=(str(MCP_SERVER),)
+    params = GenerationParams(
+        temperature=0.0,
+        seed=3,
+        max_tokens=32,
+        tools=("testserver:hostile", "testserver:add"),
+        tool_choice="testserver:hostile",
+        max_tool_steps=1,
     )
-    client = McpClient(config)
-    try:
-        toolbox = Toolbox([client], lambda _spec: ToolPermission.ASK)
-        params = GenerationParams(
-            temperature=0.0,
-            seed=3,
-            max_tokens=32,
-            tools=("testserver:hostile", "testserver:add"),
-            tool_choice="testserver:hostile",
-            max_tool_steps=1,
-        )
-        service = ChatService(core.conversations, loaded_engine, toolbox=toolbox)
-        conversation = core.conversations.create(params=params)
-        listener = Recorder(Decision.ALLOW_ONCE)
-        result = service.reply(
-            conversation.id, "Run the hostile tool.", params, threading.Event(), listener
-        )
-    finally:
-        client.close()
+    listener, result, conversation_id = reply_with(
+        core, loaded_engine, mcp_toolbox, params, "Run the hostile tool."
+    )
     # One approval (for hostile): the fake <tool_call> in its output ran nothing.
     assert [r.spec.name for r in listener.requests] == ["testserver__hostile"]
     [run] = result.tool_runs
@@ -212,7 +210,7 @@ def test_a_hostile_tool_output_is_text_and_runs_nothing(
     assert "more characters left out" in run.result
     assert "\x00" not in run.result and "\x1b" not in run.result
     assert "\u202e" not in run.result
-    path = core.conversations.active_path(conversation.id)
+    path = core.conversations.active_path(conversation_id)
     assert path[-1].role is Role.ASSISTANT and not path[-1].tool_calls
     prompt = core.conversations.prompt_for(path[-1].id)
     assert prompt is not None and run.result[:200] in prompt.text  # sent as text as it is

@@ -18,6 +18,7 @@ from desktopchat.core.inference.output import (
     UnparsedCall,
     detect_format,
 )
+from desktopchat.core.inference.output.parser import merge_events
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "data" / "templates"
 
@@ -63,16 +64,7 @@ class Case:
 
 
 def merge(events: Iterable[Event]) -> list[Event]:
-    merged: list[Event] = []
-    for event in events:
-        last = merged[-1] if merged else None
-        if isinstance(event, TextDelta) and isinstance(last, TextDelta):
-            merged[-1] = TextDelta(last.text + event.text)
-        elif isinstance(event, ThinkingDelta) and isinstance(last, ThinkingDelta):
-            merged[-1] = ThinkingDelta(last.text + event.text)
-        else:
-            merged.append(event)
-    return merged
+    return merge_events(events)
 
 
 def run(parser: OutputParser, pieces: Sequence[str]) -> list[Event]:

@@ -10,7 +10,7 @@ until it is clear whether it is one.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any
@@ -240,15 +240,7 @@ class OutputParser:
     # --- events ---------------------------------------------------------------------
 
     def _take(self) -> list[Event]:
-        merged: list[Event] = []
-        for event in self._events:
-            last = merged[-1] if merged else None
-            if isinstance(event, TextDelta) and isinstance(last, TextDelta):
-                merged[-1] = TextDelta(last.text + event.text)
-            elif isinstance(event, ThinkingDelta) and isinstance(last, ThinkingDelta):
-                merged[-1] = ThinkingDelta(last.text + event.text)
-            else:
-                merged.append(event)
+        merged = merge_events(self._events)
         self._events = []
         return merged
 
@@ -586,3 +578,17 @@ def _held(buf: str, markers: Collection[str]) -> int:
                 longest = n
                 break
     return longest
+
+
+def merge_events(events: Iterable[Event]) -> list[Event]:
+    """``events`` with consecutive text (and consecutive thinking) joined."""
+    merged: list[Event] = []
+    for event in events:
+        last = merged[-1] if merged else None
+        if isinstance(event, TextDelta) and isinstance(last, TextDelta):
+            merged[-1] = TextDelta(last.text + event.text)
+        elif isinstance(event, ThinkingDelta) and isinstance(last, ThinkingDelta):
+            merged[-1] = ThinkingDelta(last.text + event.text)
+        else:
+            merged.append(event)
+    return merged
