@@ -256,3 +256,74 @@ def test_a_template_that_opens_think_streams_into_the_reasoning(
     assert stored.reasoning == reasoning and stored.content == result.text
     assert stored.stats is not None and stored.stats.reasoning_tokens >= 4
     assert stored.stats.reasoning_seconds is not None
+
+
+def test_stop_ends_a_running_tool(
+    core: Core, loaded_engine: LlamaEngine, mcp_toolbox: Toolbox
+) -> None:
+    params = GenerationParams(
+        temperature=0.0,
+        seed=3,
+        max_tokens=32,
+        tools=("testserver:slow",),
+        tool_choice="testserver:slow",
+    )
+    cancel = threading.Event()
+
+    class StopsWhileRunning(Recorder):
+        def approve_tool(self, request: ApprovalRequest) -> Approval:
+            self.requests.append(request)
+            return Approval(Decision.ALLOW_ONCE, {"seconds": 600})  # edited by the user
+
+        def on_tool_running(self, request: ApprovalRequest) -> None:
+            threading.Timer(0.5, cancel.set).start()  # Stop, once it runs
+
+    service = ChatService(core.conversations, loaded_engine, toolbox=mcp_toolbox)
+    conversation = core.conversations.create(params=params)
+    listener = StopsWhileRunning(Decision.ALLOW_ONCE)
+    result = service.reply(conversation.id, "Wait a while.", params, cancel, listener)
+    assert result.status is MessageStatus.STOPPED
+    [run] = result.tool_runs
+    assert run.call.arguments == {"seconds": 600} and run.is_error
+    assert "slept" not in run.result  # it did not run to its end
+    path = core.conversations.active_path(conversation.id)
+    assert [m.role for m in path] == [Role.USER, Role.ASSISTANT, Role.TOOL]
+    assert path[1].tool_calls[0].arguments == {"seconds": 600}  # what ran, as the history
+
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "data" / "templates"
+
+
+@pytest.mark.parametrize(
+    ("template", "thinking", "ends_with", "holds"),
+    [
+        ("qwen3.jinja", "off", "<think>\n\n</think>\n\n", ""),  # its enable_thinking
+        ("qwen3.jinja", "on", "<|im_start|>assistant\n", ""),
+        ("deepseek-r1-distill.jinja", "off", "<think>\n\n</think>\n\n", ""),  # no switch
+        ("gpt-oss.jinja", "off", "<|start|>assistant", "Reasoning: low"),  # its least
+        ("gpt-oss.jinja", "high", "<|start|>assistant", "Reasoning: high"),
+    ],
+)
+def test_the_thinking_setting_reaches_a_real_models_template(
+    core: Core,
+    starter_model: Path,
+    tmp_path: Path,
+    template: str,
+    thinking: str,
+    ends_with: str,
+    holds: str,
+) -> None:
+    from desktopchat.core.inference.engine import LoadConfig
+    from tests.gguf_files import copy_gguf
+
+    source = (TEMPLATES / template).read_text(encoding="utf-8")
+    model = copy_gguf(starter_model, tmp_path / "model.gguf", {"tokenizer.chat_template": source})
+    engine = LlamaEngine()
+    engine.load(LoadConfig(model, n_ctx=1024, n_threads=2), lambda _f, _s: None)
+    try:
+        params = GenerationParams(thinking=thinking)
+        conversation = core.conversations.create(params=params)
+        plan = ChatService(core.conversations, engine).plan(conversation.id, "Hi", params)
+    finally:
+        engine.unload()
+    assert plan.text.endswith(ends_with) and holds in plan.text

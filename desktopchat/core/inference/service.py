@@ -303,10 +303,16 @@ class ChatService:
     def _options(self, params: GenerationParams, with_tools: bool) -> TemplateOptions:
         specs = self.offered_tools(params)[0] if with_tools else []
         thinking = params.thinking
+        effort = thinking if thinking in ("low", "medium", "high") else ""
+        if thinking == "off" and self._engine.loaded is not None:
+            # gpt-oss always reasons: "off" is as little as it can, its low effort.
+            source = self.template_for(self._engine.loaded).source
+            if "reasoning_effort" in source:
+                effort = "low"
         return TemplateOptions(
             tools=tuple(s.to_openai() for s in specs),
             enable_thinking=None if not thinking else thinking != "off",
-            reasoning_effort=thinking if thinking in ("low", "medium", "high") else "",
+            reasoning_effort=effort,
         )
 
     def _thinking_prefill(self, params: GenerationParams, options: TemplateOptions) -> str:
