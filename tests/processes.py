@@ -38,7 +38,10 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
+    try:
+        return stat.read_text().split()[2] != "Z"
+    except (FileNotFoundError, ProcessLookupError):  # it ended (and was reaped) meanwhile
+        return False
 
 
 def gone_within(pid: int, seconds: float) -> bool:

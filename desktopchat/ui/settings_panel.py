@@ -60,13 +60,13 @@ def _int(low: int, high: int, step: int = 1) -> QSpinBox:
     return box
 
 
-THINKING_ITEMS = (
-    ("Model default", ""),
+THINKING_ITEMS = (  # short: the column is narrow at the largest zoom
+    ("Default", ""),
     ("On", "on"),
     ("Off", "off"),
-    ("Low effort", "low"),
-    ("Medium effort", "medium"),
-    ("High effort", "high"),
+    ("Low", "low"),
+    ("Medium", "medium"),
+    ("High", "high"),
 )
 
 
@@ -170,7 +170,8 @@ class SettingsPanel(QWidget):
             self.thinking.addItem(text, value)
         self.thinking.setToolTip(
             "Thinking models (Qwen3, DeepSeek-R1, gpt-oss…): the model's default, on, off, "
-            "or gpt-oss's effort. Their reasoning is shown apart from the answer."
+            "or gpt-oss's effort (low, medium, high). Their reasoning is shown apart from "
+            "the answer."
         )
         self.tools = QLineEdit()
         self.tools.setAccessibleName("Tools")
@@ -282,10 +283,8 @@ class SettingsPanel(QWidget):
             "Pick this chat's tools from the built-ins and your MCP servers"
         )
         self.choose_tools.clicked.connect(self.choose_tools_requested)
-        tools_row = QHBoxLayout()
-        tools_row.addWidget(self.tools, 1)
-        tools_row.addWidget(self.choose_tools)
-        form.addRow("Tools", tools_row)
+        form.addRow("Tools", self.tools)
+        form.addRow("", self.choose_tools)
         form.addRow("Tool choice", self.tool_choice)
         form.addRow("Structured", self.json_mode)
         form.addRow("JSON Schema", self.json_schema)

@@ -24,7 +24,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.real_model, pytest.mark.timeout(1800
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROMPT = "What is the capital of France? Answer in one sentence."
 STEM = f"DesktopChat-{__version__}-linux-{platform.machine()}"
-TARBALL_LIMIT_MB = 250
+# 250 until the MCP SDK came in (pydantic-core, jsonschema, rpds: 2.5 MiB packed, 250.0 MiB
+# in all); what grows past this is a choice to make, not a test to loosen in passing.
+TARBALL_LIMIT_MB = 260
 # Run a command with every Python installation hidden: "$0" is a colon-separated list of
 # folders to cover with an empty tmpfs; then the command runs with an empty environment
 # but for what follows, and a PATH holding one empty folder.
