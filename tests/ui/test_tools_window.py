@@ -101,7 +101,7 @@ def test_deny_and_stop_run_nothing(
     result = finished.args[0]
     assert result.status is MessageStatus.STOPPED
     assert [r.decision for r in result.tool_runs] == ["stopped"]
-    dialog.close()
+    assert not dialog.isVisible() and window.replies.approval is None  # it asks no more
 
 
 def test_the_inspector_shows_the_thinking_and_the_calls_apart() -> None:

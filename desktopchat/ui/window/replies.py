@@ -221,8 +221,15 @@ class Replies(QObject):
         self.approval = dialog
         dialog.open()
 
+    def _close_approval(self) -> None:
+        """A reply that ended (Stop, a failure) asks nothing any more."""
+        if self.approval is not None:
+            self.approval.reject()  # answers Deny to a wait that is already over
+            self.approval = None
+
     @Slot(object)
     def on_controller_reply_finished(self, result: ReplyResult) -> None:
+        self._close_approval()
         window = self.window
         if window.chat_view.conversation_id == result.conversation_id:
             window.chat_view.update_message(
@@ -269,6 +276,7 @@ class Replies(QObject):
 
     @Slot(object)
     def on_controller_reply_failed(self, failure: ReplyFailure) -> None:
+        self._close_approval()
         window = self.window
         window.composer.setReadOnly(False)
         self._sending_edit = False
