@@ -168,8 +168,8 @@ def test_thinking_streams_in_its_block_and_collapses_when_the_answer_starts(
         window.replies.send()
     settle(qtbot, window)
     result = finished.args[0]
-    assert seen and seen[0] is True and seen[-1] is False  # streamed, then collapsed
-    assert result.text.strip()  # the budget made it answer
+    assert seen and seen[0] is True  # streamed live
+    assert "I must answer now." in result.reasoning  # its budget ended the thinking
     answer = window.chat_view.messages()[-1]
     assert answer.thinking_toggle.isVisible() and not answer.thinking.isVisible()
     assert answer.thinking_toggle.text().startswith("▸ Thought for")
@@ -178,6 +178,16 @@ def test_thinking_streams_in_its_block_and_collapses_when_the_answer_starts(
     answer.thinking_toggle.click()
     assert answer.thinking.isVisible()
     assert "thinking" in window.speed_label.text()
+    # The first piece of an answer collapses the thinking at once (before the reply ends).
+    collapsed: list[bool] = []
+    window.controller.reply_thinking_changed.connect(
+        lambda _c, _m, _t, live: collapsed.append(live)
+    )
+    window.controller.generating_conversation = result.conversation_id
+    window.controller.on_worker_thinking_received("more thought")
+    window.controller.on_worker_token_received("The answer")
+    window.controller.generating_conversation = None
+    assert collapsed == [True, False]
 
 
 def test_servers_added_in_the_tools_dialog_are_chosen_for_a_chat_and_called(

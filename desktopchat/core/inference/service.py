@@ -1086,40 +1086,54 @@ class ChatService:
                 tool_calls=len(calls),
             )
 
-        def take(events: Sequence[Event]) -> bool:
-            """The parser's events to the message and the listener; True: thinking."""
-            nonlocal thinking_began, thinking_ended
-            thinking = False
+        phase = "start"  # then "thinking" or "answer": where the output is
+        chunk_chars = [0, 0]  # this generation's thinking and other characters
+
+        def take(events: Sequence[Event]) -> None:
+            """The parser's events to the message and the listener."""
+            nonlocal thinking_began, thinking_ended, phase
             for item in events:
                 if isinstance(item, ThinkingDelta):
-                    thinking = True
+                    chunk_chars[0] += len(item.text)
+                    if phase == "start":
+                        phase = "thinking"
                     if thinking_began is None:
                         thinking_began = time.perf_counter()
                     thoughts.append(item.text)
                     if think is not None:
                         think(item.text)
                     continue
+                phase = "answer"
                 if thinking_began is not None and thinking_ended is None:
                     thinking_ended = time.perf_counter()
                 if isinstance(item, TextDelta):
+                    chunk_chars[1] += len(item.text)
                     parts.append(item.text)
                     listener.on_reply_piece(item.text)
                 elif isinstance(item, ToolCallEvent):
+                    chunk_chars[1] += len(item.call.arguments_json())
                     calls.append(item.call)
                 elif isinstance(item, UnparsedCall):
+                    chunk_chars[1] += len(item.text)
                     shown = f"\n\n{item.text}\n\n{UNPARSED_NOTE.format(note=item.note)}"
                     parts.append(shown)
                     listener.on_reply_piece(shown)
-            return thinking
 
+        # The thinking budget, in the engine's own tokens: while the model may still be
+        # thinking, it generates at most what is left of the budget; spent while thinking,
+        # the end of the thinking is written in and the model answers after it. Exact
+        # whatever the machine's speed (no stop that lands a few tokens late).
         tokens = plan.tokens
-        budget = params.thinking_budget
         closer = THINKING_CLOSERS.get(fmt.reasoning, "")
+        budget_left = params.thinking_budget if closer and not forced else 0
+        left = params.max_tokens
         try:
             while True:
-                stop_thinking = _Either(cancel)
-                over_budget = False
-                for event in self._engine.generate(tokens, sampling, stop_thinking):
+                budgeted = budget_left > 0 and phase != "answer" and not params.json_mode
+                chunk = min(left, budget_left) if budgeted else left
+                chunk_chars[:] = [0, 0]
+                step = replace(sampling, max_tokens=chunk)
+                for event in self._engine.generate(tokens, step, cancel):
                     if isinstance(event, Done):
                         done = event
                         break
@@ -1129,11 +1143,7 @@ class ChatService:
                     if first is None:
                         first = time.perf_counter() - started
                     raw.append(event.text)
-                    if take(parser.feed(event.text)):
-                        reasoning_tokens += 1
-                        if budget and closer and reasoning_tokens >= budget and not over_budget:
-                            over_budget = True
-                            stop_thinking.stop()
+                    take(parser.feed(event.text))
                     now = self._clock()
                     if now - last_flush >= self._flush_interval:
                         self._conversations.update_message(
@@ -1143,21 +1153,25 @@ class ChatService:
                             reasoning="".join(thoughts),
                         )
                         last_flush = now
-                completion_tokens += done.completion_tokens
+                used = done.completion_tokens
+                completion_tokens += used
+                left -= used
+                thought, other = chunk_chars
+                if thought:  # of this generation's tokens, its share of thinking
+                    reasoning_tokens += round(used * thought / (thought + other))
                 if evaluated is None:
                     evaluated = done.prompt_evaluated
-                if not over_budget or cancel.is_set() or done.reason is not FinishReason.CANCELLED:
+                if not budgeted or done.reason is not FinishReason.LENGTH or left <= 0:
                     break
-                # The thinking budget is spent: its end is written in, the model answers.
-                raw.append(closer)
-                take(parser.feed(closer))
+                budget_left = budget_left - used if phase != "answer" else 0
+                if phase != "answer" and budget_left <= 0:
+                    raw.append(closer)  # spent: the model is told to answer
+                    take(parser.feed(closer))
+                    budget_left = 0
                 tokens = plan.tokens + self._engine.tokenize("".join(raw), add_bos=False)
-                left = params.max_tokens - completion_tokens
-                if left <= 0 or len(tokens) >= model.n_ctx:
-                    done = Done(FinishReason.LENGTH, 0)
+                if len(tokens) >= model.n_ctx:
+                    done = Done(FinishReason.CONTEXT, 0)
                     break
-                sampling = replace(sampling, max_tokens=left)
-                budget = 0
             take(parser.finish())
         except DesktopChatError as exc:
             self._save_failed(assistant.id, parts, stats(), "".join(thoughts))
@@ -1216,21 +1230,6 @@ def tool_output_limit(n_ctx: int) -> int:
     """The characters of one tool result that go into the context: about a quarter of it
     (three characters a token), at most MAX_TOOL_OUTPUT_CHARS."""
     return max(500, min(MAX_TOOL_OUTPUT_CHARS, n_ctx * 3 // 4))
-
-
-class _Either(threading.Event):
-    """Set when the user's Stop is, or when ``stop`` was called (the thinking budget is
-    spent): the engines only ask ``is_set``."""
-
-    def __init__(self, parent: threading.Event) -> None:
-        super().__init__()
-        self._parent = parent
-
-    def stop(self) -> None:
-        self.set()
-
-    def is_set(self) -> bool:
-        return super().is_set() or self._parent.is_set()
 
 
 def _tell_streaming(library: DocumentLibrary, streaming: bool) -> None:
