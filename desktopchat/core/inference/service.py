@@ -130,8 +130,8 @@ THINKING_CLOSERS = {
 }
 UNPARSED_NOTE = "_A tool call in this reply could not be read ({note}); it was not run._"
 TOOL_STEPS_NOTE = (
-    "The model called tools {steps} times, the most this chat allows (Tools → steps): "
-    "it was asked to answer with what it has."
+    "The model called tools {steps} times, the most this chat allows (Chat settings → "
+    "Tool steps): it was asked to answer with what it has."
 )
 
 
