@@ -25,7 +25,7 @@ from desktopchat.core.tools.servers import (
     key_store,
 )
 from desktopchat.core.tools.toolbox import Approval, ApprovalRequest, Decision, entry_of
-from desktopchat.core.tools.types import BUILTIN_SOURCE, ToolPermission, ToolSpec
+from desktopchat.core.tools.types import ToolPermission, ToolSpec, server_label
 
 
 def servers_of(paths: AppPaths) -> McpServers:
@@ -74,7 +74,7 @@ def tools(args: argparse.Namespace, core: Core) -> int:
 def _tool_row(spec: ToolSpec, permission: ToolPermission) -> dict[str, Any]:
     return {
         "name": entry_of(spec),
-        "server": "built-in" if spec.source == BUILTIN_SOURCE else spec.source,
+        "server": server_label(spec.source),
         "title": spec.label,
         "description": spec.description,
         "permission": permission.value,

@@ -475,6 +475,10 @@ class ToolCall:
     def arguments_json(self) -> str:
         return json.dumps(self.arguments, ensure_ascii=False, sort_keys=True)
 
+    def describe(self) -> str:
+        """The call as one line, as the chat, the inspector and the exports show it."""
+        return f"{self.name}({self.arguments_json()})"
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 

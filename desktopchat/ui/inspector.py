@@ -87,7 +87,7 @@ def describe(message: Message, record: PromptRecord | None) -> str:
             )
         )
     if message.tool_calls:
-        calls = "; ".join(f"{c.name}({c.arguments_json()})" for c in message.tool_calls)
+        calls = "; ".join(c.describe() for c in message.tool_calls)
         rows.append(("Tool calls", calls))
     cells = "".join(
         f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in rows

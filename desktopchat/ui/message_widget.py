@@ -225,7 +225,7 @@ class MessageWidget(QFrame):
             self.thinking_toggle.toggled.connect(self.on_result_toggled)
             return
         if message.tool_calls:
-            lines = [f"→ {c.name}({c.arguments_json()})" for c in message.tool_calls]
+            lines = [f"→ {c.describe()}" for c in message.tool_calls]
             self.calls.setText("Called " + "\n".join(lines))
             self.calls.setVisible(True)
 

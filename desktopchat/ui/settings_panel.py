@@ -266,18 +266,29 @@ class SettingsPanel(QWidget):
                 "0 none; reloads",
             ),
         }
-        for label, widget, tip in rows.values():
-            widget.setToolTip(tip)
-            widget.setAccessibleName(label)
-            form.addRow(label, widget)
+        # ...and those shown after the Thinking choice
+        thinking_rows: dict[str, tuple[str, QSpinBox | QDoubleSpinBox, str]] = {
+            "thinking_budget": (
+                "Thinking budget",
+                self.thinking_budget,
+                "Thinking tokens before it must answer",
+            ),
+            "max_tool_steps": (
+                "Tool steps",
+                self.max_tool_steps,
+                "Replies that call tools before the answer",
+            ),
+        }
+
+        def add_numbers(numbers: dict[str, tuple[str, QSpinBox | QDoubleSpinBox, str]]) -> None:
+            for label, widget, tip in numbers.values():
+                widget.setToolTip(tip)
+                widget.setAccessibleName(label)
+                form.addRow(label, widget)
+
+        add_numbers(rows)
         form.addRow("Thinking", self.thinking)
-        for label, widget, tip in (
-            ("Thinking budget", self.thinking_budget, "Thinking tokens before it must answer"),
-            ("Tool steps", self.max_tool_steps, "Replies that call tools before the answer"),
-        ):
-            widget.setToolTip(tip)
-            widget.setAccessibleName(label)
-            form.addRow(label, widget)
+        add_numbers(thinking_rows)
         self.choose_tools = QPushButton("Choose…")
         self.choose_tools.setToolTip(
             "Pick this chat's tools from the built-ins and your MCP servers"
@@ -317,9 +328,7 @@ class SettingsPanel(QWidget):
         self._timer.setInterval(SAVE_DELAY_MS)
         self._timer.timeout.connect(self.on_timer_timeout)
         self.system_prompt.textChanged.connect(self._timer.start)
-        self._numbers = {name: widget for name, (_, widget, _) in rows.items()}
-        self._numbers["thinking_budget"] = self.thinking_budget
-        self._numbers["max_tool_steps"] = self.max_tool_steps
+        self._numbers = {name: widget for name, (_, widget, _) in {**rows, **thinking_rows}.items()}
         self.thinking.currentIndexChanged.connect(self._timer.start)
         self.tools.textChanged.connect(self._timer.start)
         self.tool_choice.currentIndexChanged.connect(self._timer.start)

@@ -39,7 +39,7 @@ def _who(message: Message) -> str:
 
 
 def _calls(message: Message) -> list[str]:
-    return [f"{c.name}({c.arguments_json()})" for c in message.tool_calls]
+    return [c.describe() for c in message.tool_calls]
 
 
 def _fenced(text: str) -> str:

@@ -99,6 +99,7 @@ from desktopchat.core.tools.types import (
     ToolOutcome,
     ToolPermission,
     ToolSpec,
+    server_label,
     untrusted_text,
 )
 
@@ -994,7 +995,7 @@ class ChatService:
             run = ToolRun(
                 done,
                 spec.label,
-                "built-in" if spec.source == "builtin" else spec.source,
+                server_label(spec.source),
                 decision,
                 text,
                 outcome.is_error,

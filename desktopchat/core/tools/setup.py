@@ -64,10 +64,6 @@ class LiveToolbox(Toolbox):
         super().__init__([builtins], self._permission_of, self._remember_always)
         self.refresh(force=True)
 
-    @property
-    def servers(self) -> McpServers:
-        return self._servers
-
     @staticmethod
     def _new_policy(servers: McpServers) -> ToolPolicy:
         defaults = {
@@ -164,13 +160,20 @@ def available_tools(config_folder: Path, *, offline: bool) -> list[ToolChoice]:
     for config in McpServers(config_folder / FILE_NAME).list():
         if not config.enabled:
             continue
-        client = McpClient(config, offline=lambda: offline)
         try:
-            specs = client.list_tools()
+            specs = list_server_tools(config, offline=lambda: offline)
         except DesktopChatError as exc:
             log.info("the tools of %s could not be listed: %s", config.name, exc)
             continue
-        finally:
-            client.close()
         choices += [(entry_of(s), s.label, s.description, config.name) for s in specs]
     return choices
+
+
+def list_server_tools(config: McpServerConfig, *, offline: Callable[[], bool]) -> list[ToolSpec]:
+    """One server's tools, asked of a client started for it and stopped after (raises
+    ToolError when it cannot be asked). Slow: call it off the GUI thread."""
+    client = McpClient(config, offline=offline)
+    try:
+        return client.list_tools()
+    finally:
+        client.close()

@@ -25,6 +25,7 @@ from desktopchat.core.tools.types import (
     ToolPermission,
     ToolProvider,
     ToolSpec,
+    server_label,
     untrusted_text,
 )
 
@@ -48,7 +49,7 @@ class ApprovalRequest:
 
     @property
     def server(self) -> str:
-        return "built-in" if self.spec.source == BUILTIN_SOURCE else self.spec.source
+        return server_label(self.spec.source)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ def entry_of(spec: ToolSpec) -> str:
     return f"{spec.source}:{tool}"
 
 
+def _source_of(entry: str) -> str:
+    """The provider a chat's tool entry names: "server" of "server:tool", else the built-ins."""
+    return entry.partition(":")[0] if ":" in entry else BUILTIN_SOURCE
+
+
 class Toolbox:
     """The providers, and the permission of each tool (``permission``: from the user's
     settings; ``remember``: *Always allow this tool* keeps it)."""
@@ -88,13 +94,6 @@ class Toolbox:
         self._permission = permission or (lambda _spec: ToolPermission.ASK)
         self._remember = remember
         self._always: set[str] = set()  # allowed always this session (kept nowhere else)
-
-    @property
-    def sources(self) -> list[str]:
-        return list(self._providers)
-
-    def provider(self, source: str) -> ToolProvider | None:
-        return self._providers.get(source)
 
     def available(self) -> tuple[list[ToolSpec], list[str]]:
         """Every tool of every provider (switched off or not), and what could not be
@@ -123,7 +122,7 @@ class Toolbox:
         notes: list[str] = []
         by_source: dict[str, list[ToolSpec]] = {}
         for entry in wanted:
-            source = entry.split(":", 1)[0] if ":" in entry else BUILTIN_SOURCE
+            source = _source_of(entry)
             if source in by_source:
                 continue
             provider = self._providers.get(source)
@@ -139,9 +138,8 @@ class Toolbox:
                 by_source[source] = []
         chosen: dict[str, ToolSpec] = {}
         for entry in wanted:
-            source, _, tool = entry.partition(":") if ":" in entry else ("", "", entry)
-            specs = by_source.get(source or BUILTIN_SOURCE, [])
-            if tool == "*":
+            specs = by_source.get(_source_of(entry), [])
+            if entry.endswith(":*"):
                 matches = specs
             else:
                 matches = [s for s in specs if entry_of(s) == entry]

@@ -23,6 +23,11 @@ SERVER_SEPARATOR = "__"
 MAX_TOOL_OUTPUT_CHARS = 32_000  # what a tool's result may put into the context
 
 
+def server_label(source: str) -> str:
+    """Where a tool comes from, as the user reads it: "built-in" or the MCP server's name."""
+    return "built-in" if source == BUILTIN_SOURCE else source
+
+
 class ToolPermission(StrEnum):
     """Whether a tool's call runs: after asking the user, at once, or never."""
 

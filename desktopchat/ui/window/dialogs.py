@@ -15,8 +15,8 @@ from desktopchat.core.inference.engine import BackendInfo
 from desktopchat.core.notices import Component, components
 from desktopchat.core.session import Core
 from desktopchat.core.storage.repositories import SearchHit
-from desktopchat.core.tools.mcp import McpClient
 from desktopchat.core.tools.servers import McpServerConfig, McpServers, key_store
+from desktopchat.core.tools.setup import list_server_tools
 from desktopchat.core.tools.types import ToolSpec
 from desktopchat.ui.about_dialog import AboutDialog
 from desktopchat.ui.help_dialog import ShortcutsDialog
@@ -76,11 +76,7 @@ class Dialogs(QObject):
         window = self.window
 
         def list_tools(config: McpServerConfig) -> list[ToolSpec]:  # on the task pool
-            client = McpClient(config, offline=lambda: window.settings.offline_mode)
-            try:
-                return client.list_tools()
-            finally:
-                client.close()
+            return list_server_tools(config, offline=lambda: window.settings.offline_mode)
 
         dialog = ToolsDialog(
             McpServers.in_folder(window.paths.config),
