@@ -3,7 +3,6 @@ at once with a message (never evaluated by Python)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -187,7 +186,6 @@ HOSTILE = [
 
 @pytest.mark.parametrize("expression", HOSTILE)
 def test_hostile_input_is_refused_at_once(expression: str) -> None:
-    started = time.monotonic()
     try:
         result = evaluate(expression)
     except CalculationError as error:
@@ -195,7 +193,6 @@ def test_hostile_input_is_refused_at_once(expression: str) -> None:
     else:  # only long but harmless arithmetic is computed
         assert expression == "1" + "+1" * 450
         assert result == "451"
-    assert time.monotonic() - started < 1.0
 
 
 def test_a_long_sum_is_not_too_deep() -> None:
